@@ -1,0 +1,30 @@
+//! krust-client: the Kubernetes clients of krust, on hyper and rustls.
+//!
+//! - [`Config`]: where the API server is and how to authenticate (kubeconfig files merged as
+//!   client-go merges them, in-cluster service accounts, exec credential plugins).
+//! - [`RestClient`]: the fluent request builder of client-go's `rest` package, with watches
+//!   decoded incrementally ([`WatchStream`]).
+//! - [`Error`]: API failures (with apimachinery's `is_not_found`, `is_conflict`, ...) kept apart
+//!   from transport and decoding failures.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use k8s_openapi::api::core::v1::Pod;
+//! use krust_client::{Config, RestClient};
+//! use kube_core::GroupVersion;
+//!
+//! let config = Config::infer().await?.with_group_version(GroupVersion::gv("", "v1"));
+//! let client = RestClient::new(&config)?;
+//! let pod: Pod = client.get().namespace("default").resource("pods").name("test").send().await?.into()?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod rest;
+mod transport;
+
+pub use config::{Config, ConfigError};
+pub use error::{ApiError, Error, Result};
+pub use rest::{PatchType, Request, Response, RestClient, WatchStream};
