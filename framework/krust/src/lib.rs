@@ -1,1 +1,31 @@
-//! tmp
+//! krust: Kubernetes controllers and operators in Rust, with the capabilities of client-go and
+//! controller-runtime.
+//!
+//! This crate is the one users depend on. It re-exports the parts of the framework
+//! ([`client`]: configuration, transport and the REST client) and the Kubernetes types they
+//! use ([`k8s_openapi`], [`kube_core`]); [`prelude`] brings the everyday names into scope.
+//!
+//! ```no_run
+//! use krust::prelude::*;
+//! use krust::k8s_openapi::api::core::v1::Pod;
+//!
+//! # async fn run() -> Result<(), krust::Error> {
+//! let config = Config::infer().await?.with_group_version(GroupVersion::gv("", "v1"));
+//! let pod: Pod = RestClient::new(&config)?
+//!     .get().namespace("default").resource("pods").name("test")
+//!     .send().await?
+//!     .into()?;
+//! # Ok(()) }
+//! ```
+
+pub use k8s_openapi;
+pub use krust_client as client;
+pub use kube_core;
+
+pub use krust_client::{ApiError, Config, ConfigError, Error, PatchType, RestClient, Result, WatchStream};
+
+/// The names most programs need: `use krust::prelude::*;`.
+pub mod prelude {
+    pub use krust_client::{Config, Error, PatchType, RestClient, WatchStream};
+    pub use kube_core::{GroupVersion, GroupVersionKind, GroupVersionResource, WatchEvent};
+}
