@@ -1,0 +1,104 @@
+//! Realistic objects for the benchmarks: Pods of about 3 KB of JSON, shaped like those a
+//! Deployment creates (labels, owner reference, managedFields, probes, status conditions).
+
+use serde_json::{Value, json};
+
+/// A Pod of about 3 KB, unique by `i`.
+pub fn pod(i: usize, resource_version: u64) -> Value {
+    let name = format!("web-7c9f8d6b5-{i:06}");
+    let ts = "2026-11-26T10:00:00Z";
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "generateName": "web-7c9f8d6b5-",
+            "namespace": format!("team-{}", i % 20),
+            "uid": format!("8d1c7e2a-4b3f-4e6a-9c1d-{i:012}"),
+            "resourceVersion": resource_version.to_string(),
+            "creationTimestamp": ts,
+            "labels": {"app": "web", "pod-template-hash": "7c9f8d6b5", "tier": "frontend"},
+            "annotations": {
+                "prometheus.io/scrape": "true"
+            },
+            "ownerReferences": [{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7c9f8d6b5",
+                "uid": "0b6e2f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "controller": true, "blockOwnerDeletion": true
+            }],
+            "managedFields": [
+                {
+                    "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": ts,
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:generateName": {}, "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}, "f:tier": {}},
+                        "f:ownerReferences": {".": {}, "k:{\"uid\":\"0b6e2f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\"}": {}}},
+                        "f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                        "f:ports": {".": {}, "k:{\"containerPort\":8080,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}, "f:protocol": {}}}}}}}
+                },
+                {
+                    "manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": ts, "fieldsType": "FieldsV1",
+                    "subresource": "status",
+                    "fieldsV1": {"f:status": {"f:conditions": {}, "f:containerStatuses": {}, "f:hostIP": {}, "f:phase": {}, "f:podIP": {}, "f:startTime": {}}}
+                }
+            ]
+        },
+        "spec": {
+            "containers": [{
+                "name": "web",
+                "image": "registry.example.com/team/web:v1.4.2",
+                "imagePullPolicy": "IfNotPresent",
+                "ports": [{"containerPort": 8080, "protocol": "TCP", "name": "http"}],
+                "env": [
+                    {"name": "LOG_LEVEL", "value": "info"},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}
+                ],
+                "resources": {"limits": {"memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+                "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10},
+                "volumeMounts": [{"name": "kube-api-access-x7k2p", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}],
+                "terminationMessagePath": "/dev/termination-log"
+            }],
+            "volumes": [{"name": "kube-api-access-x7k2p", "projected": {"defaultMode": 420, "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}
+            ]}}],
+            "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 30,
+            "dnsPolicy": "ClusterFirst",
+            "serviceAccountName": "default",
+            "nodeName": format!("node-{}", i % 50),
+            "schedulerName": "default-scheduler",
+            "priority": 0,
+            "enableServiceLinks": true,
+            "preemptionPolicy": "PreemptLowerPriority"
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Ready", "status": "True", "lastProbeTime": null, "lastTransitionTime": ts},
+                {"type": "ContainersReady", "status": "True", "lastProbeTime": null, "lastTransitionTime": ts},
+                {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": ts}
+            ],
+            "hostIP": format!("10.0.{}.{}", i % 50, 10),
+            "podIP": format!("10.244.{}.{}", (i / 250) % 250, i % 250),
+            "podIPs": [{"ip": format!("10.244.{}.{}", (i / 250) % 250, i % 250)}],
+            "startTime": ts,
+            "containerStatuses": [{
+                "name": "web", "ready": true, "restartCount": 0, "started": true,
+                "image": "registry.example.com/team/web:v1.4.2",
+                "containerID": format!("containerd://{:064x}", i),
+                "lastState": {},
+                "state": {"running": {"startedAt": ts}}
+            }],
+            "qosClass": "Burstable"
+        }
+    })
+}
+
+/// `n` watch events (`ADDED`), one JSON object per line, as a kube-apiserver sends them.
+pub fn watch_stream(n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n * 3300);
+    for i in 0..n {
+        let event = json!({"type": "ADDED", "object": pod(i, 1000 + i as u64)});
+        serde_json::to_writer(&mut out, &event).expect("serializing a fixture cannot fail");
+        out.push(b'\n');
+    }
+    out
+}

@@ -1,0 +1,26 @@
+//! krust-bench: side-by-side benchmarks of krust and kube-rs.
+//!
+//! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
+//! machine-readable lines `result <key> <value>`. Suites: `decode`.
+
+mod decode;
+mod fixtures;
+mod stats;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: krust-bench <suite> [options]\n\nsuites:\n  decode [--events N] [--runs R]   watch-event decoding: \
+         krust vs the serde_json ceiling, and krust vs kube-rs over loopback HTTP"
+    );
+    std::process::exit(2)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("decode") => decode::run(&args[1..]),
+        // Internal: one watch client in its own process (so its RSS is its own).
+        Some("decode-client") => decode::client(&args[1..]),
+        _ => usage(),
+    }
+}

@@ -1,0 +1,35 @@
+//! Small helpers shared by the suites: medians, option parsing, peak RSS.
+
+/// The median of some samples (the mean of the middle two for an even count).
+pub fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 }
+}
+
+/// The value of `--name V` in `args`, parsed, or `default`.
+pub fn option<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> anyhow::Result<T> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => {
+            let value = args.get(i + 1).ok_or_else(|| anyhow::anyhow!("{name} needs a value"))?;
+            value.parse().map_err(|_| anyhow::anyhow!("{name}: cannot parse {value:?}"))
+        }
+    }
+}
+
+/// This process's peak resident set size in KiB (`VmHWM`), 0 where /proc is unavailable.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
