@@ -1,0 +1,29 @@
+//! The benchmark binary runs end to end on a tiny workload and prints its result lines, so that
+//! the suites cannot rot between the times someone runs them for real.
+
+use std::process::Command;
+
+#[test]
+fn decode_suite_prints_its_results() {
+    let output = Command::new(env!("CARGO_BIN_EXE_krust-bench"))
+        .args(["decode", "--events", "300", "--runs", "1"])
+        .output()
+        .expect("the benchmark binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    let results: Vec<(&str, f64)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("result "))
+        .map(|l| {
+            let (k, v) = l.split_once(' ').expect("result <key> <value>");
+            (k, v.parse::<f64>().expect("a number"))
+        })
+        .collect();
+    for key in ["decode_events_per_sec", "watch_http_krust_events_per_sec", "watch_http_kube_events_per_sec"] {
+        let value = results.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        assert!(value.is_some_and(|v| v > 0.0), "{key} missing or zero in:\n{stdout}");
+    }
+    let (last_key, fraction) = *results.last().expect("result lines");
+    assert_eq!(last_key, "decode_fraction_of_ceiling");
+    assert!(fraction > 0.0 && fraction.is_finite());
+}
