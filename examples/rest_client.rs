@@ -9,18 +9,17 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::{
-    api::core::v1::ConfigMap,
-    apimachinery::pkg::apis::meta::v1::ObjectMeta,
-};
+use k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use krust::prelude::*;
 use krust::{k8s_openapi::List, kube_core::WatchEvent};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
 
     // client-go: config, _ := clientcmd.BuildConfigFromFlags(...); config.GroupVersion = &v1; config.APIPath = "/api"
     let config = Config::infer().await?.with_group_version(GroupVersion::gv("", "v1"));
@@ -46,9 +45,19 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Get, as in client-go's Get().Namespace(ns).Resource("configmaps").Name(n).Do(ctx).Into(&cm).
-    let cm: ConfigMap =
-        client.get().namespace(&namespace).resource("configmaps").name("krust-example").send().await?.into()?;
-    println!("got {} at resourceVersion {}", cm.metadata.name.unwrap_or_default(), cm.metadata.resource_version.clone().unwrap_or_default());
+    let cm: ConfigMap = client
+        .get()
+        .namespace(&namespace)
+        .resource("configmaps")
+        .name("krust-example")
+        .send()
+        .await?
+        .into()?;
+    println!(
+        "got {} at resourceVersion {}",
+        cm.metadata.name.unwrap_or_default(),
+        cm.metadata.resource_version.clone().unwrap_or_default()
+    );
 
     // List with a limit.
     let list: List<ConfigMap> =
@@ -65,7 +74,15 @@ async fn main() -> anyhow::Result<()> {
         .watch::<ConfigMap>()
         .await?;
     let patch = serde_json::json!({"data": {"greeting": "patched by krust"}});
-    client.patch(PatchType::Merge).namespace(&namespace).resource("configmaps").name("krust-example").body(&patch).send().await?.bytes()?;
+    client
+        .patch(PatchType::Merge)
+        .namespace(&namespace)
+        .resource("configmaps")
+        .name("krust-example")
+        .body(&patch)
+        .send()
+        .await?
+        .bytes()?;
     while let Ok(Some(event)) = tokio::time::timeout(Duration::from_secs(5), events.next()).await {
         match event? {
             WatchEvent::Added(cm) | WatchEvent::Modified(cm) => {
@@ -79,8 +96,16 @@ async fn main() -> anyhow::Result<()> {
 
     // Delete; a second delete is NotFound.
     // The server answers a delete with the object (or a Status, depending on the resource).
-    client.delete().namespace(&namespace).resource("configmaps").name("krust-example").send().await?.bytes()?;
-    let again = client.delete().namespace(&namespace).resource("configmaps").name("krust-example").send().await?;
+    client
+        .delete()
+        .namespace(&namespace)
+        .resource("configmaps")
+        .name("krust-example")
+        .send()
+        .await?
+        .bytes()?;
+    let again =
+        client.delete().namespace(&namespace).resource("configmaps").name("krust-example").send().await?;
     match again.error_for_status() {
         Err(e) if e.is_not_found() => println!("deleted (a second delete is NotFound, as expected)"),
         other => anyhow::bail!("unexpected answer to the second delete: {other:?}"),

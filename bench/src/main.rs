@@ -21,6 +21,8 @@ fn main() -> anyhow::Result<()> {
         Some("decode") => decode::run(&args[1..]),
         // Internal: one watch client in its own process (so its RSS is its own).
         Some("decode-client") => decode::client(&args[1..]),
+        // For profiling: serve the decode suite's watch stream until killed.
+        Some("decode-serve") => decode::serve_forever(&args[1..]),
         _ => usage(),
     }
 }

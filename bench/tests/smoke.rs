@@ -10,7 +10,11 @@ fn decode_suite_prints_its_results() {
         .output()
         .expect("the benchmark binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let results: Vec<(&str, f64)> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("result "))
@@ -19,7 +23,8 @@ fn decode_suite_prints_its_results() {
             (k, v.parse::<f64>().expect("a number"))
         })
         .collect();
-    for key in ["decode_events_per_sec", "watch_http_krust_events_per_sec", "watch_http_kube_events_per_sec"] {
+    for key in ["decode_events_per_sec", "watch_http_krust_events_per_sec", "watch_http_kube_events_per_sec"]
+    {
         let value = results.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
         assert!(value.is_some_and(|v| v > 0.0), "{key} missing or zero in:\n{stdout}");
     }

@@ -574,6 +574,16 @@ fn go_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
+/// Decodes JSON, validating UTF-8 once for the whole input (`from_str`) instead of string by
+/// string (`from_slice`), which is measurably faster on Kubernetes objects (see the `decode`
+/// benchmark). Invalid UTF-8 goes through `from_slice` for its precise error.
+pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
 /// A complete response (client-go's `rest.Result`).
 #[derive(Debug)]
 pub struct Response {
@@ -622,7 +632,7 @@ impl Response {
     /// The body of a 2xx response decoded from JSON.
     pub fn into<T: DeserializeOwned>(self) -> Result<T> {
         let response = self.error_for_status()?;
-        serde_json::from_slice(&response.body).map_err(|source| Error::Decode {
+        from_json(&response.body).map_err(|source| Error::Decode {
             what: format!("the response of {} {}", response.method, response.url),
             excerpt: excerpt(&response.body),
             source,

@@ -123,7 +123,7 @@ impl<T: DeserializeOwned> WatchStream<T> {
     }
 
     fn decode(source: &str, line: &[u8]) -> Result<WatchEvent<T>, Error> {
-        serde_json::from_slice(line).map_err(|e| Error::Decode {
+        super::from_json(line).map_err(|e| Error::Decode {
             what: format!("a watch event from {source}"),
             excerpt: excerpt(line),
             source: e,

@@ -47,7 +47,8 @@ pub(crate) fn build(config: &Config, certs: Arc<ClientCertResolver>) -> Result<H
         use secrecy::ExposeSecret;
         certs.set_pem(cert, key.expose_secret()).map_err(ConfigError::Tls)?;
     }
-    let tls = tls::client_config(&config.tls, certs)?;
+    let https = config.server.scheme_str() == Some("https");
+    let tls = tls::client_config(&config.tls, certs, https)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

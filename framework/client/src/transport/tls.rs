@@ -63,10 +63,13 @@ impl ResolvesClientCert for ClientCertResolver {
     }
 }
 
-/// Builds the rustls configuration of a [`TlsConfig`].
+/// Builds the rustls configuration of a [`TlsConfig`]. The system roots are loaded only when
+/// `system_roots` is set (a plain-http server never needs them, and loading them costs time and
+/// memory at start-up).
 pub(crate) fn client_config(
     tls: &TlsConfig,
     certs: Arc<ClientCertResolver>,
+    system_roots: bool,
 ) -> Result<ClientConfig, ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -95,6 +98,7 @@ pub(crate) fn client_config(
                     )));
                 }
             }
+            None if !system_roots => {}
             None => {
                 let native = rustls_native_certs::load_native_certs();
                 for e in &native.errors {
