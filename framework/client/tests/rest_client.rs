@@ -697,3 +697,57 @@ async fn kubeconfig_loading_reaches_the_server() {
     core_client(config).get().namespace("default").resource("pods").name("test").send().await.unwrap();
     assert_eq!(server.requests()[0].headers["authorization"], "Bearer other-token");
 }
+
+#[tokio::test]
+async fn exec_plugin_can_return_a_client_certificate() {
+    let server_pki = Pki::new("server-ca");
+    let client_pki = Pki::new("client-ca");
+    let server = TestServer::tls(
+        pod_handler(),
+        TlsOptions {
+            server_cert: server_pki.sign("apiserver", &["127.0.0.1"]),
+            client_ca_pem: Some(client_pki.ca_pem.clone()),
+        },
+    )
+    .await;
+    let user = client_pki.sign("exec-user", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let credential = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"clientCertificateData": user.cert_pem, "clientKeyData": user.key_pem}
+    });
+    std::fs::write(dir.path().join("credential.json"), credential.to_string()).unwrap();
+    let script = dir.path().join("plugin.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat \"{}\"\n", dir.path().join("credential.json").display()))
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let yaml = kubeconfig(
+        &server.url,
+        &format!("    certificate-authority-data: {}\n", b64(&server_pki.ca_pem)),
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: ./plugin.sh\n",
+    );
+    let client = core_client(config_from_yaml(&dir, &yaml));
+    let response = client.get().namespace("default").resource("pods").name("test").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = &server.requests()[0];
+    assert_eq!(seen.client_cn.as_deref(), Some("exec-user"));
+    assert!(!seen.headers.contains_key("authorization"), "a certificate-only credential sends no token");
+}
+
+#[tokio::test]
+async fn connect_timeout_covers_a_stalled_tls_handshake() {
+    // The kernel completes the TCP handshake, but nobody ever answers the TLS ClientHello.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = Config::new(format!("https://{}", listener.local_addr().unwrap()).parse().unwrap());
+    config.connect_timeout = Duration::from_millis(300);
+    config.tls.insecure_skip_verify = true;
+    let started = std::time::Instant::now();
+    let err =
+        core_client(config).post().resource("pods").body(&serde_json::json!({})).send().await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    assert!(format!("{:?}", err).contains("timed out"), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(listener);
+}
