@@ -244,8 +244,8 @@ async fn tls_server_name_overrides_the_host() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn client_certificate_authenticates() {
+/// A TLS server that requires client certificates: the server, its CA, the client CA.
+async fn mutual_tls_server() -> (TestServer, Pki, Pki) {
     let server_pki = Pki::new("server-ca");
     let client_pki = Pki::new("client-ca");
     let server = TestServer::tls(
@@ -256,6 +256,12 @@ async fn client_certificate_authenticates() {
         },
     )
     .await;
+    (server, server_pki, client_pki)
+}
+
+#[tokio::test]
+async fn client_certificate_authenticates() {
+    let (server, server_pki, client_pki) = mutual_tls_server().await;
     let user = client_pki.sign("jane", &[]);
     // Files relative to the kubeconfig's folder.
     let dir = tempfile::tempdir().unwrap();
@@ -528,6 +534,18 @@ async fn request_timeout_is_enforced_and_sent_to_the_server() {
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(4));
     assert_eq!(server.requests()[0].uri.query(), Some("timeout=300ms"));
+
+    // The configuration's timeout applies (and is sent) too, but never to watches.
+    let mut config = Config::new(server.url.parse().unwrap());
+    config.timeout = Some(Duration::from_millis(200));
+    let client = core_client(config);
+    let err = client.get().resource("pods").send().await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert_eq!(server.requests()[1].uri.query(), Some("timeout=200ms"));
+    let watch =
+        tokio::time::timeout(Duration::from_secs(1), client.get().resource("pods").watch::<Pod>()).await;
+    assert!(watch.is_err(), "a watch is not cut by Config::timeout (the server is still sleeping)");
+    assert_eq!(server.requests()[2].uri.query(), Some("watch=true"));
 }
 
 #[tokio::test]
@@ -700,16 +718,7 @@ async fn kubeconfig_loading_reaches_the_server() {
 
 #[tokio::test]
 async fn exec_plugin_can_return_a_client_certificate() {
-    let server_pki = Pki::new("server-ca");
-    let client_pki = Pki::new("client-ca");
-    let server = TestServer::tls(
-        pod_handler(),
-        TlsOptions {
-            server_cert: server_pki.sign("apiserver", &["127.0.0.1"]),
-            client_ca_pem: Some(client_pki.ca_pem.clone()),
-        },
-    )
-    .await;
+    let (server, server_pki, client_pki) = mutual_tls_server().await;
     let user = client_pki.sign("exec-user", &[]);
     let dir = tempfile::tempdir().unwrap();
     let credential = serde_json::json!({

@@ -91,8 +91,8 @@ pub struct Config {
     /// Time allowed to open a connection (TCP, proxy tunnel and TLS). Default 30 s, as Go's dialer.
     pub connect_timeout: Duration,
     /// Time allowed for a whole non-watch request, body included. `None` (the default, as in
-    /// client-go) means no limit. Watches never use it: they end with the server's
-    /// `timeoutSeconds`.
+    /// client-go) means no limit. Like client-go, the timeout is also sent to the server as the
+    /// `timeout` parameter. Watches never use it: they end with the server's `timeoutSeconds`.
     pub timeout: Option<Duration>,
     /// Client-side rate limit in queries per second; `None` (the default) disables it.
     ///

@@ -398,7 +398,7 @@ impl Request {
         }
         let timeout = self.timeout.or(self.client.shared.timeout);
         let mut params = std::mem::take(&mut self.params);
-        if let Some(t) = self.timeout {
+        if let Some(t) = timeout {
             params.push(("timeout".into(), go_duration(t)));
         }
         let uri = self.uri(&params)?;
