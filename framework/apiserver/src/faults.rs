@@ -1,0 +1,49 @@
+//! Fault injection for tests: added latency and failing the next requests.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use parking_lot::Mutex;
+
+use crate::status::ApiError;
+
+#[derive(Default)]
+pub(crate) struct Faults {
+    latency: Mutex<Option<Duration>>,
+    failures: Mutex<Option<(u32, StatusCode, Option<u64>)>>,
+}
+
+impl Faults {
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        *self.latency.lock() = latency;
+    }
+
+    pub fn latency(&self) -> Option<Duration> {
+        *self.latency.lock()
+    }
+
+    pub fn fail_next(&self, count: u32, code: StatusCode, retry_after: Option<u64>) {
+        *self.failures.lock() = (count > 0).then_some((count, code, retry_after));
+    }
+
+    /// The error for this request, when failures are pending.
+    pub fn take_failure(&self) -> Option<ApiError> {
+        let mut failures = self.failures.lock();
+        let (count, code, retry_after) = failures.as_mut()?;
+        *count -= 1;
+        let (code, retry_after) = (*code, *retry_after);
+        if *count == 0 {
+            *failures = None;
+        }
+        let reason = match code.as_u16() {
+            429 => "TooManyRequests",
+            503 => "ServiceUnavailable",
+            504 => "Timeout",
+            500 => "InternalError",
+            _ => "",
+        };
+        let mut e = ApiError::new(code, reason, format!("injected failure ({})", code.as_u16()));
+        e.retry_after = retry_after;
+        Some(e)
+    }
+}

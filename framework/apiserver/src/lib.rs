@@ -1,0 +1,352 @@
+//! krust-apiserver: an embeddable Kubernetes API server that real clients accept — the cluster
+//! of krust's quickstart, examples, tests and benchmarks (envtest without binaries).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), krust_apiserver::Error> {
+//! let server = krust_apiserver::ApiServer::builder().start().await?;
+//! let config = server.kubeconfig().config; // a krust_client::Config pointing at it
+//! println!("{}", server.url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! It keeps objects in memory with one global resourceVersion, serves the built-in resources
+//! and CustomResourceDefinitions on the REST paths of kube-apiserver with its semantics (list
+//! pagination, watches with bookmarks and 410 Expired, merge/JSON/strategic patches,
+//! server-side apply with managedFields, finalizers, garbage collection, namespace lifecycle),
+//! and its discovery documents. Fault controls on [`ApiServer`] let tests close watches, fail
+//! requests, add latency, compact the history or restart.
+
+mod apply;
+mod controllers;
+mod crd;
+mod discovery;
+mod faults;
+mod handlers;
+mod http_util;
+mod object;
+mod patch;
+mod resources;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod tls;
+mod watch;
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use base64::Engine;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{server::Server, store::Write};
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The serving certificate cannot be made.
+    #[error("cannot create the self-signed serving certificate: {0}")]
+    Certificate(String),
+    /// The generated kubeconfig cannot be loaded (a bug).
+    #[error("the generated kubeconfig is invalid: {0}")]
+    Kubeconfig(#[from] krust_client::ConfigError),
+}
+
+/// Builds an [`ApiServer`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ApiServerBuilder {
+    bind: IpAddr,
+    port: u16,
+    tls: bool,
+    token: Option<String>,
+    watch_history: usize,
+    watch_buffer: usize,
+    bookmark_interval: Duration,
+}
+
+impl ApiServerBuilder {
+    /// The address to listen on (default 127.0.0.1).
+    pub fn bind(mut self, addr: IpAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+    /// The port (default 0: a free port; the binary defaults to 6443).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+    /// Serve HTTPS with a self-signed certificate whose CA goes into the kubeconfig.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+    /// Require this bearer token on every request but health checks and `/version`.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+    /// How many events are kept for watch resumes (default 10,000); older resumes get 410.
+    pub fn watch_history(mut self, events: usize) -> Self {
+        self.watch_history = events;
+        self
+    }
+    /// How many events a watcher may lag behind before its watch is closed (default 10,000).
+    pub fn watch_buffer(mut self, events: usize) -> Self {
+        self.watch_buffer = events;
+        self
+    }
+    /// How often watches with `allowWatchBookmarks` get a BOOKMARK (default 60 s).
+    pub fn bookmark_interval(mut self, interval: Duration) -> Self {
+        self.bookmark_interval = interval;
+        self
+    }
+
+    /// Starts the server and returns once it accepts connections.
+    pub async fn start(self) -> Result<ApiServer, Error> {
+        let addr = std::net::SocketAddr::new(self.bind, self.port);
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr: addr.to_string(), source })?;
+        let local = listener.local_addr().map_err(|source| Error::Bind { addr: addr.to_string(), source })?;
+        let serving = if self.tls {
+            Some(tls::self_signed(self.bind).map_err(|e| Error::Certificate(e.to_string()))?)
+        } else {
+            None
+        };
+        let host = match local.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+            IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        let scheme = if serving.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{host}:{}", local.port());
+        let server = Arc::new(Server::new(
+            self.token.clone(),
+            self.watch_history,
+            self.watch_buffer,
+            self.bookmark_interval,
+        ));
+        *server.address.write() = format!("{host}:{}", local.port());
+        seed(&server);
+
+        let yaml = kubeconfig_yaml(&url, serving.as_ref().map(|s| s.ca_pem.as_str()), self.token.as_deref());
+        let config = krust_client::config::Kubeconfig::parse(
+            &yaml,
+            std::path::Path::new("krust-apiserver.kubeconfig"),
+        )
+        .and_then(|kc| krust_client::Config::from_loaded_kubeconfig(&kc, None))?;
+
+        let acceptor = match serving {
+            Some(s) => {
+                let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .and_then(|b| b.with_no_client_auth().with_single_cert(s.chain, s.key))
+                .map_err(|e| Error::Certificate(e.to_string()))?;
+                tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))
+            }
+            None => None,
+        };
+        let stop = CancellationToken::new();
+        tokio::spawn(controllers::run(server.clone(), stop.clone()));
+        let task = tokio::spawn(accept_loop(listener, acceptor, server.clone(), stop.clone()));
+        tracing::info!(%url, "krust-apiserver listening");
+        Ok(ApiServer { url, yaml, config, server, stop, task })
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    server: Arc<Server>,
+    stop: CancellationToken,
+) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let server = server.clone();
+        let acceptor = acceptor.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, std::convert::Infallible>(server::handle(server, req).await) }
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let result = match acceptor {
+                None => {
+                    tokio::select! {
+                        r = builder.serve_connection(TokioIo::new(tcp), service) => r,
+                        _ = stop.cancelled() => Ok(()),
+                    }
+                }
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(tls) => tokio::select! {
+                        r = builder.serve_connection(TokioIo::new(tls), service) => r,
+                        _ = stop.cancelled() => Ok(()),
+                    },
+                    Err(e) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// The namespaces a fresh cluster has.
+fn seed(server: &Server) {
+    let res = server.namespaces();
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        if let Ok((obj, name)) = handlers::prepare_create(server, &res, "", body) {
+            let storage: Arc<str> = Arc::from(res.storage.as_str());
+            let _ = server.store.write::<()>(&storage, &name, |_, _| Ok(Write::Put(obj)));
+        }
+    }
+}
+
+fn kubeconfig_yaml(url: &str, ca_pem: Option<&str>, token: Option<&str>) -> String {
+    let ca = ca_pem
+        .map(|pem| {
+            format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            )
+        })
+        .unwrap_or_default();
+    let user = token.map(|t| format!("    token: {t}\n")).unwrap_or_else(|| "    {}\n".to_string());
+    let user = if user.trim() == "{}" { "  user: {}\n".to_string() } else { format!("  user:\n{user}") };
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: krust\n  cluster:\n    server: {url}\n{ca}\
+         contexts:\n- name: krust\n  context:\n    cluster: krust\n    user: krust\n    namespace: default\n\
+         current-context: krust\nusers:\n- name: krust\n{user}preferences: {{}}\n"
+    )
+}
+
+/// The generated kubeconfig of a running server.
+#[derive(Debug, Clone)]
+pub struct GeneratedKubeconfig {
+    /// The configuration, ready for krust's clients.
+    pub config: krust_client::Config,
+    /// The kubeconfig YAML (for kubectl and other clients).
+    pub yaml: String,
+}
+
+/// A running server. Dropping it does not stop it; call [`ApiServer::shutdown`].
+pub struct ApiServer {
+    url: String,
+    yaml: String,
+    config: krust_client::Config,
+    server: Arc<Server>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer").field("url", &self.url).finish()
+    }
+}
+
+impl ApiServer {
+    /// A builder with the defaults (127.0.0.1, a free port, plain HTTP, no token).
+    pub fn builder() -> ApiServerBuilder {
+        ApiServerBuilder {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            tls: false,
+            token: None,
+            watch_history: 10_000,
+            watch_buffer: 10_000,
+            bookmark_interval: Duration::from_secs(60),
+        }
+    }
+
+    /// The server's URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A kubeconfig for the server (context `krust`, namespace `default`).
+    pub fn kubeconfig(&self) -> GeneratedKubeconfig {
+        GeneratedKubeconfig { config: self.config.clone(), yaml: self.yaml.clone() }
+    }
+
+    /// Stops accepting, ends every watch and connection, and stops the controllers.
+    pub async fn shutdown(self) {
+        self.server.store.close_watches();
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Fault: ends every open watch (clients re-watch from their last resourceVersion).
+    pub fn close_watches(&self) {
+        self.server.store.close_watches();
+    }
+
+    /// Fault: the next `count` requests fail with `code` (and `Retry-After` when given).
+    pub fn fail_next(&self, count: u32, code: u16, retry_after: Option<u64>) {
+        let code = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        self.server.faults.fail_next(count, code, retry_after);
+    }
+
+    /// Fault: every request waits this long first (`None` removes it).
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        self.server.faults.set_latency(latency);
+    }
+
+    /// Fault: forgets the event history, so resuming a watch from an older resourceVersion
+    /// (or continuing a list) gets 410 Expired.
+    pub fn compact(&self) {
+        self.server.store.compact();
+    }
+
+    /// Fault: a restart — objects are kept, watches are closed, the history is lost.
+    pub fn restart(&self) {
+        self.server.store.close_watches();
+        self.server.store.compact();
+    }
+
+    /// The number of open watches.
+    pub fn watch_count(&self) -> usize {
+        self.server.store.watcher_count()
+    }
+
+    /// The current resourceVersion (the store's revision).
+    pub fn resource_version(&self) -> u64 {
+        self.server.store.revision()
+    }
+}

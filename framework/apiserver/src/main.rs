@@ -1,0 +1,112 @@
+//! The `krust-apiserver` binary: an in-memory Kubernetes API server for local development and
+//! tests. Prints `krust-apiserver listening on <url>` when ready; SIGINT/SIGTERM stop it.
+
+use std::{io::Write, net::IpAddr, path::PathBuf};
+
+use krust_apiserver::ApiServer;
+
+const USAGE: &str = "usage: krust-apiserver [--bind ADDR] [--port N] [--kubeconfig-out FILE] [--tls] [--token T] [--watch-history N]
+
+  --bind ADDR           address to listen on (default 127.0.0.1)
+  --port N              port (default 6443; 0 picks a free port)
+  --kubeconfig-out FILE write a kubeconfig whose current context points at this server
+  --tls                 serve HTTPS with a self-signed certificate (its CA goes into the kubeconfig)
+  --token T             require this bearer token
+  --watch-history N     events kept for watch resumes (default 10000)";
+
+struct Args {
+    bind: IpAddr,
+    port: u16,
+    kubeconfig_out: Option<PathBuf>,
+    tls: bool,
+    token: Option<String>,
+    watch_history: usize,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        bind: IpAddr::from([127, 0, 0, 1]),
+        port: 6443,
+        kubeconfig_out: None,
+        tls: false,
+        token: None,
+        watch_history: 10_000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value =
+            |name: &str| inline.clone().or_else(|| it.next()).ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "--bind" => args.bind = value("--bind")?.parse().map_err(|e| format!("--bind: {e}"))?,
+            "--port" => args.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--kubeconfig-out" => args.kubeconfig_out = Some(PathBuf::from(value("--kubeconfig-out")?)),
+            "--tls" => args.tls = true,
+            "--token" => args.token = Some(value("--token")?),
+            "--watch-history" => {
+                args.watch_history =
+                    value("--watch-history")?.parse().map_err(|e| format!("--watch-history: {e}"))?
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("krust-apiserver: {e}");
+            }
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let mut builder =
+        ApiServer::builder().bind(args.bind).port(args.port).tls(args.tls).watch_history(args.watch_history);
+    if let Some(t) = &args.token {
+        builder = builder.token(t.clone());
+    }
+    let server = match builder.start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("krust-apiserver: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Some(path) = &args.kubeconfig_out
+        && let Err(e) = std::fs::write(path, server.kubeconfig().yaml)
+    {
+        eprintln!("krust-apiserver: cannot write {}: {e}", path.display());
+        std::process::exit(1);
+    }
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "krust-apiserver listening on {}", server.url());
+    let _ = stdout.flush();
+
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("krust-apiserver: cannot handle SIGTERM: {e}");
+            std::process::exit(1);
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    server.shutdown().await;
+}

@@ -1,0 +1,303 @@
+//! The shared state of a running server and the routing of a request to discovery, health
+//! endpoints or a resource verb.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use parking_lot::RwLock;
+use serde_json::json;
+
+use crate::{
+    discovery,
+    faults::Faults,
+    handlers,
+    http_util::{Body, json_response, parse_bool, typed_response},
+    resources::{self, ResourceDef},
+    status::{ApiError, ApiResult},
+    store::Store,
+};
+
+/// Request bodies above this size get 413, as kube-apiserver's 3 MiB limit.
+pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Everything the handlers share.
+pub(crate) struct Server {
+    pub store: Store,
+    pub resources: RwLock<Vec<Arc<ResourceDef>>>,
+    pub token: Option<String>,
+    pub faults: Faults,
+    pub bookmark_interval: Duration,
+    /// `host:port`, for `serverAddressByClientCIDRs`.
+    pub address: RwLock<String>,
+}
+
+/// What a resource request addresses.
+pub(crate) struct Target {
+    pub res: Arc<ResourceDef>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub sub: Option<String>,
+}
+
+impl Server {
+    pub fn new(
+        token: Option<String>,
+        history: usize,
+        watch_buffer: usize,
+        bookmark_interval: Duration,
+    ) -> Server {
+        Server {
+            store: Store::new(history, watch_buffer),
+            resources: RwLock::new(resources::builtins()),
+            token,
+            faults: Faults::default(),
+            bookmark_interval,
+            address: RwLock::new(String::new()),
+        }
+    }
+
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+        self.resources
+            .read()
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+            .cloned()
+    }
+
+    /// Any served version of a storage table (for the built-in controllers).
+    pub fn by_storage(&self, storage: &str) -> Option<Arc<ResourceDef>> {
+        self.resources.read().iter().find(|r| r.storage == storage).cloned()
+    }
+
+    pub fn namespaces(&self) -> Arc<ResourceDef> {
+        // Built in, always present.
+        self.find("", "v1", "namespaces")
+            .unwrap_or_else(|| Arc::new(resources::builtins()[3].as_ref().clone()))
+    }
+}
+
+/// Query parameters, decoded.
+pub(crate) struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(query: Option<&str>) -> Query {
+        Query(form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect())
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    pub fn flag(&self, key: &str) -> ApiResult<bool> {
+        match self.get(key) {
+            None => Ok(false),
+            Some(v) => {
+                parse_bool(v).ok_or_else(|| ApiError::bad_request(format!("invalid value for {key}: {v:?}")))
+            }
+        }
+    }
+}
+
+/// Handles one request; never panics on its input.
+pub(crate) async fn handle(server: Arc<Server>, request: Request<hyper::body::Incoming>) -> Response<Body> {
+    if let Some(delay) = server.faults.latency() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(error) = server.faults.take_failure() {
+        return error.into_response();
+    }
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let response = match route(&server, request).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
+    response
+}
+
+fn authorized(server: &Server, request: &Request<hyper::body::Incoming>) -> bool {
+    let Some(token) = &server.token else { return true };
+    request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == token)
+}
+
+async fn route(server: &Arc<Server>, request: Request<hyper::body::Incoming>) -> ApiResult<Response<Body>> {
+    let path = request.uri().path().trim_end_matches('/').to_string();
+    let path = if path.is_empty() { "/".to_string() } else { path };
+    match path.as_str() {
+        "/healthz" | "/livez" | "/readyz" => {
+            return Ok(typed_response(StatusCode::OK, "text/plain; charset=utf-8", "ok"));
+        }
+        p if p.starts_with("/healthz/") || p.starts_with("/livez/") || p.starts_with("/readyz/") => {
+            return Ok(typed_response(StatusCode::OK, "text/plain; charset=utf-8", "ok"));
+        }
+        "/version" => return Ok(json_response(StatusCode::OK, version().to_string())),
+        _ => {}
+    }
+    if !authorized(server, &request) {
+        return Err(ApiError::unauthorized());
+    }
+    let accept = request
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let resources = server.resources.read().clone();
+    let discovery_get = request.method() == Method::GET;
+    match seg.as_slice() {
+        ["openapi", "v2"] => {
+            return Ok(typed_response(StatusCode::OK, "application/octet-stream", Bytes::new()));
+        }
+        ["api"] if discovery_get => {
+            if let Some(ct) = discovery::wants_aggregated(&accept) {
+                return Ok(aggregated_response(discovery::aggregated(&resources, true, ct), ct));
+            }
+            return Ok(json_response(
+                StatusCode::OK,
+                discovery::api_versions(&server.address.read()).to_string(),
+            ));
+        }
+        ["apis"] if discovery_get => {
+            if let Some(ct) = discovery::wants_aggregated(&accept) {
+                return Ok(aggregated_response(discovery::aggregated(&resources, false, ct), ct));
+            }
+            return Ok(json_response(StatusCode::OK, discovery::api_group_list(&resources).to_string()));
+        }
+        ["api", version] if discovery_get => {
+            return discovery::resource_list(&resources, "", version)
+                .map(|d| json_response(StatusCode::OK, d.to_string()))
+                .ok_or_else(|| ApiError::no_route(&path));
+        }
+        ["apis", group] if discovery_get => {
+            return discovery::api_group(&resources, group)
+                .map(|d| json_response(StatusCode::OK, d.to_string()))
+                .ok_or_else(|| ApiError::no_route(&path));
+        }
+        ["apis", group, version] if discovery_get => {
+            return discovery::resource_list(&resources, group, version)
+                .map(|d| json_response(StatusCode::OK, d.to_string()))
+                .ok_or_else(|| ApiError::no_route(&path));
+        }
+        _ => {}
+    }
+    let (group, version, rest) = match seg.as_slice() {
+        ["api", version, rest @ ..] if !rest.is_empty() => ("", *version, rest),
+        ["apis", group, version, rest @ ..] if !rest.is_empty() => (*group, *version, rest),
+        _ => return Err(ApiError::no_route(&path)),
+    };
+    let target = resolve(server, group, version, rest, &path)?;
+    let query = Query::parse(request.uri().query());
+    let method = request.method().clone();
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let user_agent = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = read_body(request).await?;
+    let ctx = handlers::Ctx { server: server.clone(), target, query, content_type, accept, user_agent, body };
+    match (&method, ctx.target.name.is_some()) {
+        (&Method::GET, true) => handlers::get(ctx),
+        (&Method::GET, false) => {
+            if ctx.query.flag("watch")? {
+                crate::watch::serve(ctx)
+            } else {
+                handlers::list(ctx)
+            }
+        }
+        (&Method::POST, false) => handlers::create(ctx),
+        (&Method::PUT, true) => handlers::update(ctx),
+        (&Method::PATCH, true) => handlers::patch(ctx),
+        (&Method::DELETE, true) => handlers::delete(ctx),
+        (&Method::DELETE, false) => handlers::delete_collection(ctx),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({path})"
+        ))),
+    }
+}
+
+fn aggregated_response(doc: serde_json::Value, content_type: &'static str) -> Response<Body> {
+    typed_response(StatusCode::OK, content_type, doc.to_string())
+}
+
+/// Parses `namespaces/<ns>/<resource>[/<name>[/<sub>]]` or `<resource>[/<name>[/<sub>]]`.
+fn resolve(server: &Server, group: &str, version: &str, rest: &[&str], path: &str) -> ApiResult<Target> {
+    let (namespace, parts): (Option<String>, Vec<&str>) = match rest {
+        // A namespace's own subresources (status, finalize).
+        ["namespaces", name, sub] if group.is_empty() && matches!(*sub, "status" | "finalize") => {
+            let res = server.namespaces();
+            return Ok(Target {
+                res,
+                namespace: None,
+                name: Some(name.to_string()),
+                sub: Some(sub.to_string()),
+            });
+        }
+        ["namespaces", ns, tail @ ..] if !tail.is_empty() => (Some(ns.to_string()), tail.to_vec()),
+        other => (None, other.to_vec()),
+    };
+    let Some((plural, tail)) = parts.split_first() else { return Err(ApiError::no_route(path)) };
+    let res = server.find(group, version, plural).ok_or_else(|| ApiError::no_route(path))?;
+    if namespace.is_some() && !res.namespaced {
+        return Err(ApiError::no_route(path));
+    }
+    let (name, sub) = match tail {
+        [] => (None, None),
+        [name] => (Some(name.to_string()), None),
+        [name, sub] => {
+            if !res.has_subresource(sub) {
+                return Err(ApiError::no_route(path));
+            }
+            (Some(name.to_string()), Some(sub.to_string()))
+        }
+        _ => return Err(ApiError::no_route(path)),
+    };
+    if res.namespaced && namespace.is_none() && name.is_some() {
+        return Err(ApiError::no_route(path));
+    }
+    Ok(Target { res, namespace, name, sub })
+}
+
+async fn read_body(request: Request<hyper::body::Incoming>) -> ApiResult<Bytes> {
+    let limited = Limited::new(request.into_body(), MAX_BODY);
+    match limited.collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {MAX_BODY}"),
+        )),
+        Err(e) => Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+    }
+}
+
+/// `/version`.
+pub(crate) fn version() -> serde_json::Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "emulationMajor": "1",
+        "emulationMinor": "33",
+        "gitVersion": concat!("v1.33.0-krust.", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    })
+}

@@ -1,0 +1,222 @@
+//! Serving a watch: newline-delimited JSON events in a chunked response, flushed per batch.
+//!
+//! - `resourceVersion` unset or `0`: synthetic ADDED events for the current state, then changes;
+//!   `N`: every change after N; N older than the kept history: one ERROR event with a 410
+//!   Expired Status (as kube-apiserver sends it), then the end of the stream.
+//! - `sendInitialEvents=true` (with `resourceVersionMatch=NotOlderThan`): the initial ADDED events
+//!   then a BOOKMARK annotated `k8s.io/initial-events-end: "true"`.
+//! - `allowWatchBookmarks`: a BOOKMARK with the current revision every bookmark interval.
+//! - Label and field selectors apply; an object that stops matching arrives as DELETED, one
+//!   that starts matching as ADDED, as the watch cache does.
+//! - `timeoutSeconds` ends the watch; without it the server picks 30-60 minutes.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::{
+    handlers::{Ctx, present_value, selectors, too_large},
+    http_util::Body,
+    object::Stored,
+    resources::ResourceDef,
+    selector::{FieldSelector, LabelSelector},
+    status::{ApiError, ApiResult},
+    store::{Event, EventType, WatchFrom, WatchRefused},
+};
+
+/// A batch flushed to the client is at most this large.
+const MAX_BATCH: usize = 256 * 1024;
+
+struct Filter {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn matches(&self, s: &Stored) -> bool {
+        self.labels.matches(&s.summary.labels) && self.fields.matches(&s.summary)
+    }
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+}
+
+fn frame(out: &mut BytesMut, kind: &str, object: &[u8]) {
+    out.put_slice(b"{\"type\":\"");
+    out.put_slice(kind.as_bytes());
+    out.put_slice(b"\",\"object\":");
+    out.put_slice(object);
+    out.put_slice(b"}\n");
+}
+
+fn bookmark(res: &ResourceDef, rv: u64, initial_events_end: bool) -> Vec<u8> {
+    let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+    if initial_events_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": meta}).to_string().into_bytes()
+}
+
+/// The previous object presented at the event's revision (for DELETED on a selector change).
+fn at_revision(res: &ResourceDef, prev: &Stored, rv: u64) -> Bytes {
+    let mut v = prev.value();
+    v["metadata"]["resourceVersion"] = json!(rv.to_string());
+    if res.custom {
+        v["apiVersion"] = json!(res.api_version());
+    }
+    Bytes::from(v.to_string())
+}
+
+/// Appends the frame(s) of one event as this watcher sees it.
+fn render(out: &mut BytesMut, res: &ResourceDef, filter: &Filter, event: &Event) {
+    if filter.is_empty() {
+        frame(out, event.kind.as_str(), &present_value(res, &event.obj));
+        return;
+    }
+    let now = filter.matches(&event.obj);
+    let before = event.prev.as_ref().is_some_and(|p| filter.matches(p));
+    match event.kind {
+        EventType::Added if now => frame(out, "ADDED", &present_value(res, &event.obj)),
+        EventType::Modified => match (before, now) {
+            (true, true) => frame(out, "MODIFIED", &present_value(res, &event.obj)),
+            (false, true) => frame(out, "ADDED", &present_value(res, &event.obj)),
+            (true, false) => {
+                if let Some(prev) = &event.prev {
+                    frame(out, "DELETED", &at_revision(res, prev, event.rv));
+                }
+            }
+            (false, false) => {}
+        },
+        EventType::Deleted if now || before => frame(out, "DELETED", &present_value(res, &event.obj)),
+        _ => {}
+    }
+}
+
+fn expired_event(requested: u64, oldest: u64) -> Bytes {
+    let status = ApiError::expired(format!("too old resource version: {requested} ({oldest})")).status();
+    let mut out = BytesMut::new();
+    frame(&mut out, "ERROR", status.to_string().as_bytes());
+    out.freeze()
+}
+
+fn streaming_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(Frame::data(chunk)), rx))
+    });
+    let mut response = Response::new(StreamBody::new(stream).boxed());
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
+    let res = ctx.target.res.clone();
+    let (labels, fields) = selectors(&ctx)?;
+    let filter = Filter { labels, fields };
+    let bookmarks = ctx.query.flag("allowWatchBookmarks")?;
+    let send_initial = ctx.query.flag("sendInitialEvents")?;
+    let rv = ctx.query.get("resourceVersion").unwrap_or("").to_string();
+    let rvm = ctx.query.get("resourceVersionMatch").unwrap_or("").to_string();
+    if send_initial && rvm != "NotOlderThan" {
+        return Err(ApiError::invalid(
+            &res,
+            "",
+            &[(
+                "resourceVersionMatch".into(),
+                "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+            )],
+        ));
+    }
+    let timeout = match ctx.query.get("timeoutSeconds") {
+        Some(t) => Duration::from_secs(
+            t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
+        ),
+        None => Duration::from_secs(1800 + (std::process::id() as u64 * 7919) % 1800),
+    };
+    let from = if send_initial || rv.is_empty() || rv == "0" {
+        WatchFrom::Now
+    } else {
+        WatchFrom::After(
+            rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version \"{rv}\"")))?,
+        )
+    };
+    let storage: Arc<str> = Arc::from(res.storage.as_str());
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let (initial, start_rv, mut events) =
+        match ctx.server.store.watch(&storage, ctx.target.namespace.as_deref(), from) {
+            Ok(w) => w,
+            Err(WatchRefused::Expired { requested, oldest }) => {
+                // The real server answers 200 and sends one ERROR event.
+                let _ = tx.try_send(expired_event(requested, oldest));
+                return Ok(streaming_response(rx));
+            }
+            Err(WatchRefused::TooLarge { requested, current }) => return Err(too_large(requested, current)),
+        };
+    let interval = ctx.server.bookmark_interval;
+    tokio::spawn(async move {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut last_rv = start_rv;
+        // Initial events, in batches.
+        let mut out = BytesMut::new();
+        for event in &initial {
+            render(&mut out, &res, &filter, event);
+            last_rv = last_rv.max(event.rv);
+            if out.len() >= MAX_BATCH && tx.send(out.split().freeze()).await.is_err() {
+                return;
+            }
+        }
+        if send_initial {
+            frame(&mut out, "BOOKMARK", &bookmark(&res, start_rv, true));
+        }
+        if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+            return;
+        }
+        drop(initial);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                _ = tx.closed() => return,
+                _ = ticker.tick(), if bookmarks => {
+                    frame(&mut out, "BOOKMARK", &bookmark(&res, last_rv, false));
+                    if tx.send(out.split().freeze()).await.is_err() {
+                        return;
+                    }
+                }
+                event = events.recv() => {
+                    let Some(event) = event else {
+                        // Closed by the server (slow watcher, fault, shutdown): end the stream.
+                        break;
+                    };
+                    render(&mut out, &res, &filter, &event);
+                    last_rv = event.rv;
+                    // Take whatever else is ready, up to one batch.
+                    while out.len() < MAX_BATCH {
+                        match events.try_recv() {
+                            Ok(e) => {
+                                render(&mut out, &res, &filter, &e);
+                                last_rv = e.rv;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if bookmarks {
+            frame(&mut out, "BOOKMARK", &bookmark(&res, last_rv, false));
+            let _ = tx.send(out.split().freeze()).await;
+        }
+    });
+    Ok(streaming_response(rx))
+}
