@@ -83,16 +83,13 @@ fn strategic_map(
         target.retain(|k, _| keep.contains(&k.as_str()));
     }
     for (key, value) in patch {
-        if key.starts_with('$') {
-            continue;
-        }
         if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
             if let (Some(Value::Array(list)), Value::Array(remove)) = (target.get_mut(field), value) {
                 list.retain(|v| !remove.contains(v));
             }
             continue;
         }
-        if key.starts_with("$setElementOrder/") {
+        if key.starts_with('$') {
             continue;
         }
         let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
