@@ -77,9 +77,16 @@ impl ResourceDef {
     /// kube-apiserver's storageVersionHash: base64 of the first 8 bytes of
     /// sha256("group/version/kind") of the storage version.
     pub fn storage_version_hash(&self) -> String {
+        // The storage version, which is not always the served one: events.k8s.io/v1 Events are
+        // stored as core/v1 Events, and CRDs still as apiextensions.k8s.io/v1beta1.
+        let (group, version) = match self.group.as_str() {
+            "events.k8s.io" => ("", "v1"),
+            "apiextensions.k8s.io" => ("apiextensions.k8s.io", "v1beta1"),
+            _ => (self.group.as_str(), self.version.as_str()),
+        };
         let digest = ring::digest::digest(
             &ring::digest::SHA256,
-            format!("{}/{}/{}", self.group, self.version, self.kind).as_bytes(),
+            format!("{group}/{version}/{}", self.kind).as_bytes(),
         );
         base64::engine::general_purpose::STANDARD.encode(&digest.as_ref()[..8])
     }
