@@ -1,0 +1,150 @@
+//! Helpers of krust's end-to-end suites: run the `krust-apiserver` binary and real clients
+//! (kubectl) against it, each test with its own HOME (kubectl caches discovery there).
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::OnceLock,
+};
+
+/// The `krust-apiserver` binary of this workspace, built on first use if needed.
+pub fn apiserver_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            // The test executable lives in target/<profile>/deps/.
+            let exe = std::env::current_exe().expect("the test executable's path");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+            let binary = profile_dir.join("krust-apiserver");
+            if !binary.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let mut build = Command::new(cargo);
+                build.args(["build", "-p", "krust-apiserver", "--bin", "krust-apiserver"]);
+                if profile_dir.file_name().is_some_and(|n| n == "release") {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("cargo build runs");
+                assert!(status.success(), "building krust-apiserver failed");
+            }
+            binary
+        })
+        .clone()
+}
+
+/// A `krust-apiserver` process with a kubeconfig and a HOME of its own; killed on drop.
+pub struct ApiServerProcess {
+    child: Child,
+    /// The server's URL.
+    pub url: String,
+    /// The temporary folder holding the kubeconfig and HOME.
+    pub dir: tempfile::TempDir,
+}
+
+impl ApiServerProcess {
+    /// Starts the binary on a free port with extra arguments and waits for its ready line.
+    pub fn start(extra: &[&str]) -> ApiServerProcess {
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut child = Command::new(apiserver_binary())
+            .args(["--port", "0", "--kubeconfig-out"])
+            .arg(&kubeconfig)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("krust-apiserver starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("the ready line");
+        let url = line
+            .trim()
+            .strip_prefix("krust-apiserver listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        std::fs::create_dir_all(dir.path().join("home")).expect("HOME");
+        ApiServerProcess { child, url, dir }
+    }
+
+    /// The kubeconfig the server wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// Runs kubectl (the machine's, or `KRUST_KUBECTL`) against this server.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with_input(args, None)
+    }
+
+    /// Runs kubectl with `input` on its stdin.
+    pub fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> Output {
+        use std::io::Write;
+        let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+        let mut child = Command::new(kubectl)
+            .args(args)
+            .env("HOME", self.dir.path().join("home"))
+            .env("KUBECONFIG", self.kubeconfig())
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin.write_all(text.as_bytes()).expect("kubectl stdin");
+        }
+        child.wait_with_output().expect("kubectl finishes")
+    }
+
+    /// Runs kubectl and returns its stdout, failing the test when it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply -f -` of a manifest.
+    pub fn apply(&self, manifest: &str, extra: &[&str]) -> String {
+        let mut args = vec!["apply", "-f", "-"];
+        args.extend_from_slice(extra);
+        let out = self.kubectl_with_input(&args, Some(manifest));
+        assert!(
+            out.status.success(),
+            "kubectl apply failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl get ... -o json`, parsed.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("kubectl printed JSON")
+    }
+
+    /// Sends SIGTERM and waits; returns whether the process exited on its own.
+    pub fn terminate(mut self) -> bool {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for ApiServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,180 @@
+//! The machine's kubectl against the krust-apiserver binary: discovery, client-side and
+//! server-side apply of a CRD and a custom resource, get with selectors and watches, patches,
+//! finalizers and namespace deletion.
+
+use std::{process::Stdio, time::Duration};
+
+use krust_tests::ApiServerProcess;
+
+const CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: websites.example.org
+spec:
+  group: example.org
+  scope: Namespaced
+  names: {plural: websites, singular: website, kind: Website, shortNames: [ws]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [image]
+            properties:
+              image: {type: string}
+              replicas: {type: integer, minimum: 1, maximum: 10}
+"#;
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: front}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.25
+"#;
+
+#[test]
+fn api_resources_lists_the_served_resources() {
+    let server = ApiServerProcess::start(&[]);
+    let out = server.ok(&["api-resources"]);
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert!(lines.contains(&vec!["deployments", "deploy", "apps/v1", "true", "Deployment"]), "{out}");
+    assert!(lines.contains(&vec!["namespaces", "ns", "v1", "false", "Namespace"]), "{out}");
+    assert!(lines.contains(&vec!["leases", "coordination.k8s.io/v1", "true", "Lease"]), "{out}");
+    let versions = server.ok(&["api-versions"]);
+    assert!(versions.lines().any(|l| l == "apps/v1") && versions.lines().any(|l| l == "v1"), "{versions}");
+    let namespaces = server.ok(&["get", "namespaces", "-o", "name"]);
+    assert!(namespaces.contains("namespace/default") && namespaces.contains("namespace/kube-system"));
+}
+
+#[test]
+fn apply_crd_and_custom_resource_client_and_server_side() {
+    let server = ApiServerProcess::start(&[]);
+    server.apply(CRD, &[]);
+    server.ok(&["wait", "--for", "condition=established", "--timeout=20s", "crd/websites.example.org"]);
+    let site = "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: blog}\nspec: {image: \"nginx:1\", replicas: 2}\n";
+    assert!(server.apply(site, &[]).contains("website.example.org/blog created"));
+    let changed = site.replace("replicas: 2", "replicas: 3");
+    assert!(server.apply(&changed, &[]).contains("configured"));
+    let obj = server.get_json(&["website", "blog"]);
+    assert_eq!(obj["spec"]["replicas"], 3);
+    assert!(obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].is_string());
+
+    // Server-side apply of another object, then of the same one with a new value.
+    let ssa = "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: shop}\nspec: {image: \"nginx:2\"}\n";
+    assert!(server.apply(ssa, &["--server-side"]).contains("serverside-applied"));
+    let obj = server.get_json(&["ws", "shop", "--show-managed-fields"]);
+    assert_eq!(obj["metadata"]["managedFields"][0]["manager"], "kubectl");
+    assert_eq!(obj["metadata"]["managedFields"][0]["operation"], "Apply");
+    // Invalid objects are refused with the schema's message.
+    let out = server.kubectl_with_input(&["apply", "-f", "-"], Some(&site.replace("replicas: 2", "replicas: 20")));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.replicas"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn get_with_labels_json_and_patches() {
+    let server = ApiServerProcess::start(&[]);
+    server.apply(DEPLOYMENT, &[]);
+    server.apply(&DEPLOYMENT.replace("name: web", "name: api").replace("tier: front", "tier: back"), &[]);
+    let front = server.ok(&["get", "deploy", "-l", "tier=front", "-o", "name"]);
+    assert_eq!(front.trim(), "deployment.apps/web");
+    let both = server.ok(&["get", "deploy", "-l", "app in (web),tier", "-o", "name"]);
+    assert_eq!(both.lines().count(), 2, "{both}");
+
+    server.ok(&["patch", "deploy", "web", "--type", "merge", "-p", r#"{"spec":{"replicas":3}}"#]);
+    server.ok(&["patch", "deploy", "web", "--type", "json", "-p", r#"[{"op":"add","path":"/metadata/labels/patched","value":"yes"}]"#]);
+    server.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"busybox"}]}}}}"#,
+    ]);
+    let obj = server.get_json(&["deploy", "web"]);
+    assert_eq!(obj["spec"]["replicas"], 3);
+    assert_eq!(obj["metadata"]["labels"]["patched"], "yes");
+    let names: Vec<&str> =
+        obj["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web", "sidecar"], "strategic merge keeps web and adds sidecar");
+    assert_eq!(obj["metadata"]["generation"], 3);
+    server.ok(&["scale", "deploy", "web", "--replicas", "5"]);
+    assert_eq!(server.get_json(&["deploy", "web"])["spec"]["replicas"], 5);
+}
+
+#[test]
+fn get_watch_sees_a_change_made_by_another_command() {
+    let server = ApiServerProcess::start(&[]);
+    server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched}\ndata: {a: \"1\"}\n", &[]);
+    let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let mut watch = std::process::Command::new(kubectl)
+        .args(["get", "configmap", "watched", "-w", "-o", "jsonpath={.data.a}{\"\\n\"}", "--request-timeout=20s"])
+        .env("HOME", server.dir.path().join("home"))
+        .env("KUBECONFIG", server.kubeconfig())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.ok(&["patch", "configmap", "watched", "--type", "merge", "-p", r#"{"data":{"a":"2"}}"#]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = watch.kill();
+    let out = watch.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let values: Vec<&str> = text.lines().collect();
+    assert_eq!(values, ["1", "2"], "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn delete_waits_for_finalizers_and_namespaces_cascade() {
+    let server = ApiServerProcess::start(&[]);
+    server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.org/hold]}\n", &[]);
+    server.ok(&["delete", "configmap", "held", "--wait=false"]);
+    let obj = server.get_json(&["configmap", "held"]);
+    assert!(obj["metadata"]["deletionTimestamp"].is_string(), "still there, marked for deletion");
+    server.ok(&["patch", "configmap", "held", "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    let out = server.kubectl(&["get", "configmap", "held"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"));
+
+    server.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n", &[]);
+    server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: team}\n", &[]);
+    server.apply(DEPLOYMENT, &["-n", "team"]);
+    server.ok(&["delete", "namespace", "team", "--timeout=30s"]);
+    let out = server.kubectl(&["get", "namespace", "team"]);
+    assert!(!out.status.success(), "the namespace is gone");
+    let left = server.ok(&["get", "configmaps,deployments", "-A", "-o", "name"]);
+    assert!(!left.contains("/a\n") && !left.contains("deployment.apps/web"), "{left}");
+}
+
+#[test]
+fn the_binary_requires_its_token_serves_tls_and_stops_on_sigterm() {
+    let server = ApiServerProcess::start(&["--tls", "--token", "t0ken"]);
+    assert!(server.url.starts_with("https://127.0.0.1:"));
+    let out = server.ok(&["get", "namespaces", "-o", "name"]);
+    assert!(out.contains("namespace/default"));
+    // Without the token kubectl is refused.
+    let kubeconfig = std::fs::read_to_string(server.kubeconfig()).unwrap();
+    std::fs::write(server.kubeconfig(), kubeconfig.replace("token: t0ken", "token: wrong")).unwrap();
+    let out = server.kubectl(&["get", "namespaces"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.terminate(), "exits cleanly on SIGTERM");
+}
