@@ -1,10 +1,11 @@
 //! The RestClient, as client-go's `rest` package is used: build requests fluently, decode
 //! responses into k8s-openapi types, tell API errors apart, and watch.
 //!
-//! It talks to the cluster of your kubeconfig (`KUBECONFIG`, `~/.kube/config`, or in-cluster):
-//! creates a ConfigMap, reads it, lists ConfigMaps, watches for a moment and deletes it.
+//! It talks to the cluster of your kubeconfig (`KUBECONFIG`, `~/.kube/config`, or in-cluster);
+//! with none (or with `--embedded`) it starts an embedded krust-apiserver. It creates a
+//! ConfigMap, reads it, lists ConfigMaps, watches for a moment and deletes it.
 //!
-//! `cargo run -p krust-examples --example rest_client [-- --namespace NS]`
+//! `cargo run -p krust-examples --example rest_client [-- --embedded] [--namespace NS]`
 
 use std::time::Duration;
 
@@ -21,9 +22,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
-    // client-go: config, _ := clientcmd.BuildConfigFromFlags(...); config.GroupVersion = &v1; config.APIPath = "/api"
-    let config = Config::infer().await?.with_group_version(GroupVersion::gv("", "v1"));
     let args: Vec<String> = std::env::args().collect();
+    // client-go: config, _ := clientcmd.BuildConfigFromFlags(...); config.GroupVersion = &v1; config.APIPath = "/api"
+    let mut embedded = None;
+    let config = match Config::infer().await {
+        Ok(config) if !args.iter().any(|a| a == "--embedded") => config,
+        result => {
+            if let Err(e) = result {
+                println!("{e}\nstarting an embedded krust-apiserver instead");
+            }
+            let server = krust_apiserver::ApiServer::builder().start().await?;
+            let config = server.kubeconfig().config;
+            embedded = Some(server);
+            config
+        }
+    };
+    let config = config.with_group_version(GroupVersion::gv("", "v1"));
     let namespace = match args.iter().position(|a| a == "--namespace") {
         Some(i) => args.get(i + 1).cloned().unwrap_or_default(),
         None => config.default_namespace.clone(),
@@ -109,6 +123,9 @@ async fn main() -> anyhow::Result<()> {
     match again.error_for_status() {
         Err(e) if e.is_not_found() => println!("deleted (a second delete is NotFound, as expected)"),
         other => anyhow::bail!("unexpected answer to the second delete: {other:?}"),
+    }
+    if let Some(server) = embedded {
+        server.shutdown().await;
     }
     Ok(())
 }

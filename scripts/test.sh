@@ -14,6 +14,11 @@ for tool in sh date; do
   command -v "$tool" >/dev/null || { echo "missing $tool (install coreutils)"; exit 1; }
 done
 
+# kubectl is on the machine image; the interop suite (tests/tests/kubectl.rs) needs it.
+command -v kubectl >/dev/null || { echo "missing kubectl (the interop tests run it)"; exit 1; }
+
 cargo nextest run --workspace --no-fail-fast "$@"
 # Doc tests (nextest does not run them).
 cargo test --workspace --doc
+# The README's main command, on the embedded API server.
+cargo run -q -p krust-examples --example rest_client -- --embedded
