@@ -1,8 +1,9 @@
 //! krust-bench: side-by-side benchmarks of krust and kube-rs.
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
-//! machine-readable lines `result <key> <value>`. Suites: `decode`.
+//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`.
 
+mod apiserver;
 mod decode;
 mod fixtures;
 mod stats;
@@ -10,7 +11,8 @@ mod stats;
 fn usage() -> ! {
     eprintln!(
         "usage: krust-bench <suite> [options]\n\nsuites:\n  decode [--events N] [--runs R]   watch-event decoding: \
-         krust vs the serde_json ceiling, and krust vs kube-rs over loopback HTTP"
+         krust vs the serde_json ceiling, and krust vs kube-rs over loopback HTTP\n  \
+         apiserver [--pods N] [--runs R] [--watchers W] [--writes N]   krust-apiserver throughput and memory"
     );
     std::process::exit(2)
 }
@@ -19,6 +21,9 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("decode") => decode::run(&args[1..]),
+        Some("apiserver") => apiserver::run(&args[1..]),
+        // Internal: the server process of the apiserver suite.
+        Some("apiserver-serve") => apiserver::serve(&args[1..]),
         // Internal: one watch client in its own process (so its RSS is its own).
         Some("decode-client") => decode::client(&args[1..]),
         // For profiling: serve the decode suite's watch stream until killed.

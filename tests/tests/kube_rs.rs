@@ -16,7 +16,8 @@ use serde_json::json;
 
 async fn kube_client(server: &ApiServer) -> Client {
     let kubeconfig = Kubeconfig::from_yaml(&server.kubeconfig().yaml).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
     Client::try_from(config).unwrap()
 }
 
@@ -31,7 +32,10 @@ async fn api_crud() {
     let created = api.create(&PostParams::default(), &cm("a", "1")).await.unwrap();
     assert!(created.metadata.uid.is_some());
     let err = api.create(&PostParams::default(), &cm("a", "1")).await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"), "{err:?}");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"),
+        "{err:?}"
+    );
     let mut got = api.get("a").await.unwrap();
     got.data = Some([("v".to_string(), "2".to_string())].into());
     let replaced = api.replace("a", &PostParams::default(), &got).await.unwrap();
@@ -39,7 +43,8 @@ async fn api_crud() {
     // A stale replace conflicts.
     let err = api.replace("a", &PostParams::default(), &got).await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"), "{err:?}");
-    let patched = api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"w": "3"}}))).await.unwrap();
+    let patched =
+        api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"w": "3"}}))).await.unwrap();
     assert_eq!(patched.data.unwrap()["w"], "3");
     for i in 0..7 {
         api.create(&PostParams::default(), &cm(&format!("page-{i}"), "x")).await.unwrap();
@@ -59,12 +64,14 @@ async fn api_crud() {
 async fn server_side_apply() {
     let server = ApiServer::builder().start().await.unwrap();
     let api: Api<ConfigMap> = Api::namespaced(kube_client(&server).await, "default");
-    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}});
+    let applied =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}});
     let obj = api.patch("ssa", &PatchParams::apply("alice"), &Patch::Apply(&applied)).await.unwrap();
     let managers: Vec<String> =
         obj.metadata.managed_fields.unwrap().iter().map(|m| m.manager.clone().unwrap_or_default()).collect();
     assert_eq!(managers, ["alice"]);
-    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "2"}});
+    let theirs =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "2"}});
     let err = api.patch("ssa", &PatchParams::apply("bob"), &Patch::Apply(&theirs)).await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409), "{err:?}");
     let obj = api.patch("ssa", &PatchParams::apply("bob").force(), &Patch::Apply(&theirs)).await.unwrap();
@@ -79,15 +86,14 @@ async fn watcher_recovers_from_410_and_a_restart() {
     api.create(&PostParams::default(), &cm("before", "0")).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watch = tokio::spawn(
-        watcher(api.clone(), watcher::Config::default())
-            .default_backoff()
-            .applied_objects()
-            .for_each(move |o| {
+        watcher(api.clone(), watcher::Config::default()).default_backoff().applied_objects().for_each(
+            move |o| {
                 if let Ok(o) = o {
                     let _ = tx.send(o.metadata.name.unwrap_or_default());
                 }
                 futures_util::future::ready(())
-            }),
+            },
+        ),
     );
     let mut seen = std::collections::BTreeSet::new();
     async fn wait_for(
@@ -97,7 +103,8 @@ async fn watcher_recovers_from_410_and_a_restart() {
     ) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !seen.contains(name) {
-            let n = tokio::time::timeout_at(deadline, rx.recv()).await.expect("the watcher keeps up").unwrap();
+            let n =
+                tokio::time::timeout_at(deadline, rx.recv()).await.expect("the watcher keeps up").unwrap();
             seen.insert(n);
         }
     }

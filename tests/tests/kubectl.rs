@@ -77,15 +77,21 @@ fn apply_crd_and_custom_resource_client_and_server_side() {
     assert!(obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].is_string());
 
     // Server-side apply of another object, then of the same one with a new value.
-    let ssa = "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: shop}\nspec: {image: \"nginx:2\"}\n";
+    let ssa =
+        "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: shop}\nspec: {image: \"nginx:2\"}\n";
     assert!(server.apply(ssa, &["--server-side"]).contains("serverside-applied"));
     let obj = server.get_json(&["ws", "shop", "--show-managed-fields"]);
     assert_eq!(obj["metadata"]["managedFields"][0]["manager"], "kubectl");
     assert_eq!(obj["metadata"]["managedFields"][0]["operation"], "Apply");
     // Invalid objects are refused with the schema's message.
-    let out = server.kubectl_with_input(&["apply", "-f", "-"], Some(&site.replace("replicas: 2", "replicas: 20")));
+    let out =
+        server.kubectl_with_input(&["apply", "-f", "-"], Some(&site.replace("replicas: 2", "replicas: 20")));
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.replicas"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.replicas"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -99,7 +105,15 @@ fn get_with_labels_json_and_patches() {
     assert_eq!(both.lines().count(), 2, "{both}");
 
     server.ok(&["patch", "deploy", "web", "--type", "merge", "-p", r#"{"spec":{"replicas":3}}"#]);
-    server.ok(&["patch", "deploy", "web", "--type", "json", "-p", r#"[{"op":"add","path":"/metadata/labels/patched","value":"yes"}]"#]);
+    server.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/labels/patched","value":"yes"}]"#,
+    ]);
     server.ok(&[
         "patch",
         "deploy",
@@ -112,8 +126,12 @@ fn get_with_labels_json_and_patches() {
     let obj = server.get_json(&["deploy", "web"]);
     assert_eq!(obj["spec"]["replicas"], 3);
     assert_eq!(obj["metadata"]["labels"]["patched"], "yes");
-    let names: Vec<&str> =
-        obj["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = obj["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["web", "sidecar"], "strategic merge keeps web and adds sidecar");
     assert_eq!(obj["metadata"]["generation"], 3);
     server.ok(&["scale", "deploy", "web", "--replicas", "5"]);
@@ -126,7 +144,15 @@ fn get_watch_sees_a_change_made_by_another_command() {
     server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched}\ndata: {a: \"1\"}\n", &[]);
     let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
     let mut watch = std::process::Command::new(kubectl)
-        .args(["get", "configmap", "watched", "-w", "-o", "jsonpath={.data.a}{\"\\n\"}", "--request-timeout=20s"])
+        .args([
+            "get",
+            "configmap",
+            "watched",
+            "-w",
+            "-o",
+            "jsonpath={.data.a}{\"\\n\"}",
+            "--request-timeout=20s",
+        ])
         .env("HOME", server.dir.path().join("home"))
         .env("KUBECONFIG", server.kubeconfig())
         .stdout(Stdio::piped())
@@ -146,11 +172,22 @@ fn get_watch_sees_a_change_made_by_another_command() {
 #[test]
 fn delete_waits_for_finalizers_and_namespaces_cascade() {
     let server = ApiServerProcess::start(&[]);
-    server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.org/hold]}\n", &[]);
+    server.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.org/hold]}\n",
+        &[],
+    );
     server.ok(&["delete", "configmap", "held", "--wait=false"]);
     let obj = server.get_json(&["configmap", "held"]);
     assert!(obj["metadata"]["deletionTimestamp"].is_string(), "still there, marked for deletion");
-    server.ok(&["patch", "configmap", "held", "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    server.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
     let out = server.kubectl(&["get", "configmap", "held"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"));
 
@@ -175,6 +212,10 @@ fn the_binary_requires_its_token_serves_tls_and_stops_on_sigterm() {
     std::fs::write(server.kubeconfig(), kubeconfig.replace("token: t0ken", "token: wrong")).unwrap();
     let out = server.kubectl(&["get", "namespaces"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(server.terminate(), "exits cleanly on SIGTERM");
 }

@@ -34,7 +34,10 @@ pub(crate) struct Stored {
 impl Stored {
     /// Serializes `object` (whose resourceVersion is already `rv`).
     pub fn new(rv: u64, object: &Value) -> Stored {
-        let json = Bytes::from(serde_json::to_vec(object).unwrap_or_default());
+        let mut json = serde_json::to_vec(object).unwrap_or_default();
+        // The serializer's buffer grows by doubling: keep only what the object needs.
+        json.shrink_to_fit();
+        let json = Bytes::from(json);
         Stored { rv, json, summary: Arc::new(summarize(object)) }
     }
 
