@@ -32,3 +32,29 @@ fn decode_suite_prints_its_results() {
     assert_eq!(last_key, "decode_fraction_of_ceiling");
     assert!(fraction > 0.0 && fraction.is_finite());
 }
+
+#[test]
+fn apiserver_suite_prints_its_results() {
+    let output = Command::new(env!("CARGO_BIN_EXE_krust-bench"))
+        .args(["apiserver", "--pods", "200", "--runs", "1", "--watchers", "5", "--writes", "20"])
+        .output()
+        .expect("the benchmark binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value = |key: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("result {key} ")))
+            .unwrap_or_else(|| panic!("{key} missing in:\n{stdout}"))
+            .parse()
+            .expect("a number")
+    };
+    assert!(value("watch_events_per_sec") > 0.0);
+    assert_eq!(value("concurrent_watchers_complete"), 5.0, "every watcher got every event");
+    let last = stdout.lines().rfind(|l| l.starts_with("result ")).unwrap();
+    assert!(last.starts_with("result stored_bytes_per_json_byte "), "{last}");
+}

@@ -130,6 +130,12 @@ struct ContinueToken {
     v: String,
     rv: u64,
     start: String,
+    /// Items returned before this page, and the total at the snapshot (our own additions to the
+    /// opaque token: remainingItemCount without counting the rest on every page).
+    #[serde(default)]
+    seen: usize,
+    #[serde(default)]
+    total: Option<usize>,
 }
 
 fn parse_rv(value: &str) -> ApiResult<u64> {
@@ -171,6 +177,8 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         Some(l) => l.parse().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
     };
     let store = &ctx.server.store;
+    let mut seen_before = 0usize;
+    let mut known_total: Option<usize> = None;
     let (rv, map, start) = match ctx.query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -183,6 +191,8 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
                 )
             })?;
+            seen_before = decoded.seen;
+            known_total = decoded.total;
             (decoded.rv, map, Some(decoded.start))
         }
         None => {
@@ -245,8 +255,9 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         if limit > 0 && items.len() >= limit {
             remaining += 1;
-            if selecting {
-                // The real server does not count remaining items under selectors.
+            if selecting || known_total.is_some() {
+                // Under selectors the real server does not count; with a known total there is
+                // no need to.
                 break;
             }
             continue;
@@ -255,10 +266,15 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         last_key = Some(k.clone());
     }
     let mut metadata = json!({"resourceVersion": rv.to_string()});
+    let seen = seen_before + items.len();
     if remaining > 0
         && let Some(last) = last_key
     {
-        let token = ContinueToken { v: "meta.k8s.io/v1".into(), rv, start: last };
+        let total = if selecting { None } else { Some(known_total.unwrap_or(seen + remaining)) };
+        if let Some(t) = total {
+            remaining = t.saturating_sub(seen);
+        }
+        let token = ContinueToken { v: "meta.k8s.io/v1".into(), rv, start: last, seen, total };
         let token =
             base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&token).unwrap_or_default());
         metadata["continue"] = json!(token);
