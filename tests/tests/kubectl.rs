@@ -191,7 +191,11 @@ fn delete_waits_for_finalizers_and_namespaces_cascade() {
     let out = server.kubectl(&["get", "configmap", "held"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"));
 
-    server.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n", &[]);
+    // kubectl's generators send protobuf bodies.
+    server.ok(&["create", "namespace", "team"]);
+    server.ok(&["create", "secret", "generic", "token", "-n", "team", "--from-literal=key=s3cret"]);
+    let secret = server.get_json(&["secret", "token", "-n", "team"]);
+    assert_eq!(secret["data"]["key"], "czNjcmV0", "base64 of s3cret");
     server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: team}\n", &[]);
     server.apply(DEPLOYMENT, &["-n", "team"]);
     server.ok(&["delete", "namespace", "team", "--timeout=30s"]);

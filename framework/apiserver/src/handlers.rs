@@ -56,9 +56,19 @@ impl Ctx {
 /// Decodes a request body (JSON, or YAML when the content type says so).
 pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
     let media = content_type.split(';').next().unwrap_or("").trim();
+    if media == "application/vnd.kubernetes.protobuf" {
+        return crate::protobuf::decode(body).map_err(|e| match e {
+            Some(message) => ApiError::bad_request(format!("cannot decode the protobuf body: {message}")),
+            None => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                "this server decodes protobuf bodies only for Namespace, ConfigMap, Secret and ServiceAccount; send JSON",
+            ),
+        });
+    }
     if !matches!(media, "" | "application/json" | "application/yaml" | "application/apply-patch+yaml" | "*/*")
     {
-        // Protobuf and CBOR are not served: clients fall back to JSON on 415.
+        // CBOR and other encodings are not served.
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",

@@ -26,6 +26,7 @@ mod handlers;
 mod http_util;
 mod object;
 mod patch;
+mod protobuf;
 mod resources;
 mod selector;
 mod server;
