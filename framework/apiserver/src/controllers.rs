@@ -83,8 +83,12 @@ fn reconcile(server: &Server) {
         }
     }
     // Dependents whose owners are all gone.
-    for (t, _, s) in all.iter().filter(|(_, _, s)| !s.summary.owners.is_empty() && !s.summary.deleting) {
-        if s.summary.owners.iter().all(|uid| server.store.locate_uid(uid).is_none())
+    for (t, k, s) in all.iter().filter(|(_, _, s)| !s.summary.owners.is_empty() && !s.summary.deleting) {
+        // Decide on the current version: the steps above may have changed it (orphaning).
+        let Some(s) = server.store.get(t, k) else { continue };
+        if !s.summary.owners.is_empty()
+            && !s.summary.deleting
+            && s.summary.owners.iter().all(|uid| server.store.locate_uid(uid).is_none())
             && let Some(def) = server.by_storage(t)
         {
             let _ = delete_object(server, &def, &s.summary.namespace, &s.summary.name, None);

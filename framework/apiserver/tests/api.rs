@@ -1048,3 +1048,92 @@ async fn a_slow_watcher_is_closed_without_blocking_writers() {
     assert_eq!(server.watch_count(), 0, "the stalled watch was closed");
     let _ = Error::InvalidRequest(String::new());
 }
+
+#[tokio::test]
+async fn propagation_policies_preconditions_and_dry_run() {
+    let (_server, core, apps) = start().await;
+    let owned = |name: &str, owner: &Value| {
+        let mut c = cm(name, json!({}));
+        c["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"], "blockOwnerDeletion": true}]);
+        c
+    };
+    // Orphan: the dependent stays, without its owner reference.
+    let owner = create(&apps, "default", "deployments", &deployment("orphaner", 1)).await;
+    create(&core, "default", "configmaps", &owned("orphan", &owner)).await;
+    apps.delete()
+        .namespace("default")
+        .resource("deployments")
+        .name("orphaner")
+        .param("propagationPolicy", "Orphan")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .unwrap();
+    wait_gone(&apps, "default", "deployments", "orphaner").await;
+    let orphan: Value = core
+        .get()
+        .namespace("default")
+        .resource("configmaps")
+        .name("orphan")
+        .send()
+        .await
+        .unwrap()
+        .into()
+        .unwrap();
+    assert!(
+        orphan["metadata"].get("ownerReferences").is_none_or(|r| r.as_array().unwrap().is_empty()),
+        "{orphan}"
+    );
+
+    // Foreground: the owner is kept (with the foregroundDeletion finalizer) until the dependent is gone.
+    let owner = create(&apps, "default", "deployments", &deployment("fg", 1)).await;
+    create(&core, "default", "configmaps", &owned("fg-child", &owner)).await;
+    let marked: Value = apps
+        .delete()
+        .namespace("default")
+        .resource("deployments")
+        .name("fg")
+        .body(&json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}))
+        .send()
+        .await
+        .unwrap()
+        .into()
+        .unwrap();
+    assert_eq!(marked["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+    wait_gone(&core, "default", "configmaps", "fg-child").await;
+    wait_gone(&apps, "default", "deployments", "fg").await;
+
+    // Preconditions.
+    let c = create(&core, "default", "configmaps", &cm("pre", json!({}))).await;
+    let r = core
+        .delete()
+        .namespace("default")
+        .resource("configmaps")
+        .name("pre")
+        .body(&json!({"preconditions": {"uid": "00000000-0000-0000-0000-000000000000"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.error().unwrap().to_string().contains("Precondition failed: UID in precondition"));
+    let r = core.delete().namespace("default").resource("configmaps").name("pre")
+        .body(&json!({"preconditions": {"uid": c["metadata"]["uid"], "resourceVersion": c["metadata"]["resourceVersion"]}})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let status: Value = serde_json::from_slice(r.raw_body()).unwrap();
+    assert_eq!(status["status"], "Success");
+
+    // dryRun=All changes nothing.
+    let r = core
+        .post()
+        .namespace("default")
+        .resource("configmaps")
+        .param("dryRun", "All")
+        .body(&cm("dry", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = core.get().namespace("default").resource("configmaps").name("dry").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
