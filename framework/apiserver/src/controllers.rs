@@ -83,7 +83,7 @@ fn reconcile(server: &Server) {
         }
     }
     // Dependents whose owners are all gone.
-    for (t, k, s) in all.iter().filter(|(_, _, s)| !s.summary.owners.is_empty() && !s.summary.deleting) {
+    for (t, k, _) in all.iter().filter(|(_, _, s)| !s.summary.owners.is_empty() && !s.summary.deleting) {
         // Decide on the current version: the steps above may have changed it (orphaning).
         let Some(s) = server.store.get(t, k) else { continue };
         if !s.summary.owners.is_empty()

@@ -293,9 +293,15 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         store.keep_snapshot(&storage, rv, map.clone());
     }
+    Ok(json_response(StatusCode::OK, list_body(&res, metadata, &items)))
+}
+
+/// A list object whose items are the stored JSON, concatenated without re-serializing.
+fn list_body(res: &ResourceDef, metadata: Value, items: &[Bytes]) -> Vec<u8> {
     let head =
         json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": metadata}).to_string();
     let mut out = Vec::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 16);
+    // The head without its closing brace, then the items.
     out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     out.extend_from_slice(b",\"items\":[");
     for (i, item) in items.iter().enumerate() {
@@ -305,7 +311,7 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         out.extend_from_slice(item);
     }
     out.extend_from_slice(b"]}");
-    Ok(json_response(StatusCode::OK, out))
+    out
 }
 
 /// kube's DNS-1123 subdomain (most names) or label (namespaces) check.
@@ -962,18 +968,8 @@ pub(crate) fn delete_collection(ctx: Ctx) -> ApiResult<Response<Body>> {
             deleted.push(w.object().json.clone());
         }
     }
-    let head = json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": ctx.server.store.revision().to_string()}}).to_string();
-    let mut out = head.into_bytes();
-    out.pop();
-    out.extend_from_slice(b",\"items\":[");
-    for (i, item) in deleted.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item);
-    }
-    out.extend_from_slice(b"]}");
-    Ok(json_response(StatusCode::OK, out))
+    let metadata = json!({"resourceVersion": ctx.server.store.revision().to_string()});
+    Ok(json_response(StatusCode::OK, list_body(&res, metadata, &deleted)))
 }
 
 /// Unused-field guard for `Ctx::accept` (kept for Table and metadata-only answers later).
