@@ -132,7 +132,24 @@ pub(crate) fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     if ctx.target.sub.as_deref() == Some("scale") {
         return Ok(json_response(StatusCode::OK, scale_of(&stored.value()).to_string()));
     }
+    if metadata_only(&ctx.accept) {
+        return Ok(json_response(StatusCode::OK, partial(&stored)));
+    }
     Ok(json_response(StatusCode::OK, present(res, &stored)))
+}
+
+/// Whether the client asked for `PartialObjectMetadata` (or its list): metadata only.
+pub(crate) fn metadata_only(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+}
+
+/// The object as a `meta.k8s.io/v1` `PartialObjectMetadata`.
+pub(crate) fn partial(stored: &Stored) -> Bytes {
+    let v = stored.value();
+    Bytes::from(
+        json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": v["metadata"]})
+            .to_string(),
+    )
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -251,6 +268,7 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
     let mut last_key = None;
     let mut remaining = 0usize;
     let selecting = !labels.is_empty() || !fields.is_empty();
+    let metadata = metadata_only(&ctx.accept);
     for (k, stored) in map.range(from..) {
         if let Some(p) = &prefix
             && !k.starts_with(p.as_str())
@@ -272,7 +290,7 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
             }
             continue;
         }
-        items.push(present(&res, stored));
+        items.push(if metadata { partial(stored) } else { present(&res, stored) });
         last_key = Some(k.clone());
     }
     let mut metadata = json!({"resourceVersion": rv.to_string()});
@@ -293,13 +311,23 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         store.keep_snapshot(&storage, rv, map.clone());
     }
+    if metadata_only(&ctx.accept) {
+        let head = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata});
+        return Ok(json_response(StatusCode::OK, list_body_with(head, &items)));
+    }
     Ok(json_response(StatusCode::OK, list_body(&res, metadata, &items)))
 }
 
 /// A list object whose items are the stored JSON, concatenated without re-serializing.
 fn list_body(res: &ResourceDef, metadata: Value, items: &[Bytes]) -> Vec<u8> {
-    let head =
-        json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": metadata}).to_string();
+    list_body_with(
+        json!({"kind": res.list_kind, "apiVersion": res.api_version(), "metadata": metadata}),
+        items,
+    )
+}
+
+fn list_body_with(head: Value, items: &[Bytes]) -> Vec<u8> {
+    let head = head.to_string();
     let mut out = Vec::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 16);
     // The head without its closing brace, then the items.
     out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);

@@ -35,6 +35,8 @@ const MAX_BATCH: usize = 256 * 1024;
 struct Filter {
     labels: LabelSelector,
     fields: FieldSelector,
+    /// Send `PartialObjectMetadata` objects (the metadata client).
+    metadata_only: bool,
 }
 
 impl Filter {
@@ -74,6 +76,9 @@ fn at_revision(res: &ResourceDef, prev: &Stored, rv: u64) -> Bytes {
 
 /// Appends the frame(s) of one event as this watcher sees it.
 fn render(out: &mut BytesMut, res: &ResourceDef, filter: &Filter, event: &Event) {
+    let present_value = |res: &ResourceDef, s: &Stored| {
+        if filter.metadata_only { crate::handlers::partial(s) } else { present_value(res, s) }
+    };
     if filter.is_empty() {
         frame(out, event.kind.as_str(), &present_value(res, &event.obj));
         return;
@@ -118,7 +123,7 @@ fn streaming_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
 pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
     let res = ctx.target.res.clone();
     let (labels, fields) = selectors(&ctx)?;
-    let filter = Filter { labels, fields };
+    let filter = Filter { labels, fields, metadata_only: crate::handlers::metadata_only(&ctx.accept) };
     let bookmarks = ctx.query.flag("allowWatchBookmarks")?;
     let send_initial = ctx.query.flag("sendInitialEvents")?;
     let rv = ctx.query.get("resourceVersion").unwrap_or("").to_string();

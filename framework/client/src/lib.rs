@@ -19,12 +19,20 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod auth;
 pub mod config;
+pub mod discovery;
 pub mod error;
+pub mod metadata;
 pub mod rest;
+pub mod retry;
 mod transport;
 
+pub use api::{Clientset, Deleted, DynamicClient, ResourceClient, TypedClient, options::*};
 pub use config::{Config, ConfigError};
+pub use discovery::{CachedDiscovery, Discovery, DiscoveryClient, Mapping, RestMapper};
 pub use error::{ApiError, Error, Result};
+pub use metadata::MetadataClient;
 pub use rest::{PatchType, Request, Response, RestClient, WatchStream};
+pub use retry::{DEFAULT_RETRY, retry_on_conflict};

@@ -454,6 +454,25 @@ impl Request {
         Ok(WatchStream::new(body, url))
     }
 
+    /// Sends the request and streams the body of a 2xx response as it arrives (pod logs); an
+    /// error status is returned as `Err`. No client-side timeout applies.
+    pub async fn stream(mut self) -> Result<impl futures_util::Stream<Item = Result<Bytes>> + use<>> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let params = std::mem::take(&mut self.params);
+        let uri = self.uri(&params)?;
+        let response = self.execute(&uri).await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            return Err(Error::Api(Box::new(ApiError::from_response(status, &body))));
+        }
+        let url = uri.to_string();
+        Ok(BodyDataStream::new(response.into_body())
+            .map_err(move |source| Error::Body { url: url.clone(), source }))
+    }
+
     fn build(&self, uri: &Uri, authorization: Option<HeaderValue>) -> Result<http::Request<Full<Bytes>>> {
         let shared = &self.client.shared;
         let mut builder = http::Request::builder().method(self.method.clone()).uri(uri.clone());

@@ -1,0 +1,10 @@
+//! The typed clientset, the dynamic client and the options of their verbs.
+
+mod clientset;
+mod dynamic;
+pub mod options;
+mod resource;
+
+pub use clientset::{Clientset, TypedClient};
+pub use dynamic::{DynamicClient, DynamicResource};
+pub use resource::{DEFAULT_PAGE_SIZE, Deleted, ResourceClient};
