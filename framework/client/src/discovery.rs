@@ -117,6 +117,11 @@ impl DiscoveryClient {
         if let Some(d) = self.aggregated().await? {
             return Ok(d);
         }
+        self.server_groups_and_resources_legacy().await
+    }
+
+    /// [`DiscoveryClient::server_groups_and_resources`] through the legacy endpoints only.
+    pub async fn server_groups_and_resources_legacy(&self) -> Result<Discovery> {
         let groups = self.server_groups().await?.groups;
         let gvs: Vec<String> =
             groups.iter().flat_map(|g| g.versions.iter().map(|v| v.group_version.clone())).collect();
