@@ -21,4 +21,4 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # Doc tests (nextest does not run them).
 cargo test --workspace --doc
 # The README's main command, on the embedded API server.
-cargo run -q -p krust-examples --example rest_client -- --embedded
+env -u KUBECONFIG cargo run -q -p krust-examples --example rest_client

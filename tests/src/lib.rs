@@ -32,6 +32,41 @@ pub fn apiserver_binary() -> PathBuf {
         .clone()
 }
 
+/// An example of krust-examples, built on first use if needed.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let binary = profile_dir.join("examples").join(name);
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "krust-examples", "--example", name]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().expect("cargo build runs").success(), "building example {name} failed");
+    }
+    binary
+}
+
+/// Runs an example with no kubeconfig (so it starts its embedded server); returns stdout.
+pub fn run_example(name: &str, args: &[&str]) -> String {
+    let home = tempfile::tempdir().expect("a temp HOME");
+    let out = Command::new(example_binary(name))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("HOME", home.path())
+        .output()
+        .expect("the example runs");
+    assert!(
+        out.status.success(),
+        "example {name} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A `krust-apiserver` process with a kubeconfig and a HOME of its own; killed on drop.
 pub struct ApiServerProcess {
     child: Child,

@@ -760,3 +760,31 @@ async fn connect_timeout_covers_a_stalled_tls_handshake() {
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(listener);
 }
+
+#[tokio::test]
+async fn pod_logs_stream_as_they_arrive() {
+    let (tx, response) = streaming();
+    let response = parking_lot::Mutex::new(Some(response));
+    let server = TestServer::plain(handler(move |_| {
+        let r = response.lock().take().unwrap();
+        async move { r }
+    }))
+    .await;
+    let cs = krust_client::Clientset::new(&Config::new(server.url.parse().unwrap())).unwrap();
+    let opts = krust_client::LogOptions {
+        follow: true,
+        tail_lines: Some(10),
+        container: Some("app".into()),
+        ..Default::default()
+    };
+    let mut logs = Box::pin(cs.core_v1().pods("default").logs("web-0", &opts).await.unwrap());
+    tx.send(Ok(Bytes::from_static(b"line 1\n"))).await.unwrap();
+    assert_eq!(logs.next().await.unwrap().unwrap(), Bytes::from_static(b"line 1\n"));
+    tx.send(Ok(Bytes::from_static(b"line 2\n"))).await.unwrap();
+    assert_eq!(logs.next().await.unwrap().unwrap(), Bytes::from_static(b"line 2\n"));
+    drop(tx);
+    assert!(logs.next().await.is_none());
+    let seen = &server.requests()[0];
+    assert_eq!(seen.uri.path(), "/api/v1/namespaces/default/pods/web-0/log");
+    assert_eq!(seen.uri.query(), Some("container=app&follow=true&tailLines=10"));
+}
