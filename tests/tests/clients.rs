@@ -274,6 +274,13 @@ async fn crds_through_the_dynamic_client_and_a_derived_type_with_discovery_and_r
         assert!(apps.resources.iter().any(|r| r.name == "deployments/scale"));
     }
     assert_eq!(discovery.server_version().await.unwrap().major, "1");
+    let preferred = discovery.server_preferred_resources().await.unwrap();
+    assert!(
+        preferred.iter().any(|l| l.group_version == "v1")
+            && preferred.iter().any(|l| l.group_version == "apps/v1")
+    );
+    let groups = discovery.server_groups().await.unwrap();
+    assert_eq!(groups.groups[0].name, "", "the core group comes first");
     let err = discovery.server_resources_for_group_version("nope.example/v9").await.unwrap_err();
     assert!(err.to_string().contains("nope.example/v9"), "{err}");
 

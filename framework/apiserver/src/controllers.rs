@@ -119,7 +119,7 @@ fn reconcile(server: &Server) {
             let _ = server.store.write::<ApiError>(&storage, ns, |cur, _| {
                 let Some(cur) = cur else { return Ok(Write::Unchanged(s.clone())) };
                 let mut v = cur.value();
-                v["spec"]["finalizers"] = json!([]);
+                crate::object::set_path(&mut v, &["spec", "finalizers"], json!([]));
                 Ok(if v["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
                     meta_mut(&mut v).remove("resourceVersion");
                     Write::Put(v)

@@ -751,7 +751,7 @@ fn update_scale(ctx: Ctx, scale: Value) -> ApiResult<Response<Body>> {
             return Err(ApiError::modified(&res, &name));
         }
         let mut obj = current.value();
-        obj["spec"]["replicas"] = json!(replicas);
+        crate::object::set_path(&mut obj, &["spec", "replicas"], json!(replicas));
         meta_mut(&mut obj).remove("resourceVersion");
         prepare_update(&res, current, obj, None, &manager)
     })?;
@@ -789,9 +789,16 @@ pub(crate) fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             }
             _ => crate::patch::strategic(&mut target, &patch_body).map_err(patch_error)?,
         }
+        if !target.is_object() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid",
+                "the patch would turn the object into something that is not a JSON object",
+            ));
+        }
         let decision = if sub.as_deref() == Some("scale") {
             let mut obj = cur.clone();
-            obj["spec"]["replicas"] = target["spec"]["replicas"].clone();
+            crate::object::set_path(&mut obj, &["spec", "replicas"], target["spec"]["replicas"].clone());
             prepare_update(&res, current, obj, None, &manager)?
         } else {
             // A patch that does not set resourceVersion applies to whatever is current.
@@ -890,7 +897,7 @@ fn decide_delete(res: &ResourceDef, current: &Stored, opts: &DeleteOptions) -> A
             return Ok(Write::Unchanged(current.clone()));
         }
         meta_mut(&mut obj).insert("deletionTimestamp".into(), json!(now()));
-        obj["status"]["phase"] = json!("Terminating");
+        crate::object::set_path(&mut obj, &["status", "phase"], json!("Terminating"));
         return Ok(Write::Put(obj));
     }
     let mut finalizers: Vec<Value> = obj["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();

@@ -96,6 +96,27 @@ pub(crate) fn meta_mut(object: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
+/// Sets `obj.a.b...= value`, turning missing or non-object steps into objects (indexing a
+/// string or number would panic, and clients may store anything under `spec`).
+pub(crate) fn set_path(obj: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut node = obj;
+    for step in parents.iter().chain(std::iter::once(last)) {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let map = match node {
+            Value::Object(m) => m,
+            _ => return,
+        };
+        if step == last {
+            map.insert(step.to_string(), value);
+            return;
+        }
+        node = map.entry(step.to_string()).or_insert(Value::Null);
+    }
+}
+
 /// A random RFC 4122 version-4 UUID.
 pub(crate) fn new_uid() -> String {
     use ring::rand::SecureRandom;

@@ -67,7 +67,7 @@ fn bookmark(res: &ResourceDef, rv: u64, initial_events_end: bool) -> Vec<u8> {
 /// The previous object presented at the event's revision (for DELETED on a selector change).
 fn at_revision(res: &ResourceDef, prev: &Stored, rv: u64) -> Bytes {
     let mut v = prev.value();
-    v["metadata"]["resourceVersion"] = json!(rv.to_string());
+    crate::object::set_path(&mut v, &["metadata", "resourceVersion"], json!(rv.to_string()));
     if res.custom {
         v["apiVersion"] = json!(res.api_version());
     }

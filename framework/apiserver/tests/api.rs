@@ -1137,3 +1137,48 @@ async fn propagation_policies_preconditions_and_dry_run() {
     let r = core.get().namespace("default").resource("configmaps").name("dry").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn hostile_shapes_do_not_panic_the_server_or_its_controllers() {
+    let (server, core, apps) = start().await;
+    // A deployment whose spec is a string, then scaled and patched into a non-object.
+    let weird = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "weird"}, "spec": "not an object"});
+    create(&apps, "default", "deployments", &weird).await;
+    let r = apps.put().namespace("default").resource("deployments").name("weird").sub_resource("scale")
+        .body(&json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": "weird"}, "spec": {"replicas": 2}})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = apps
+        .patch(PatchType::Json)
+        .namespace("default")
+        .resource("deployments")
+        .name("weird")
+        .body(&json!([{"op": "replace", "path": "", "value": 5}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = apps
+        .patch(PatchType::Merge)
+        .namespace("default")
+        .resource("deployments")
+        .name("weird")
+        .body(&json!(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A namespace with a string spec and status, then deleted: the lifecycle controller copes.
+    create(&core, "", "namespaces", &json!({"metadata": {"name": "odd"}})).await;
+    core.patch(PatchType::Merge)
+        .resource("namespaces")
+        .name("odd")
+        .body(&json!({"spec": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .unwrap();
+    core.delete().resource("namespaces").name("odd").send().await.unwrap().bytes().unwrap();
+    wait_gone(&core, "", "namespaces", "odd").await;
+    assert!(server.resource_version() > 0);
+}

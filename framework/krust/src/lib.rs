@@ -22,10 +22,19 @@ pub use k8s_openapi;
 pub use krust_client as client;
 pub use kube_core;
 
-pub use krust_client::{ApiError, Config, ConfigError, Error, PatchType, RestClient, Result, WatchStream};
+pub use krust_client::{
+    ApiError, Clientset, Config, ConfigError, DiscoveryClient, DynamicClient, Error, MetadataClient,
+    PatchType, RestClient, RestMapper, Result, TypedClient, WatchStream,
+};
 
 /// The names most programs need: `use krust::prelude::*;`.
 pub mod prelude {
-    pub use krust_client::{Config, Error, PatchType, RestClient, WatchStream};
-    pub use kube_core::{GroupVersion, GroupVersionKind, GroupVersionResource, WatchEvent};
+    pub use krust_client::{
+        Clientset, Config, CreateOptions, DeleteOptions, DiscoveryClient, DynamicClient, Error, GetOptions,
+        ListOptions, PatchOptions, PatchType, RestClient, TypedClient, UpdateOptions, WatchStream,
+        retry_on_conflict,
+    };
+    pub use kube_core::{
+        DynamicObject, GroupVersion, GroupVersionKind, GroupVersionResource, Resource, WatchEvent,
+    };
 }
