@@ -1,0 +1,572 @@
+//! DeltaFIFO (client-go's `cache.DeltaFIFO`): the queue between the reflector and the informer.
+//! It keeps, per object key, the list of changes ("deltas") not yet processed, and hands the
+//! whole list of one key to the processor at a time.
+//!
+//! Invariants (each has a test below):
+//! 1. A key is in the queue at most once, in the order it was first added since it was last
+//!    popped; its deltas accumulate in arrival order.
+//! 2. Two consecutive `Deleted` deltas of a key collapse into one, keeping the more informative
+//!    (an object over a `DeletedFinalStateUnknown` tombstone).
+//! 3. `pop` removes a key and hands over all of its deltas at once; a key added again after the
+//!    pop starts a new list.
+//! 4. `replace` (a relist) queues `Replaced` for every listed object and
+//!    `Deleted(DeletedFinalStateUnknown)` for every key that is known (in the store or queued)
+//!    but not listed: deletions missed while disconnected arrive as tombstones.
+//! 5. Deleting a key that is neither known nor queued is a no-op.
+//! 6. `has_synced` is true once the first `replace` (or add) happened and every item queued by
+//!    that first `replace` has been popped.
+//! 7. `resync` queues `Sync` for every known object that has no pending delta.
+//! 8. `close` wakes every `pop`; items already queued are still popped, then `pop` returns None.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::Arc,
+};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::store::{CacheObject, Indexer};
+
+/// The kind of a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeltaType {
+    /// A new object.
+    Added,
+    /// A changed object.
+    Updated,
+    /// A deleted object.
+    Deleted,
+    /// An object listed by a relist (it may or may not have changed).
+    Replaced,
+    /// A periodic resync of an unchanged object.
+    Sync,
+}
+
+/// The object of a delta: the object, or a tombstone for a deletion whose final state is unknown.
+#[derive(Debug)]
+pub enum DeltaObject<T> {
+    /// The object.
+    Object(Arc<T>),
+    /// client-go's `DeletedFinalStateUnknown`: the object was deleted while we were not watching;
+    /// `object` is the last state we knew, if any.
+    DeletedFinalStateUnknown {
+        /// The key of the deleted object.
+        key: String,
+        /// Its last known state.
+        object: Option<Arc<T>>,
+    },
+}
+
+impl<T> Clone for DeltaObject<T> {
+    fn clone(&self) -> Self {
+        match self {
+            DeltaObject::Object(o) => DeltaObject::Object(o.clone()),
+            DeltaObject::DeletedFinalStateUnknown { key, object } => {
+                DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object: object.clone() }
+            }
+        }
+    }
+}
+
+impl<T> DeltaObject<T> {
+    /// The object, or the tombstone's last known state.
+    pub fn object(&self) -> Option<&Arc<T>> {
+        match self {
+            DeltaObject::Object(o) => Some(o),
+            DeltaObject::DeletedFinalStateUnknown { object, .. } => object.as_ref(),
+        }
+    }
+}
+
+/// One change of one object.
+#[derive(Debug)]
+pub struct Delta<T> {
+    /// What happened.
+    pub kind: DeltaType,
+    /// To what.
+    pub object: DeltaObject<T>,
+}
+
+impl<T> Clone for Delta<T> {
+    fn clone(&self) -> Self {
+        Delta { kind: self.kind, object: self.object.clone() }
+    }
+}
+
+/// The objects the informer already knows (its store), for deletion detection and resync.
+pub trait KnownObjects<T>: Send + Sync {
+    /// Every known key.
+    fn list_keys(&self) -> Vec<String>;
+    /// A known object.
+    fn get_by_key(&self, key: &str) -> Option<Arc<T>>;
+}
+
+impl<T: CacheObject> KnownObjects<T> for Indexer<T> {
+    fn list_keys(&self) -> Vec<String> {
+        Indexer::list_keys(self)
+    }
+    fn get_by_key(&self, key: &str) -> Option<Arc<T>> {
+        self.get(key)
+    }
+}
+
+struct State<T> {
+    items: HashMap<String, Vec<Delta<T>>>,
+    queue: VecDeque<String>,
+    populated: bool,
+    initial_population_count: usize,
+    closed: bool,
+}
+
+/// The DeltaFIFO.
+pub struct DeltaFifo<T> {
+    state: Mutex<State<T>>,
+    notify: Notify,
+    known: Option<Arc<dyn KnownObjects<T>>>,
+}
+
+impl<T> std::fmt::Debug for DeltaFifo<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("DeltaFifo")
+            .field("queued", &state.queue.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+fn is_tombstone<T>(d: &Delta<T>) -> bool {
+    matches!(d.object, DeltaObject::DeletedFinalStateUnknown { .. })
+}
+
+impl<T: CacheObject> DeltaFifo<T> {
+    /// A queue; `known` is the informer's store (client-go's `KnownObjects`).
+    pub fn new(known: Option<Arc<dyn KnownObjects<T>>>) -> Self {
+        DeltaFifo {
+            state: Mutex::new(State {
+                items: HashMap::new(),
+                queue: VecDeque::new(),
+                populated: false,
+                initial_population_count: 0,
+                closed: false,
+            }),
+            notify: Notify::new(),
+            known,
+        }
+    }
+
+    fn queue_action(state: &mut State<T>, key: String, delta: Delta<T>) {
+        let deltas = state.items.entry(key.clone()).or_default();
+        let new_key = deltas.is_empty();
+        deltas.push(delta);
+        // Invariant 2: collapse two consecutive deletions.
+        let n = deltas.len();
+        if n >= 2 && deltas[n - 1].kind == DeltaType::Deleted && deltas[n - 2].kind == DeltaType::Deleted {
+            let keep_older = is_tombstone(&deltas[n - 1]);
+            let last = deltas.pop();
+            if !keep_older && let Some(last) = last {
+                deltas[n - 2] = last;
+            }
+        }
+        if new_key {
+            state.queue.push_back(key);
+        }
+    }
+
+    fn push(&self, kind: DeltaType, obj: Arc<T>) {
+        let key = obj.key();
+        let mut state = self.state.lock();
+        state.populated = true;
+        Self::queue_action(&mut state, key, Delta { kind, object: DeltaObject::Object(obj) });
+        drop(state);
+        self.notify.notify_waiters();
+    }
+
+    /// An object was added.
+    pub fn add(&self, obj: Arc<T>) {
+        self.push(DeltaType::Added, obj);
+    }
+
+    /// An object changed.
+    pub fn update(&self, obj: Arc<T>) {
+        self.push(DeltaType::Updated, obj);
+    }
+
+    /// An object was deleted (a no-op for a key neither known nor queued: invariant 5).
+    pub fn delete(&self, obj: Arc<T>) {
+        let key = obj.key();
+        let mut state = self.state.lock();
+        state.populated = true;
+        let queued = state.items.contains_key(&key);
+        let known = self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some());
+        if !queued && !known {
+            return;
+        }
+        Self::queue_action(
+            &mut state,
+            key,
+            Delta { kind: DeltaType::Deleted, object: DeltaObject::Object(obj) },
+        );
+        drop(state);
+        self.notify.notify_waiters();
+    }
+
+    /// A relist: `Replaced` for each object, tombstones for known keys that are gone.
+    pub fn replace(&self, objects: Vec<Arc<T>>) {
+        let mut state = self.state.lock();
+        let mut listed = HashSet::with_capacity(objects.len());
+        for obj in objects {
+            let key = obj.key();
+            listed.insert(key.clone());
+            Self::queue_action(
+                &mut state,
+                key,
+                Delta { kind: DeltaType::Replaced, object: DeltaObject::Object(obj) },
+            );
+        }
+        let mut deletions = 0;
+        // Queued keys that the relist no longer has.
+        let queued_gone: Vec<(String, Option<Arc<T>>)> = state
+            .items
+            .iter()
+            .filter(|(k, _)| !listed.contains(*k))
+            .map(|(k, deltas)| (k.clone(), deltas.last().and_then(|d| d.object.object().cloned())))
+            .collect();
+        for (key, last) in queued_gone {
+            if state.items.get(&key).and_then(|d| d.last()).is_some_and(|d| d.kind == DeltaType::Deleted) {
+                continue;
+            }
+            deletions += 1;
+            let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object: last };
+            Self::queue_action(&mut state, key, Delta { kind: DeltaType::Deleted, object: tombstone });
+        }
+        // Known keys that the relist no longer has.
+        if let Some(known) = &self.known {
+            for key in known.list_keys() {
+                if listed.contains(&key) || state.items.contains_key(&key) {
+                    continue;
+                }
+                deletions += 1;
+                let object = known.get_by_key(&key);
+                let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object };
+                Self::queue_action(&mut state, key, Delta { kind: DeltaType::Deleted, object: tombstone });
+            }
+        }
+        if !state.populated {
+            state.populated = true;
+            state.initial_population_count = listed.len() + deletions;
+        }
+        drop(state);
+        self.notify.notify_waiters();
+    }
+
+    /// Queues `Sync` for every known object without pending deltas (invariant 7).
+    pub fn resync(&self) {
+        let Some(known) = &self.known else { return };
+        let mut state = self.state.lock();
+        for key in known.list_keys() {
+            if state.items.contains_key(&key) {
+                continue;
+            }
+            if let Some(obj) = known.get_by_key(&key) {
+                Self::queue_action(
+                    &mut state,
+                    key,
+                    Delta { kind: DeltaType::Sync, object: DeltaObject::Object(obj) },
+                );
+            }
+        }
+        drop(state);
+        self.notify.notify_waiters();
+    }
+
+    /// Puts a popped key back (when processing failed), unless it has been queued again since.
+    pub fn add_if_not_present(&self, key: String, deltas: Vec<Delta<T>>) {
+        let mut state = self.state.lock();
+        if state.items.contains_key(&key) || deltas.is_empty() {
+            return;
+        }
+        state.items.insert(key.clone(), deltas);
+        state.queue.push_back(key);
+        drop(state);
+        self.notify.notify_waiters();
+    }
+
+    /// Waits for the next key and returns it with all its deltas; `None` once closed and empty.
+    pub async fn pop(&self) -> Option<(String, Vec<Delta<T>>)> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = self.state.lock();
+                if let Some(key) = state.queue.pop_front() {
+                    let deltas = state.items.remove(&key).unwrap_or_default();
+                    if state.initial_population_count > 0 {
+                        state.initial_population_count -= 1;
+                    }
+                    return Some((key, deltas));
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether the first relist has been delivered to the processor (invariant 6).
+    pub fn has_synced(&self) -> bool {
+        let state = self.state.lock();
+        state.populated && state.initial_population_count == 0
+    }
+
+    /// Stops the queue: pending items are still popped, then `pop` returns `None`.
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+        self.notify.notify_waiters();
+    }
+
+    /// The queued keys, in order.
+    pub fn list_keys(&self) -> Vec<String> {
+        self.state.lock().queue.iter().cloned().collect()
+    }
+
+    /// The number of queued keys.
+    pub fn len(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Obj {
+        name: String,
+        v: u32,
+    }
+
+    impl CacheObject for Obj {
+        fn namespace(&self) -> Option<&str> {
+            Some("ns")
+        }
+        fn name(&self) -> &str {
+            &self.name
+        }
+    }
+
+    fn o(name: &str, v: u32) -> Arc<Obj> {
+        Arc::new(Obj { name: name.into(), v })
+    }
+
+    fn kinds(deltas: &[Delta<Obj>]) -> Vec<(DeltaType, Option<u32>, bool)> {
+        deltas.iter().map(|d| (d.kind, d.object.object().map(|o| o.v), is_tombstone(d))).collect()
+    }
+
+    #[tokio::test]
+    async fn keys_are_queued_once_and_deltas_accumulate_in_order() {
+        let fifo = DeltaFifo::new(None);
+        fifo.add(o("a", 1));
+        fifo.add(o("b", 1));
+        fifo.update(o("a", 2));
+        assert_eq!(fifo.list_keys(), ["ns/a", "ns/b"]);
+        let (key, deltas) = fifo.pop().await.unwrap();
+        assert_eq!(key, "ns/a");
+        assert_eq!(
+            kinds(&deltas),
+            [(DeltaType::Added, Some(1), false), (DeltaType::Updated, Some(2), false)]
+        );
+        // Invariant 3: after the pop, a new change starts a new list behind b.
+        fifo.update(o("a", 3));
+        assert_eq!(fifo.list_keys(), ["ns/b", "ns/a"]);
+    }
+
+    #[tokio::test]
+    async fn consecutive_deletes_keep_the_more_informative() {
+        let store = Arc::new(Indexer::new());
+        store.upsert(o("a", 1));
+        let fifo = DeltaFifo::new(Some(store.clone() as Arc<dyn KnownObjects<Obj>>));
+        fifo.delete(o("a", 5));
+        fifo.replace(vec![]); // a known key missing from the relist: a tombstone
+        let (_, deltas) = fifo.pop().await.unwrap();
+        assert_eq!(kinds(&deltas), [(DeltaType::Deleted, Some(5), false)], "the object beats the tombstone");
+        fifo.add_if_not_present(
+            "ns/x".into(),
+            vec![Delta {
+                kind: DeltaType::Deleted,
+                object: DeltaObject::DeletedFinalStateUnknown { key: "ns/x".into(), object: None },
+            }],
+        );
+        let state_deltas = {
+            fifo.delete(o("x", 9));
+            fifo.pop().await.unwrap().1
+        };
+        assert_eq!(kinds(&state_deltas), [(DeltaType::Deleted, Some(9), false)]);
+    }
+
+    #[tokio::test]
+    async fn replace_queues_replaced_and_tombstones_for_missing_known_keys() {
+        let store = Arc::new(Indexer::new());
+        store.upsert(o("kept", 1));
+        store.upsert(o("gone", 1));
+        let fifo = DeltaFifo::new(Some(store.clone() as Arc<dyn KnownObjects<Obj>>));
+        fifo.replace(vec![o("kept", 2), o("new", 1)]);
+        let mut got = Vec::new();
+        while !fifo.is_empty() {
+            let (k, d) = fifo.pop().await.unwrap();
+            got.push((k, kinds(&d)));
+        }
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            [
+                ("ns/gone".to_string(), vec![(DeltaType::Deleted, Some(1), true)]),
+                ("ns/kept".to_string(), vec![(DeltaType::Replaced, Some(2), false)]),
+                ("ns/new".to_string(), vec![(DeltaType::Replaced, Some(1), false)]),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_an_unknown_key_is_a_no_op() {
+        let store: Arc<Indexer<Obj>> = Arc::new(Indexer::new());
+        let fifo = DeltaFifo::new(Some(store as Arc<dyn KnownObjects<Obj>>));
+        fifo.delete(o("ghost", 1));
+        assert!(fifo.is_empty());
+    }
+
+    #[tokio::test]
+    async fn has_synced_after_the_initial_items_are_popped() {
+        let fifo = DeltaFifo::new(None);
+        assert!(!fifo.has_synced());
+        fifo.replace(vec![o("a", 1), o("b", 1)]);
+        assert!(!fifo.has_synced());
+        fifo.pop().await.unwrap();
+        assert!(!fifo.has_synced());
+        fifo.update(o("c", 1));
+        fifo.pop().await.unwrap();
+        assert!(fifo.has_synced(), "only the initial items count");
+    }
+
+    #[tokio::test]
+    async fn resync_queues_sync_for_known_objects_without_pending_deltas() {
+        let store = Arc::new(Indexer::new());
+        store.upsert(o("a", 1));
+        store.upsert(o("b", 1));
+        let fifo = DeltaFifo::new(Some(store.clone() as Arc<dyn KnownObjects<Obj>>));
+        fifo.update(o("a", 2));
+        fifo.resync();
+        let mut got = Vec::new();
+        while !fifo.is_empty() {
+            let (k, d) = fifo.pop().await.unwrap();
+            got.push((k, kinds(&d)));
+        }
+        assert_eq!(
+            got,
+            [
+                ("ns/a".to_string(), vec![(DeltaType::Updated, Some(2), false)]),
+                ("ns/b".to_string(), vec![(DeltaType::Sync, Some(1), false)]),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn close_unblocks_pop_after_draining() {
+        let fifo = Arc::new(DeltaFifo::<Obj>::new(None));
+        let waiter = {
+            let fifo = fifo.clone();
+            tokio::spawn(async move { fifo.pop().await.map(|(k, _)| k) })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        fifo.add(o("a", 1));
+        assert_eq!(waiter.await.unwrap().as_deref(), Some("ns/a"), "a waiting pop gets the new item");
+        fifo.add(o("b", 1));
+        fifo.close();
+        assert_eq!(fifo.pop().await.map(|(k, _)| k).as_deref(), Some("ns/b"));
+        assert!(fifo.pop().await.is_none());
+        let blocked = {
+            let fifo = fifo.clone();
+            tokio::spawn(async move { fifo.pop().await.is_none() })
+        };
+        assert!(tokio::time::timeout(Duration::from_secs(1), blocked).await.unwrap().unwrap());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u8, u32),
+        Update(u8, u32),
+        Delete(u8),
+        Pop,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..5u8, 0..100u32).prop_map(|(k, v)| Op::Add(k, v)),
+            (0..5u8, 0..100u32).prop_map(|(k, v)| Op::Update(k, v)),
+            (0..5u8).prop_map(Op::Delete),
+            Just(Op::Pop),
+        ]
+    }
+
+    proptest! {
+        /// Against a model: FIFO order of keys, no key twice, every delta handed over exactly
+        /// once and in order (with consecutive deletions collapsed).
+        #[test]
+        fn delta_fifo_matches_a_model(ops in proptest::collection::vec(op(), 0..80)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let fifo = DeltaFifo::new(None);
+            let mut queue: VecDeque<String> = VecDeque::new();
+            let mut items: HashMap<String, Vec<(DeltaType, u32)>> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Add(k, v) | Op::Update(k, v) => {
+                        let kind = if matches!(op, Op::Add(..)) { DeltaType::Added } else { DeltaType::Updated };
+                        let obj = o(&format!("k{k}"), v);
+                        let key = obj.key();
+                        if kind == DeltaType::Added { fifo.add(obj) } else { fifo.update(obj) }
+                        let list = items.entry(key.clone()).or_default();
+                        if list.is_empty() { queue.push_back(key); }
+                        list.push((kind, v));
+                    }
+                    Op::Delete(k) => {
+                        let obj = o(&format!("k{k}"), 1000);
+                        let key = obj.key();
+                        fifo.delete(obj);
+                        if let Some(list) = items.get_mut(&key) {
+                            if list.last().map(|d| d.0) == Some(DeltaType::Deleted) {
+                                list.pop();
+                            }
+                            list.push((DeltaType::Deleted, 1000));
+                        }
+                    }
+                    Op::Pop => {
+                        let expected = queue.pop_front();
+                        let got = if expected.is_some() { rt.block_on(fifo.pop()) } else { None };
+                        match (expected, got) {
+                            (Some(k), Some((gk, deltas))) => {
+                                prop_assert_eq!(&gk, &k);
+                                let model = items.remove(&k).unwrap();
+                                let got: Vec<(DeltaType, u32)> = deltas.iter().map(|d| (d.kind, d.object.object().unwrap().v)).collect();
+                                prop_assert_eq!(got, model);
+                            }
+                            (None, None) => prop_assert!(fifo.is_empty()),
+                            other => prop_assert!(false, "mismatch {:?}", other.0),
+                        }
+                    }
+                }
+                prop_assert_eq!(fifo.list_keys(), queue.iter().cloned().collect::<Vec<_>>());
+            }
+        }
+    }
+}
