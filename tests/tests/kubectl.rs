@@ -140,6 +140,7 @@ fn get_with_labels_json_and_patches() {
 
 #[test]
 fn get_watch_sees_a_change_made_by_another_command() {
+    use std::io::BufRead;
     let server = ApiServerProcess::start(&[]);
     server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched}\ndata: {a: \"1\"}\n", &[]);
     let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
@@ -151,22 +152,31 @@ fn get_watch_sees_a_change_made_by_another_command() {
             "-w",
             "-o",
             "jsonpath={.data.a}{\"\\n\"}",
-            "--request-timeout=20s",
+            "--request-timeout=30s",
         ])
         .env("HOME", server.dir.path().join("home"))
         .env("KUBECONFIG", server.kubeconfig())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Read lines on a thread so that every wait has a deadline.
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // kubectl prints the current value once its GET is done; it then watches from that
+    // resourceVersion, so a change made after this line cannot be missed.
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("the first line"), "1");
     server.ok(&["patch", "configmap", "watched", "--type", "merge", "-p", r#"{"data":{"a":"2"}}"#]);
-    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("the watched change"), "2");
     let _ = watch.kill();
-    let out = watch.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let values: Vec<&str> = text.lines().collect();
-    assert_eq!(values, ["1", "2"], "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = watch.wait();
 }
 
 #[test]
