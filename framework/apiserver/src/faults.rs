@@ -11,6 +11,8 @@ use crate::status::ApiError;
 pub(crate) struct Faults {
     latency: Mutex<Option<Duration>>,
     failures: Mutex<Option<(u32, StatusCode, Option<u64>)>>,
+    /// Whether the failures apply to GET requests (lists, watches, gets) only.
+    reads_only: Mutex<bool>,
 }
 
 impl Faults {
@@ -22,12 +24,16 @@ impl Faults {
         *self.latency.lock()
     }
 
-    pub fn fail_next(&self, count: u32, code: StatusCode, retry_after: Option<u64>) {
+    pub fn fail_next(&self, count: u32, code: StatusCode, retry_after: Option<u64>, reads_only: bool) {
         *self.failures.lock() = (count > 0).then_some((count, code, retry_after));
+        *self.reads_only.lock() = reads_only;
     }
 
     /// The error for this request, when failures are pending.
-    pub fn take_failure(&self) -> Option<ApiError> {
+    pub fn take_failure(&self, method: &http::Method) -> Option<ApiError> {
+        if *self.reads_only.lock() && method != http::Method::GET {
+            return None;
+        }
         let mut failures = self.failures.lock();
         let (count, code, retry_after) = failures.as_mut()?;
         *count -= 1;

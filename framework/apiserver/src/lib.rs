@@ -321,7 +321,14 @@ impl ApiServer {
     /// Fault: the next `count` requests fail with `code` (and `Retry-After` when given).
     pub fn fail_next(&self, count: u32, code: u16, retry_after: Option<u64>) {
         let code = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        self.server.faults.fail_next(count, code, retry_after);
+        self.server.faults.fail_next(count, code, retry_after, false);
+    }
+
+    /// Fault: the next `count` GET requests (gets, lists, watches) fail with `code`; writes
+    /// go through, so a test can change the cluster while clients are disconnected.
+    pub fn fail_next_reads(&self, count: u32, code: u16, retry_after: Option<u64>) {
+        let code = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        self.server.faults.fail_next(count, code, retry_after, true);
     }
 
     /// Fault: every request waits this long first (`None` removes it).

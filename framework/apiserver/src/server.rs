@@ -103,7 +103,7 @@ pub(crate) async fn handle(server: Arc<Server>, request: Request<hyper::body::In
     if let Some(delay) = server.faults.latency() {
         tokio::time::sleep(delay).await;
     }
-    if let Some(error) = server.faults.take_failure() {
+    if let Some(error) = server.faults.take_failure(request.method()) {
         return error.into_response();
     }
     let path = request.uri().path().to_string();

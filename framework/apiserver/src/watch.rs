@@ -164,6 +164,7 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
             Err(WatchRefused::TooLarge { requested, current }) => return Err(too_large(requested, current)),
         };
     let interval = ctx.server.bookmark_interval;
+    let server = ctx.server.clone();
     tokio::spawn(async move {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -190,6 +191,13 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
                 _ = &mut deadline => break,
                 _ = tx.closed() => return,
                 _ = ticker.tick(), if bookmarks => {
+                    // Like the watch cache, a bookmark carries the current revision, but only
+                    // when no event of this watch is waiting (read the revision first: an event
+                    // published after that has a higher revision).
+                    let revision = server.store.revision();
+                    if events.is_empty() {
+                        last_rv = last_rv.max(revision);
+                    }
                     frame(&mut out, "BOOKMARK", &bookmark(&res, last_rv, false));
                     if tx.send(out.split().freeze()).await.is_err() {
                         return;

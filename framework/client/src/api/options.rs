@@ -175,7 +175,8 @@ impl GetOptions {
 }
 
 impl ListOptions {
-    pub(crate) fn add_to(&self, r: Request) -> Request {
+    /// Adds these options to a request as query parameters.
+    pub fn add_to(&self, r: Request) -> Request {
         let mut r = opt(r, "labelSelector", &self.label_selector);
         r = opt(r, "fieldSelector", &self.field_selector);
         if let Some(l) = self.limit.filter(|l| *l > 0) {
@@ -190,7 +191,8 @@ impl ListOptions {
         r
     }
 
-    pub(crate) fn add_watch_to(&self, r: Request) -> Request {
+    /// Adds these options, and the watch-only ones, to a request.
+    pub fn add_watch_to(&self, r: Request) -> Request {
         let mut r = self.add_to(r);
         if self.allow_watch_bookmarks {
             r = r.param("allowWatchBookmarks", "true");

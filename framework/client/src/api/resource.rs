@@ -73,7 +73,7 @@ fn name_of<K: Resource>(obj: &K) -> Result<&str> {
 
 impl<K> ResourceClient<K>
 where
-    K: Serialize + DeserializeOwned + Resource + Clone,
+    K: DeserializeOwned + Clone,
 {
     /// A client for `resource` of `rest`'s group version, in `namespace` (or cluster-wide).
     pub fn new(rest: RestClient, resource: &str, namespace: Option<&str>) -> Self {
@@ -151,7 +151,12 @@ where
         })
         .try_flatten()
     }
+}
 
+impl<K> ResourceClient<K>
+where
+    K: Serialize + DeserializeOwned + Resource + Clone,
+{
     /// POST a new object.
     pub async fn create(&self, obj: &K, opts: &CreateOptions) -> Result<K> {
         opts.add_to(self.on(self.rest.post())).body(obj).send().await?.into()

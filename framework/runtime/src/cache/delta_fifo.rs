@@ -295,6 +295,12 @@ impl<T: CacheObject> DeltaFifo<T> {
 
     /// Waits for the next key and returns it with all its deltas; `None` once closed and empty.
     pub async fn pop(&self) -> Option<(String, Vec<Delta<T>>)> {
+        self.pop_with_initial().await.map(|(k, d, _)| (k, d))
+    }
+
+    /// [`DeltaFifo::pop`], also telling whether the item was part of the initial list
+    /// (client-go's `isInInitialList`).
+    pub async fn pop_with_initial(&self) -> Option<(String, Vec<Delta<T>>, bool)> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -303,10 +309,11 @@ impl<T: CacheObject> DeltaFifo<T> {
                 let mut state = self.state.lock();
                 if let Some(key) = state.queue.pop_front() {
                     let deltas = state.items.remove(&key).unwrap_or_default();
-                    if state.initial_population_count > 0 {
+                    let initial = state.initial_population_count > 0;
+                    if initial {
                         state.initial_population_count -= 1;
                     }
-                    return Some((key, deltas));
+                    return Some((key, deltas, initial));
                 }
                 if state.closed {
                     return None;

@@ -1,9 +1,15 @@
-//! The informer cache, client-go's `tools/cache`: the thread-safe [`Indexer`] that listers read
-//! and the [`DeltaFifo`] between the reflector and the informer. (The reflector, shared
-//! informers, the factory and listers build on these.)
+//! The informer cache, client-go's `tools/cache`: the [`Reflector`] (ListAndWatch) feeding the
+//! [`DeltaFifo`], the [`SharedIndexInformer`] applying deltas to the thread-safe [`Indexer`] and
+//! calling event handlers, and [`Cached`], the representation of a cached object.
 
 pub mod delta_fifo;
+pub mod informer;
+pub mod object;
+pub mod reflector;
 pub mod store;
 
 pub use delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, KnownObjects};
+pub use informer::{EventHandler, HANDLER_BUFFER, SharedIndexInformer};
+pub use object::{CacheMeta, Cached};
+pub use reflector::{PAGE_SIZE, Reflector, WatchErrorHandler};
 pub use store::{CacheObject, IndexFunc, Indexer, NAMESPACE_INDEX, StoreError};

@@ -1,0 +1,193 @@
+//! The shared informer against krust-apiserver: initial sync and events, relist after a 410
+//! with tombstones for what was deleted meanwhile, bookmarks advancing the resourceVersion,
+//! faults (restart, closed watches), and handlers that panic or block.
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use krust_apiserver::ApiServer;
+use krust_client::{
+    CreateOptions, DeleteOptions, ListOptions, ResourceClient, RestClient, TypedClient, UpdateOptions,
+};
+use krust_runtime::cache::{Cached, DeltaObject, EventHandler, SharedIndexInformer};
+use kube_core::GroupVersion;
+use parking_lot::Mutex;
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl EventHandler<ConfigMap> for Recorder {
+    fn on_add(&self, obj: &Arc<Cached<ConfigMap>>, initial: bool) {
+        self.0.lock().push(format!("add {} {initial}", obj.meta().name));
+    }
+    fn on_update(&self, _old: &Arc<Cached<ConfigMap>>, new: &Arc<Cached<ConfigMap>>) {
+        self.0.lock().push(format!("update {}", new.meta().name));
+    }
+    fn on_delete(&self, obj: &DeltaObject<Cached<ConfigMap>>) {
+        match obj {
+            DeltaObject::Object(o) => self.0.lock().push(format!("delete {}", o.meta().name)),
+            DeltaObject::DeletedFinalStateUnknown { key, .. } => {
+                self.0.lock().push(format!("tombstone {key}"))
+            }
+        }
+    }
+}
+
+impl Recorder {
+    async fn wait_for(&self, line: &str) {
+        for _ in 0..500 {
+            if self.0.lock().iter().any(|l| l == line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{line:?} never came; got {:?}", self.0.lock());
+    }
+}
+
+async fn setup(
+    server: &ApiServer,
+) -> (TypedClient<ConfigMap>, Arc<SharedIndexInformer<ConfigMap>>, Recorder) {
+    let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+    let rest = RestClient::new(&config).unwrap();
+    let typed: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
+    let informer = SharedIndexInformer::new(
+        ResourceClient::new(rest, "configmaps", Some("default")),
+        ListOptions::default(),
+    );
+    let recorder = Recorder::default();
+    informer.add_event_handler(recorder.clone());
+    (typed, informer, recorder)
+}
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"v": "1"}})).unwrap()
+}
+
+fn cached_names(informer: &SharedIndexInformer<ConfigMap>) -> Vec<String> {
+    let mut names: Vec<String> = informer.indexer().list().iter().map(|o| o.meta().name.clone()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncs_then_follows_changes() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    for n in ["a", "b"] {
+        cms.create(&cm(n), &CreateOptions::default()).await.unwrap();
+    }
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    recorder.wait_for("add a true").await;
+    recorder.wait_for("add b true").await;
+    cms.create(&cm("c"), &CreateOptions::default()).await.unwrap();
+    recorder.wait_for("add c false").await;
+    let mut b = cms.get("b", &Default::default()).await.unwrap();
+    b.data = Some([("v".to_string(), "2".to_string())].into());
+    cms.update(&b, &UpdateOptions::default()).await.unwrap();
+    recorder.wait_for("update b").await;
+    cms.delete("a", &DeleteOptions::default()).await.unwrap();
+    recorder.wait_for("delete a").await;
+    assert_eq!(cached_names(&informer), ["b", "c"]);
+    // Listers hand out typed objects, decoded once.
+    let b = informer.indexer().get("default/b").unwrap();
+    assert_eq!(b.get().unwrap().data.as_ref().unwrap()["v"], "2");
+    informer.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relists_after_410_with_tombstones_for_deletions_missed() {
+    let server = ApiServer::builder().watch_history(5).start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    for n in ["a", "b"] {
+        cms.create(&cm(n), &CreateOptions::default()).await.unwrap();
+    }
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    // Disconnect: watches closed and a failing re-watch, so that the reflector backs off
+    // (800 ms); meanwhile b is deleted and c created...
+    server.fail_next_reads(1, 503, None);
+    server.close_watches();
+    cms.delete("b", &DeleteOptions::default()).await.unwrap();
+    cms.create(&cm("c"), &CreateOptions::default()).await.unwrap();
+    // ...and the history of those changes is lost before the reflector comes back.
+    server.compact();
+    // The resume from the old resourceVersion gets 410: relist, tombstone for b.
+    recorder.wait_for("tombstone default/b").await;
+    recorder.wait_for("add c false").await;
+    assert_eq!(cached_names(&informer), ["a", "c"]);
+    // A restart (objects kept, watches and history dropped): the informer follows on.
+    server.restart();
+    cms.create(&cm("d"), &CreateOptions::default()).await.unwrap();
+    recorder.wait_for("add d false").await;
+    assert_eq!(cached_names(&informer), ["a", "c", "d"]);
+    informer.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bookmark_advances_the_resource_version_without_an_event() {
+    let server = ApiServer::builder().bookmark_interval(Duration::from_millis(100)).start().await.unwrap();
+    let (_cms, informer, recorder) = setup(&server).await;
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    let before: u64 = informer.reflector().last_sync_resource_version().parse().unwrap();
+    // A write to another resource moves the global revision.
+    let core =
+        RestClient::new(&server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"))).unwrap();
+    core.post()
+        .namespace("default")
+        .resource("secrets")
+        .body(&json!({"metadata": {"name": "s"}}))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let target = server.resource_version();
+    for _ in 0..300 {
+        if informer.reflector().last_sync_resource_version().parse::<u64>().unwrap() >= target {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after: u64 = informer.reflector().last_sync_resource_version().parse().unwrap();
+    assert!(after >= target && after > before, "{before} -> {after}, target {target}");
+    assert!(recorder.0.lock().is_empty(), "no event for a bookmark");
+    informer.shutdown();
+}
+
+struct Panicker;
+impl EventHandler<ConfigMap> for Panicker {
+    fn on_add(&self, _obj: &Arc<Cached<ConfigMap>>, _initial: bool) {
+        panic!("a buggy handler");
+    }
+}
+
+struct Blocker;
+impl EventHandler<ConfigMap> for Blocker {
+    fn on_add(&self, _obj: &Arc<Cached<ConfigMap>>, _initial: bool) {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panicking_or_blocked_handler_does_not_stop_the_others() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    informer.add_event_handler(Panicker);
+    informer.add_event_handler(Blocker);
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    for n in ["x", "y", "z"] {
+        cms.create(&cm(n), &CreateOptions::default()).await.unwrap();
+    }
+    recorder.wait_for("add z false").await;
+    // A handler added late first gets the cache.
+    let late = Recorder::default();
+    informer.add_event_handler(late.clone());
+    late.wait_for("add x false").await;
+    late.wait_for("add z false").await;
+    informer.shutdown();
+}
