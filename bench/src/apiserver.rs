@@ -27,9 +27,9 @@ use crate::{
     stats::{median, option},
 };
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-fn http_client() -> HttpClient {
+pub fn http_client() -> HttpClient {
     Client::builder(TokioExecutor::new()).pool_max_idle_per_host(2048).build_http()
 }
 
@@ -77,7 +77,7 @@ async fn count_events(
     Ok((seen, start.elapsed()))
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -86,6 +86,54 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Creates `pods` fixture Pods (no owners, namespace `default`) with 16 concurrent POSTs.
+pub async fn load_pods(client: &HttpClient, url: &str, pods: usize) -> anyhow::Result<()> {
+    let bodies: Vec<Vec<u8>> = (0..pods)
+        .map(|i| {
+            let mut pod = fixtures::pod(i, 0);
+            let meta = pod["metadata"].as_object_mut().expect("metadata");
+            // No owner (the garbage collector would delete pods of a missing ReplicaSet), no
+            // resourceVersion (set by the server); all in one namespace.
+            for k in ["ownerReferences", "resourceVersion", "uid", "managedFields"] {
+                meta.remove(k);
+            }
+            meta.insert("namespace".into(), json!("default"));
+            serde_json::to_vec(&pod).expect("a pod serializes")
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, bodies, next, url) = (client.clone(), bodies.clone(), next.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= bodies.len() {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let (status, body) = request(
+                    &client,
+                    "POST",
+                    &format!("{url}/api/v1/namespaces/default/pods"),
+                    Some(bodies[i].clone()),
+                    "application/json",
+                )
+                .await?;
+                anyhow::ensure!(
+                    status == 201,
+                    "create answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }
 
 /// The child process: serve until killed.
@@ -137,50 +185,8 @@ async fn measure(
     let rss_before = rss_kib(pid);
 
     // 1. Load.
-    let bodies: Vec<Vec<u8>> = (0..pods)
-        .map(|i| {
-            let mut pod = fixtures::pod(i, 0);
-            let meta = pod["metadata"].as_object_mut().expect("metadata");
-            // No owner (the garbage collector would delete pods of a missing ReplicaSet), no
-            // resourceVersion (set by the server); all in one namespace.
-            for k in ["ownerReferences", "resourceVersion", "uid", "managedFields"] {
-                meta.remove(k);
-            }
-            meta.insert("namespace".into(), json!("default"));
-            serde_json::to_vec(&pod).expect("a pod serializes")
-        })
-        .collect();
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let (client, bodies, next, url) = (client.clone(), bodies.clone(), next.clone(), url.to_string());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if i >= bodies.len() {
-                    return Ok::<_, anyhow::Error>(());
-                }
-                let (status, body) = request(
-                    &client,
-                    "POST",
-                    &format!("{url}/api/v1/namespaces/default/pods"),
-                    Some(bodies[i].clone()),
-                    "application/json",
-                )
-                .await?;
-                anyhow::ensure!(
-                    status == 201,
-                    "create answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                );
-            }
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    load_pods(&client, url, pods).await?;
     let load_secs = start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = rss_kib(pid);

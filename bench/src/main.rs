@@ -1,18 +1,20 @@
 //! krust-bench: side-by-side benchmarks of krust and kube-rs.
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
-//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`.
+//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`.
 
 mod apiserver;
 mod decode;
 mod fixtures;
+mod informers;
 mod stats;
 
 fn usage() -> ! {
     eprintln!(
         "usage: krust-bench <suite> [options]\n\nsuites:\n  decode [--events N] [--runs R]   watch-event decoding: \
          krust vs the serde_json ceiling, and krust vs kube-rs over loopback HTTP\n  \
-         apiserver [--pods N] [--runs R] [--watchers W] [--writes N]   krust-apiserver throughput and memory"
+         apiserver [--pods N] [--runs R] [--watchers W] [--writes N]   krust-apiserver throughput and memory\n  \
+         informers [--pods N] [--runs R]   krust informer vs kube-rs reflector: sync, RSS, watch events"
     );
     std::process::exit(2)
 }
@@ -22,6 +24,9 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("decode") => decode::run(&args[1..]),
         Some("apiserver") => apiserver::run(&args[1..]),
+        Some("informers") => informers::run(&args[1..]),
+        // Internal: one framework's informer in its own process.
+        Some("informers-client") => informers::client(&args[1..]),
         // Internal: the server process of the apiserver suite.
         Some("apiserver-serve") => apiserver::serve(&args[1..]),
         // Internal: one watch client in its own process (so its RSS is its own).

@@ -58,3 +58,27 @@ fn apiserver_suite_prints_its_results() {
     let last = stdout.lines().rfind(|l| l.starts_with("result ")).unwrap();
     assert!(last.starts_with("result stored_bytes_per_json_byte "), "{last}");
 }
+
+#[test]
+fn informers_suite_prints_its_results() {
+    let output = Command::new(env!("CARGO_BIN_EXE_krust-bench"))
+        .args(["informers", "--pods", "300", "--runs", "1"])
+        .output()
+        .expect("the benchmark binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<&str> = stdout.lines().filter(|l| l.starts_with("result ")).collect();
+    let keys: Vec<&str> = results.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(
+        &keys[keys.len() - 3..],
+        ["sync_100k_speedup", "watch_events_speedup", "rss_per_object_ratio"]
+    );
+    for line in results {
+        let value: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(value.is_finite() && value >= 0.0, "{line}");
+    }
+}
