@@ -191,3 +191,42 @@ async fn a_panicking_or_blocked_handler_does_not_stop_the_others() {
     late.wait_for("add z false").await;
     informer.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listers_read_typed_objects_by_namespace_selector_and_index() {
+    use krust_runtime::cache::IndexFunc;
+    let server = ApiServer::builder().start().await.unwrap();
+    let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+    let rest = RestClient::new(&config).unwrap();
+    for (ns, name, tier) in [("default", "a", "web"), ("default", "b", "db"), ("kube-system", "c", "web")] {
+        let client: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some(ns));
+        let obj: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": name, "labels": {"tier": tier}}, "data": {"tier": tier}}),
+        )
+        .unwrap();
+        client.create(&obj, &CreateOptions::default()).await.unwrap();
+    }
+    let informer = SharedIndexInformer::<ConfigMap>::new(
+        ResourceClient::new(rest, "configmaps", None),
+        ListOptions::default(),
+    );
+    // A custom index, added before start.
+    let by_tier: IndexFunc<Cached<ConfigMap>> =
+        Arc::new(|o: &Cached<ConfigMap>| o.meta().labels.get("tier").cloned().into_iter().collect());
+    informer.indexer().add_indexers(vec![("tier".to_string(), by_tier)]).unwrap();
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    let lister = informer.lister();
+    assert_eq!(lister.list(None).len(), 3);
+    let web: kube_core::Selector = kube_core::Expression::Equal("tier".into(), "web".into()).into();
+    assert_eq!(lister.list(Some(&web)).len(), 2);
+    assert_eq!(lister.namespace("default").list(Some(&web)).len(), 1);
+    let b = lister.namespace("default").get("b").unwrap();
+    assert_eq!(b.data.as_ref().unwrap()["tier"], "db");
+    assert!(lister.namespace("default").get("c").is_none());
+    let mut names: Vec<String> =
+        lister.by_index("tier", "web").unwrap().iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["a", "c"]);
+    informer.shutdown();
+}

@@ -92,6 +92,11 @@ where
         &self.indexer
     }
 
+    /// A typed lister over the cache.
+    pub fn lister(&self) -> super::lister::Lister<K> {
+        super::lister::Lister::new(self.indexer.clone())
+    }
+
     /// The reflector (e.g. for its last synced resourceVersion).
     pub fn reflector(&self) -> &Arc<Reflector<K>> {
         &self.reflector

@@ -4,12 +4,14 @@
 
 pub mod delta_fifo;
 pub mod informer;
+pub mod lister;
 pub mod object;
 pub mod reflector;
 pub mod store;
 
 pub use delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, KnownObjects};
 pub use informer::{EventHandler, HANDLER_BUFFER, SharedIndexInformer};
+pub use lister::{Lister, NamespaceLister};
 pub use object::{CacheMeta, Cached};
 pub use reflector::{PAGE_SIZE, Reflector, WatchErrorHandler};
 pub use store::{CacheObject, IndexFunc, Indexer, NAMESPACE_INDEX, StoreError};
