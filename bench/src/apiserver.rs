@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::{
     fixtures,
-    stats::{median, option},
+    stats::{median, option, rss_kib},
 };
 
 pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -75,17 +75,6 @@ async fn count_events(
         }
     }
     Ok((seen, start.elapsed()))
-}
-
-pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Creates `pods` fixture Pods (no owners, namespace `default`) with 16 concurrent POSTs.

@@ -11,7 +11,7 @@
 //!    krust `RestClient` watch and by a kube-rs 5 `Api::watch`, each in its own process (so peak
 //!    RSS is the client's own), interleaved, several runs.
 
-use std::{hint::black_box, process::Command, time::Instant};
+use std::{hint::black_box, time::Instant};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -22,7 +22,7 @@ use kube_core::WatchEvent;
 
 use crate::{
     fixtures,
-    stats::{median, option, peak_rss_kib},
+    stats::{field, median, option, peak_rss_kib, run_child},
 };
 
 const CHUNK: usize = 16 * 1024;
@@ -92,34 +92,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // 2. Over loopback HTTP, each client in its own process.
     let server = serve(chunks)?;
     let url = format!("http://{server}");
-    let exe = std::env::current_exe()?;
     let mut results: [(Vec<f64>, Vec<f64>); 2] = Default::default();
     let names = ["krust", "kube"];
     for run in 0..runs {
         // Alternate who goes first.
         for k in 0..2 {
             let which = (run + k) % 2;
-            let output = Command::new(&exe)
-                .args(["decode-client", names[which], &url, &events.to_string()])
-                .output()?;
-            anyhow::ensure!(
-                output.status.success(),
-                "{} client failed: {}",
-                names[which],
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let text = String::from_utf8_lossy(&output.stdout);
-            let field = |key: &str| -> anyhow::Result<f64> {
-                let words: Vec<&str> = text.split_whitespace().collect();
-                let i = words
-                    .iter()
-                    .position(|w| *w == key)
-                    .ok_or_else(|| anyhow::anyhow!("no {key} in {text:?}"))?;
-                Ok(words.get(i + 1).ok_or_else(|| anyhow::anyhow!("no value for {key}"))?.parse()?)
-            };
-            anyhow::ensure!(field("events")? as usize == events, "{} saw {text}", names[which]);
-            results[which].0.push(field("seconds")?);
-            results[which].1.push(field("rss_kib")?);
+            let text = run_child(&["decode-client", names[which], &url, &events.to_string()])?;
+            anyhow::ensure!(field(&text, "events")? as usize == events, "{} saw {text}", names[which]);
+            results[which].0.push(field(&text, "seconds")?);
+            results[which].1.push(field(&text, "rss_kib")?);
         }
     }
     let eps = |i: usize| events as f64 / median(&results[i].0);

@@ -20,18 +20,11 @@ use kube_core::WatchEvent;
 
 use crate::{
     apiserver::{http_client, load_pods},
-    stats::{median, option, peak_rss_kib},
+    stats::{field, median, option, peak_rss_kib, rss_kib as rss_of, run_child},
 };
 
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    rss_of(std::process::id())
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -53,24 +46,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         for run in 0..runs {
             for k in 0..2 {
                 let which = (run + k) % 2;
-                let out = Command::new(&exe)
-                    .args(["informers-client", names[which], &url, &pods.to_string()])
-                    .output()?;
-                anyhow::ensure!(
-                    out.status.success(),
-                    "{} client failed: {}",
-                    names[which],
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let text = String::from_utf8_lossy(&out.stdout).to_string();
-                let field = |key: &str| -> anyhow::Result<f64> {
-                    let words: Vec<&str> = text.split_whitespace().collect();
-                    let i = words
-                        .iter()
-                        .position(|w| *w == key)
-                        .ok_or_else(|| anyhow::anyhow!("no {key} in {text:?}"))?;
-                    Ok(words.get(i + 1).ok_or_else(|| anyhow::anyhow!("no value for {key}"))?.parse()?)
-                };
+                let text = run_child(&["informers-client", names[which], &url, &pods.to_string()])?;
+                let field = |key: &str| field(&text, key);
                 results[which].push((
                     field("sync_seconds")?,
                     field("rss_per_object")?,

@@ -33,3 +33,34 @@ pub fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The resident set size of process `pid` in KiB (`VmRSS`), 0 where /proc is unavailable.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs this benchmark binary with `args` (a client in its own process) and returns its stdout.
+pub fn run_child(args: &[&str]) -> anyhow::Result<String> {
+    let output = std::process::Command::new(std::env::current_exe()?).args(args).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The number after `key` in a child's `key value key value ...` line.
+pub fn field(text: &str, key: &str) -> anyhow::Result<f64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == key).ok_or_else(|| anyhow::anyhow!("no {key} in {text:?}"))?;
+    Ok(words.get(i + 1).ok_or_else(|| anyhow::anyhow!("no value for {key}"))?.parse()?)
+}

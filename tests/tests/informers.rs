@@ -230,3 +230,44 @@ async fn listers_read_typed_objects_by_namespace_selector_and_index() {
     assert_eq!(names, ["a", "c"]);
     informer.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadata_ones() {
+    use krust_runtime::cache::SharedInformerFactory;
+    use kube_core::{DynamicObject, GroupVersionResource, metadata::PartialObjectMeta};
+    let server = ApiServer::builder().start().await.unwrap();
+    let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+    let rest = RestClient::new(&config).unwrap();
+    let cms: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
+    cms.create(&cm("one"), &CreateOptions::default()).await.unwrap();
+    let factory = SharedInformerFactory::new(&rest).with_namespace("default");
+    let a = factory.informer::<ConfigMap>();
+    let b = factory.informer::<ConfigMap>();
+    assert!(Arc::ptr_eq(&a, &b), "one informer per type");
+    let gvr = GroupVersionResource::gvr("", "v1", "configmaps");
+    let dynamic = factory.dynamic(&gvr);
+    let metadata = factory.metadata(&gvr);
+    factory.start();
+    assert!(factory.wait_for_cache_sync(Duration::from_secs(10)).await);
+    assert_eq!(a.lister().namespace("default").get("one").unwrap().data.as_ref().unwrap()["v"], "1");
+    let d: Arc<DynamicObject> = dynamic.lister().namespace("default").get("one").unwrap();
+    assert_eq!(d.data["data"]["v"], "1");
+    let m: Arc<PartialObjectMeta> = metadata.lister().namespace("default").get("one").unwrap();
+    assert_eq!(m.metadata.name.as_deref(), Some("one"));
+    assert!(
+        !String::from_utf8_lossy(metadata.indexer().get("default/one").unwrap().raw()).contains("\"data\""),
+        "metadata only"
+    );
+    // Namespace scoping: objects elsewhere are not cached.
+    let other: TypedClient<ConfigMap> = ResourceClient::new(rest, "configmaps", Some("kube-system"));
+    other.create(&cm("elsewhere"), &CreateOptions::default()).await.unwrap();
+    cms.create(&cm("two"), &CreateOptions::default()).await.unwrap();
+    for _ in 0..500 {
+        if a.indexer().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(cached_names(&a), ["one", "two"]);
+    factory.shutdown();
+}

@@ -3,6 +3,7 @@
 //! calling event handlers, and [`Cached`], the representation of a cached object.
 
 pub mod delta_fifo;
+pub mod factory;
 pub mod informer;
 pub mod lister;
 pub mod object;
@@ -10,6 +11,7 @@ pub mod reflector;
 pub mod store;
 
 pub use delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, KnownObjects};
+pub use factory::SharedInformerFactory;
 pub use informer::{EventHandler, HANDLER_BUFFER, SharedIndexInformer};
 pub use lister::{Lister, NamespaceLister};
 pub use object::{CacheMeta, Cached};

@@ -1,0 +1,184 @@
+//! The shared informer factory (client-go's `informers.SharedInformerFactory`): one informer per
+//! type however many times it is asked for, so that controllers watching the same type share
+//! one watch and one cache; typed, dynamic (by GVR) and metadata-only informers; `start`,
+//! `wait_for_cache_sync` and `shutdown` for all of them.
+
+use std::{any::Any, collections::HashMap, sync::Arc, time::Duration};
+
+use krust_client::{ListOptions, ResourceClient, RestClient, metadata::ACCEPT_LIST};
+use kube_core::{DynamicObject, GroupVersion, GroupVersionResource, Resource, metadata::PartialObjectMeta};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+
+use super::informer::SharedIndexInformer;
+
+trait Lifecycle: Send + Sync {
+    fn start(&self);
+    fn has_synced(&self) -> bool;
+    fn shutdown(&self);
+    fn as_any(&self) -> Arc<dyn Any + Send + Sync>;
+}
+
+struct Entry<K> {
+    informer: Arc<SharedIndexInformer<K>>,
+    started: Mutex<bool>,
+}
+
+impl<K: DeserializeOwned + Send + Sync + 'static> Lifecycle for Entry<K> {
+    fn start(&self) {
+        let mut started = self.started.lock();
+        if !*started {
+            *started = true;
+            tokio::spawn(self.informer.clone().run());
+        }
+    }
+    fn has_synced(&self) -> bool {
+        self.informer.has_synced()
+    }
+    fn shutdown(&self) {
+        self.informer.shutdown();
+    }
+    fn as_any(&self) -> Arc<dyn Any + Send + Sync> {
+        self.informer.clone()
+    }
+}
+
+/// The factory.
+pub struct SharedInformerFactory {
+    rest: RestClient,
+    namespace: Option<String>,
+    options: ListOptions,
+    informers: Mutex<HashMap<String, Arc<dyn Lifecycle>>>,
+}
+
+impl std::fmt::Debug for SharedInformerFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedInformerFactory")
+            .field("namespace", &self.namespace)
+            .field("informers", &self.informers.lock().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn api_path(group: &str) -> &'static str {
+    if group.is_empty() { "/api" } else { "/apis" }
+}
+
+impl SharedInformerFactory {
+    /// A factory over `rest`'s connections (any `RestClient` of the cluster).
+    pub fn new(rest: &RestClient) -> Self {
+        SharedInformerFactory {
+            rest: rest.clone(),
+            namespace: None,
+            options: ListOptions::default(),
+            informers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Informers of this factory watch one namespace only.
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = Some(namespace.to_string());
+        self
+    }
+
+    /// Label and field selectors for every informer (client-go's `WithTweakListOptions`).
+    #[must_use]
+    pub fn with_list_options(mut self, options: ListOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    fn get_or_create<K: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        kind: &str,
+        gvr: &GroupVersionResource,
+        client: impl Fn() -> ResourceClient<super::object::Cached<K>>,
+    ) -> Arc<SharedIndexInformer<K>> {
+        // The Rust type is part of the key: two types for one GVR get two informers.
+        let key = format!("{kind}:{}:{:?}", gvr_key(gvr), std::any::TypeId::of::<K>());
+        let mut informers = self.informers.lock();
+        let entry = informers.entry(key).or_insert_with(|| {
+            Arc::new(Entry {
+                informer: SharedIndexInformer::new(client(), self.options.clone()),
+                started: Mutex::new(false),
+            })
+        });
+        match entry.as_any().downcast::<SharedIndexInformer<K>>() {
+            Ok(informer) => informer,
+            Err(_) => {
+                // Cannot happen (the key holds the type); never panic for it.
+                tracing::error!(gvr = %gvr_key(gvr), "informer type mismatch in the factory; using an unshared informer");
+                SharedIndexInformer::new(client(), self.options.clone())
+            }
+        }
+    }
+
+    /// The informer of a typed resource (a k8s-openapi type or a derived custom resource).
+    pub fn informer<K>(&self) -> Arc<SharedIndexInformer<K>>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+    {
+        let gvr = GroupVersionResource::gvr(&K::group(&()), &K::version(&()), &K::plural(&()));
+        self.get_or_create("typed", &gvr, || self.client_for(&gvr, None))
+    }
+
+    /// The informer of any resource by GVR, on `DynamicObject`.
+    pub fn dynamic(&self, gvr: &GroupVersionResource) -> Arc<SharedIndexInformer<DynamicObject>> {
+        self.get_or_create("dynamic", gvr, || self.client_for(gvr, None))
+    }
+
+    /// A metadata-only informer (`PartialObjectMetadata`): the cheapest way to follow a type.
+    pub fn metadata(&self, gvr: &GroupVersionResource) -> Arc<SharedIndexInformer<PartialObjectMeta>> {
+        self.get_or_create("metadata", gvr, || {
+            self.client_for(gvr, Some(http::HeaderValue::from_static(ACCEPT_LIST)))
+        })
+    }
+
+    fn client_for<T: DeserializeOwned + Clone>(
+        &self,
+        gvr: &GroupVersionResource,
+        accept: Option<http::HeaderValue>,
+    ) -> ResourceClient<T> {
+        let rest =
+            self.rest.with_group_version(api_path(&gvr.group), &GroupVersion::gv(&gvr.group, &gvr.version));
+        let client = ResourceClient::new(rest, &gvr.resource, self.namespace.as_deref());
+        match accept {
+            Some(a) => client.with_accept(a),
+            None => client,
+        }
+    }
+
+    /// Starts every informer asked for so far (informers asked for later need another start).
+    pub fn start(&self) {
+        for entry in self.informers.lock().values() {
+            entry.start();
+        }
+    }
+
+    /// Waits until every started informer has synced, or `timeout`; returns whether they did.
+    pub async fn wait_for_cache_sync(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let all = self.informers.lock().values().all(|e| e.has_synced());
+            if all {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops every informer.
+    pub fn shutdown(&self) {
+        for entry in self.informers.lock().values() {
+            entry.shutdown();
+        }
+    }
+}
+
+fn gvr_key(gvr: &GroupVersionResource) -> String {
+    format!("{}/{}/{}", gvr.group, gvr.version, gvr.resource)
+}
