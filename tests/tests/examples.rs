@@ -60,3 +60,19 @@ fn examples_use_the_kubeconfig_they_are_given() {
     let out = run_example("dynamic_client", &["--kubeconfig", kubeconfig.to_str().unwrap()]);
     assert!(out.contains("Deleted deployment."), "{out}");
 }
+
+#[test]
+fn informer_prints_events_as_they_happen_and_uses_its_index() {
+    let out = run_example("informer", &[]);
+    for line in [
+        "added: default/seed (initial list)",
+        "cache synced: 1 pods",
+        "added: default/web-1",
+        "added: default/web-2",
+        "deleted: default/web-2",
+        "pods on node-a: seed, web-1",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} missing:\n{out}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("updated: default/web-1 (resourceVersion ")), "{out}");
+}
