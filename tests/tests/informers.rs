@@ -271,3 +271,35 @@ async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadat
     assert_eq!(cached_names(&a), ["one", "two"]);
     factory.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_list_syncs_and_falls_back_to_list_when_refused() {
+    for refuse in [false, true] {
+        let server = ApiServer::builder().start().await.unwrap();
+        let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+        let rest = RestClient::new(&config).unwrap();
+        let cms: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
+        for n in ["a", "b"] {
+            cms.create(&cm(n), &CreateOptions::default()).await.unwrap();
+        }
+        if refuse {
+            // The WatchList request is refused (as by a server without the feature): LIST instead.
+            server.fail_next_reads(1, 422, None);
+        }
+        let informer = SharedIndexInformer::<ConfigMap>::with_watch_list(
+            ResourceClient::new(rest, "configmaps", Some("default")),
+            ListOptions::default(),
+            true,
+        );
+        let recorder = Recorder::default();
+        informer.add_event_handler(recorder.clone());
+        tokio::spawn(informer.clone().run());
+        assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await, "refused: {refuse}");
+        recorder.wait_for("add a true").await;
+        recorder.wait_for("add b true").await;
+        cms.create(&cm("c"), &CreateOptions::default()).await.unwrap();
+        recorder.wait_for("add c false").await;
+        assert_eq!(cached_names(&informer), ["a", "b", "c"]);
+        informer.shutdown();
+    }
+}

@@ -74,9 +74,18 @@ where
 {
     /// An informer for `client`'s resource (selectors in `options`).
     pub fn new(client: ResourceClient<Cached<K>>, options: ListOptions) -> Arc<Self> {
+        Self::with_watch_list(client, options, false)
+    }
+
+    /// An informer whose initial state comes through WatchList (falling back to LIST).
+    pub fn with_watch_list(
+        client: ResourceClient<Cached<K>>,
+        options: ListOptions,
+        watch_list: bool,
+    ) -> Arc<Self> {
         let indexer = Arc::new(Indexer::new());
         let fifo = Arc::new(DeltaFifo::new(Some(indexer.clone() as Arc<dyn KnownObjects<Cached<K>>>)));
-        let reflector = Arc::new(Reflector::new(client, options, fifo.clone()));
+        let reflector = Arc::new(Reflector::new(client, options, fifo.clone()).with_watch_list(watch_list));
         Arc::new(SharedIndexInformer {
             indexer,
             fifo,

@@ -37,6 +37,10 @@ pub struct Reflector<K> {
     fifo: Arc<DeltaFifo<Cached<K>>>,
     last_rv: Mutex<String>,
     on_error: Option<WatchErrorHandler>,
+    /// Use WatchList (`sendInitialEvents`) instead of LIST for the initial state.
+    watch_list: bool,
+    /// The server refused WatchList: LIST from now on.
+    watch_list_refused: std::sync::atomic::AtomicBool,
 }
 
 enum WatchEnd {
@@ -69,7 +73,24 @@ where
         options: ListOptions,
         fifo: Arc<DeltaFifo<Cached<K>>>,
     ) -> Self {
-        Reflector { client, options, fifo, last_rv: Mutex::new(String::new()), on_error: None }
+        Reflector {
+            client,
+            options,
+            fifo,
+            last_rv: Mutex::new(String::new()),
+            on_error: None,
+            watch_list: false,
+            watch_list_refused: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Opts in to WatchList: the initial state comes as a watch (`sendInitialEvents=true`,
+    /// ended by a bookmark annotated `k8s.io/initial-events-end`) instead of a paginated LIST,
+    /// falling back to LIST when the server refuses it.
+    #[must_use]
+    pub fn with_watch_list(mut self, enabled: bool) -> Self {
+        self.watch_list = enabled;
+        self
     }
 
     /// Sets the error hook.
@@ -99,6 +120,46 @@ where
         loop {
             if stop.is_cancelled() {
                 return;
+            }
+            if need_list
+                && self.watch_list
+                && !self.watch_list_refused.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                let synced = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = self.watch_list_sync() => r,
+                };
+                match synced {
+                    Ok(Some(stream)) => {
+                        need_list = false;
+                        match self.consume(stream, &stop).await {
+                            WatchEnd::Stopped => return,
+                            WatchEnd::Ended => {}
+                            WatchEnd::Relist(e) => {
+                                self.report(&e);
+                                need_list = true;
+                            }
+                            WatchEnd::Backoff(e) => {
+                                self.report(&e);
+                                if !self.sleep(&mut delays, &stop).await {
+                                    return;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Ok(None) => {
+                        tracing::info!("the server does not support WatchList; listing instead");
+                        self.watch_list_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.report(&e);
+                        if !self.sleep(&mut delays, &stop).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
             }
             if need_list {
                 let listed = tokio::select! {
@@ -187,11 +248,64 @@ where
             _ = stop.cancelled() => return WatchEnd::Stopped,
             w = self.client.watch(&options) => w,
         };
-        let mut stream = match started {
+        let stream = match started {
             Ok(s) => s,
             Err(e) if e.is_gone() || e.is_resource_version_too_large() => return WatchEnd::Relist(e),
             Err(e) => return WatchEnd::Backoff(e),
         };
+        self.consume(stream, stop).await
+    }
+
+    /// WatchList: the initial state as ADDED events up to the `initial-events-end` bookmark, then
+    /// `replace`; returns the stream to go on watching. `Ok(None)`: the server refused it.
+    async fn watch_list_sync(&self) -> Result<Option<krust_client::WatchStream<Cached<K>>>, Error> {
+        let mut options = self.options.clone();
+        options.resource_version = Some(String::new());
+        options.resource_version_match = Some("NotOlderThan".into());
+        options.send_initial_events = Some(true);
+        options.allow_watch_bookmarks = true;
+        options.timeout_seconds = Some(300 + (rand_u32() % 300));
+        let mut stream = match self.client.watch(&options).await {
+            Ok(s) => s,
+            Err(e) if e.api_error().is_some_and(|a| matches!(a.code.as_u16(), 400 | 403 | 422)) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut items = Vec::new();
+        while let Some(event) = stream.next().await {
+            match event? {
+                WatchEvent::Added(o) => items.push(Arc::new(o)),
+                WatchEvent::Bookmark(b)
+                    if b.metadata
+                        .annotations
+                        .get("k8s.io/initial-events-end")
+                        .is_some_and(|v| v == "true") =>
+                {
+                    *self.last_rv.lock() = b.metadata.resource_version;
+                    self.fifo.replace(items);
+                    return Ok(Some(stream));
+                }
+                WatchEvent::Bookmark(_) => {}
+                WatchEvent::Modified(o) => items.push(Arc::new(o)),
+                WatchEvent::Deleted(o) => items
+                    .retain(|i| i.meta().name != o.meta().name || i.meta().namespace != o.meta().namespace),
+                WatchEvent::Error(status) => {
+                    return Err(Error::Api(Box::new(krust_client::ApiError {
+                        code: http::StatusCode::from_u16(status.code).unwrap_or(http::StatusCode::GONE),
+                        status: *status,
+                    })));
+                }
+            }
+        }
+        Err(Error::InvalidRequest("the WatchList stream ended before its initial-events-end bookmark".into()))
+    }
+
+    async fn consume(
+        &self,
+        mut stream: krust_client::WatchStream<Cached<K>>,
+        stop: &CancellationToken,
+    ) -> WatchEnd {
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => return WatchEnd::Stopped,
