@@ -303,3 +303,43 @@ async fn watch_list_syncs_and_falls_back_to_list_when_refused() {
         informer.shutdown();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_handler_resync_registration_sync_and_removal() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (cms, informer, plain) = setup(&server).await;
+    cms.create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    let resyncing = Recorder::default();
+    let registration =
+        informer.add_event_handler_with_resync(resyncing.clone(), Some(Duration::from_millis(200)));
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    for _ in 0..500 {
+        if registration.has_synced() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(registration.has_synced());
+    // The resyncing handler is handed the cached object again; the other one is not.
+    resyncing.wait_for("update a").await;
+    assert!(!plain.0.lock().iter().any(|l| l.starts_with("update")), "{:?}", plain.0.lock());
+    // A late handler syncs after its replay of the cache.
+    let late = Recorder::default();
+    let late_registration = informer.add_event_handler(late.clone());
+    late.wait_for("add a false").await;
+    for _ in 0..500 {
+        if late_registration.has_synced() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(late_registration.has_synced());
+    // A removed handler hears nothing more.
+    informer.remove_event_handler(&late_registration);
+    cms.create(&cm("b"), &CreateOptions::default()).await.unwrap();
+    plain.wait_for("add b false").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!late.0.lock().iter().any(|l| l.contains(" b ")), "{:?}", late.0.lock());
+    informer.shutdown();
+}

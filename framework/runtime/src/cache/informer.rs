@@ -51,11 +51,33 @@ enum Notification<K> {
     Delete(DeltaObject<Cached<K>>),
     /// Replay the cache as adds (after an overflow, or for a late handler).
     Replay,
+    /// Everything of the initial list was delivered before this marker.
+    Synced,
 }
 
 struct Slot<K> {
+    id: u64,
     tx: mpsc::Sender<Notification<K>>,
     overflowed: AtomicBool,
+    resync: Option<Duration>,
+    next_resync: Mutex<tokio::time::Instant>,
+    /// This handler is due for the Sync deltas of the current resync round.
+    resync_due: AtomicBool,
+}
+
+/// A registered handler: its own `has_synced`, and the handle to remove it.
+#[derive(Clone, Debug)]
+pub struct HandlerRegistration {
+    id: u64,
+    synced: Arc<AtomicBool>,
+}
+
+impl HandlerRegistration {
+    /// Whether this handler has been handed every object of the initial list (client-go's
+    /// `ResourceEventHandlerRegistration.HasSynced`).
+    pub fn has_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
 }
 
 /// The informer.
@@ -65,6 +87,8 @@ pub struct SharedIndexInformer<K> {
     reflector: Arc<Reflector<K>>,
     slots: Mutex<Vec<Arc<Slot<K>>>>,
     started: AtomicBool,
+    synced_announced: AtomicBool,
+    next_id: std::sync::atomic::AtomicU64,
     stop: CancellationToken,
 }
 
@@ -92,6 +116,8 @@ where
             reflector,
             slots: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
+            synced_announced: AtomicBool::new(false),
+            next_id: std::sync::atomic::AtomicU64::new(0),
             stop: CancellationToken::new(),
         })
     }
@@ -112,13 +138,37 @@ where
     }
 
     /// Registers a handler; after start it first receives the current cache as adds.
-    pub fn add_event_handler(&self, handler: impl EventHandler<K>) {
+    pub fn add_event_handler(&self, handler: impl EventHandler<K>) -> HandlerRegistration {
+        self.add_event_handler_with_resync(handler, None)
+    }
+
+    /// Registers a handler that is also handed every cached object as `on_update(obj, obj)`
+    /// every `resync` period (client-go's per-handler resync).
+    pub fn add_event_handler_with_resync(
+        &self,
+        handler: impl EventHandler<K>,
+        resync: Option<Duration>,
+    ) -> HandlerRegistration {
         let (tx, mut rx) = mpsc::channel::<Notification<K>>(HANDLER_BUFFER);
-        let slot = Arc::new(Slot { tx, overflowed: AtomicBool::new(false) });
+        let synced = Arc::new(AtomicBool::new(false));
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let slot = Arc::new(Slot {
+            id,
+            tx,
+            overflowed: AtomicBool::new(false),
+            resync: resync.filter(|d| !d.is_zero()),
+            next_resync: Mutex::new(tokio::time::Instant::now() + resync.unwrap_or_default()),
+            resync_due: AtomicBool::new(false),
+        });
         let indexer = self.indexer.clone();
         let handler = Arc::new(handler);
+        let task_synced = synced.clone();
         tokio::spawn(async move {
             while let Some(n) = rx.recv().await {
+                if let Notification::Synced = n {
+                    task_synced.store(true, Ordering::SeqCst);
+                    continue;
+                }
                 let h = handler.clone();
                 let indexer = indexer.clone();
                 // A panicking handler is logged and goes on with the next notification.
@@ -132,6 +182,7 @@ where
                                 h.on_add(&o, false);
                             }
                         }
+                        Notification::Synced => {}
                     }
                 })
                 .catch_unwind()
@@ -143,12 +194,30 @@ where
         });
         if self.started.load(Ordering::SeqCst) {
             let _ = slot.tx.try_send(Notification::Replay);
+            if self.synced_announced.load(Ordering::SeqCst) {
+                let _ = slot.tx.try_send(Notification::Synced);
+            }
         }
         self.slots.lock().push(slot);
+        HandlerRegistration { id, synced }
+    }
+
+    /// Removes a handler: it gets nothing more (what is already in its buffer is still handed
+    /// over).
+    pub fn remove_event_handler(&self, registration: &HandlerRegistration) {
+        self.slots.lock().retain(|s| s.id != registration.id);
     }
 
     fn dispatch(&self, make: impl Fn() -> Notification<K>) {
+        self.dispatch_to(make, false);
+    }
+
+    /// `resync_only`: only to the handlers due for the current resync round.
+    fn dispatch_to(&self, make: impl Fn() -> Notification<K>, resync_only: bool) {
         for slot in self.slots.lock().iter() {
+            if resync_only && !slot.resync_due.load(Ordering::Relaxed) {
+                continue;
+            }
             if slot.overflowed.load(Ordering::Relaxed) {
                 // Drained? Then catch up with the whole cache instead of the dropped events.
                 if slot.tx.capacity() == slot.tx.max_capacity()
@@ -179,10 +248,19 @@ where
             stop.cancelled().await;
             fifo.close();
         });
+        let resyncer = {
+            let this = self.clone();
+            tokio::spawn(async move { this.resync_loop().await })
+        };
         while let Some((_, deltas, initial)) = self.fifo.pop_with_initial().await {
             for delta in deltas {
                 match delta.kind {
-                    DeltaType::Added | DeltaType::Updated | DeltaType::Replaced | DeltaType::Sync => {
+                    DeltaType::Sync => {
+                        let Some(new) = delta.object.object().cloned() else { continue };
+                        let old = self.indexer.upsert(new.clone()).unwrap_or_else(|| new.clone());
+                        self.dispatch_to(|| Notification::Update(old.clone(), new.clone()), true);
+                    }
+                    DeltaType::Added | DeltaType::Updated | DeltaType::Replaced => {
                         let Some(new) = delta.object.object().cloned() else { continue };
                         match self.indexer.upsert(new.clone()) {
                             Some(old) => self.dispatch(|| Notification::Update(old.clone(), new.clone())),
@@ -200,8 +278,50 @@ where
                     }
                 }
             }
+            if !self.synced_announced.load(Ordering::SeqCst) && self.fifo.has_synced() {
+                self.synced_announced.store(true, Ordering::SeqCst);
+                self.dispatch(|| Notification::Synced);
+            }
         }
+        resyncer.abort();
         let _ = list_watch.await;
+    }
+
+    /// Starts a resync round whenever a handler with a resync period is due.
+    async fn resync_loop(&self) {
+        loop {
+            let periods: Vec<Duration> = self.slots.lock().iter().filter_map(|s| s.resync).collect();
+            let tick =
+                periods.iter().min().copied().unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            if !self.fifo.has_synced() {
+                continue;
+            }
+            let now = tokio::time::Instant::now();
+            let mut any = false;
+            for slot in self.slots.lock().iter() {
+                let due = match slot.resync {
+                    Some(period) => {
+                        let mut next = slot.next_resync.lock();
+                        if now >= *next {
+                            *next = now + period;
+                            true
+                        } else {
+                            false
+                        }
+                    }
+                    None => false,
+                };
+                slot.resync_due.store(due, Ordering::Relaxed);
+                any |= due;
+            }
+            if any {
+                self.fifo.resync();
+            }
+        }
     }
 
     /// Whether the initial list has been processed into the cache.

@@ -12,7 +12,7 @@ pub mod store;
 
 pub use delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, KnownObjects};
 pub use factory::SharedInformerFactory;
-pub use informer::{EventHandler, HANDLER_BUFFER, SharedIndexInformer};
+pub use informer::{EventHandler, HANDLER_BUFFER, HandlerRegistration, SharedIndexInformer};
 pub use lister::{Lister, NamespaceLister};
 pub use object::{CacheMeta, Cached};
 pub use reflector::{PAGE_SIZE, Reflector, WatchErrorHandler};
