@@ -343,3 +343,52 @@ async fn per_handler_resync_registration_sync_and_removal() {
     assert!(!late.0.lock().iter().any(|l| l.contains(" b ")), "{:?}", late.0.lock());
     informer.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_backs_off_without_relisting() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    cms.create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    assert_eq!(informer.reflector().lists_started(), 1);
+    server.fail_next_reads(2, 429, None);
+    server.close_watches();
+    cms.create(&cm("b"), &CreateOptions::default()).await.unwrap();
+    recorder.wait_for("add b false").await;
+    assert_eq!(informer.reflector().lists_started(), 1, "a 429 is retried as a watch, not a relist");
+    informer.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_continue_token_on_the_second_page_restarts_the_list() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+    let rest = RestClient::new(&config).unwrap();
+    let cms: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
+    let mut writes = Vec::new();
+    for i in 0..600 {
+        let cms = cms.clone();
+        writes.push(tokio::spawn(async move {
+            cms.create(&cm(&format!("cm-{i:03}")), &CreateOptions::default()).await
+        }));
+    }
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    // Every request takes 1 s: the first page is served at ~1 s, the second at ~2 s;
+    // compacting at ~1.5 s expires the second page's continue token.
+    server.set_latency(Some(Duration::from_millis(1000)));
+    let informer = SharedIndexInformer::<ConfigMap>::new(
+        ResourceClient::new(rest, "configmaps", Some("default")),
+        ListOptions::default(),
+    );
+    tokio::spawn(informer.clone().run());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.compact();
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(20)).await);
+    server.set_latency(None);
+    assert_eq!(informer.indexer().len(), 600);
+    assert_eq!(informer.reflector().lists_started(), 2, "the list restarted once after the 410");
+    informer.shutdown();
+}

@@ -41,6 +41,8 @@ pub struct Reflector<K> {
     watch_list: bool,
     /// The server refused WatchList: LIST from now on.
     watch_list_refused: std::sync::atomic::AtomicBool,
+    /// LIST requests for a first page (a relist, or a list restarted after an expired token).
+    lists: std::sync::atomic::AtomicU64,
 }
 
 enum WatchEnd {
@@ -81,7 +83,13 @@ where
             on_error: None,
             watch_list: false,
             watch_list_refused: std::sync::atomic::AtomicBool::new(false),
+            lists: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many lists were started (initial, relists, restarts after an expired continue token).
+    pub fn lists_started(&self) -> u64 {
+        self.lists.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Opts in to WatchList: the initial state comes as a watch (`sendInitialEvents=true`,
@@ -210,6 +218,7 @@ where
     /// A full, paginated list into the FIFO (`replace`). An expired continue token restarts it.
     async fn list(&self) -> Result<(), Error> {
         'restart: loop {
+            self.lists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut options = self.options.clone();
             options.limit = Some(PAGE_SIZE);
             options.resource_version = None;
