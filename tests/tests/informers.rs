@@ -392,3 +392,47 @@ async fn an_expired_continue_token_on_the_second_page_restarts_the_list() {
     assert_eq!(informer.reflector().lists_started(), 2, "the list restarted once after the 410");
     informer.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_fields_are_stripped_by_default_and_transforms_apply() {
+    use krust_runtime::cache::InformerOptions;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = ApiServer::builder().start().await.unwrap();
+    let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+    let rest = RestClient::new(&config).unwrap();
+    let cms: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
+    cms.create(&cm("a"), &CreateOptions { field_manager: Some("tests".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let options = InformerOptions {
+        transform: Some(Arc::new(move |o: Cached<ConfigMap>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            o
+        })),
+        ..Default::default()
+    };
+    let stripped = SharedIndexInformer::<ConfigMap>::with_options(
+        ResourceClient::new(rest.clone(), "configmaps", Some("default")),
+        ListOptions::default(),
+        options,
+    );
+    let kept = SharedIndexInformer::<ConfigMap>::with_options(
+        ResourceClient::new(rest, "configmaps", Some("default")),
+        ListOptions::default(),
+        InformerOptions { strip_managed_fields: false, ..Default::default() },
+    );
+    tokio::spawn(stripped.clone().run());
+    tokio::spawn(kept.clone().run());
+    assert!(stripped.wait_for_cache_sync(Duration::from_secs(10)).await);
+    assert!(kept.wait_for_cache_sync(Duration::from_secs(10)).await);
+    let a = stripped.lister().namespace("default").get("a").unwrap();
+    assert!(a.metadata.managed_fields.is_none(), "stripped by default");
+    assert_eq!(a.data.as_ref().unwrap()["v"], "1");
+    let b = kept.lister().namespace("default").get("a").unwrap();
+    assert_eq!(b.metadata.managed_fields.as_ref().unwrap()[0].manager.as_deref(), Some("tests"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the transform saw the listed object");
+    stripped.shutdown();
+    kept.shutdown();
+}

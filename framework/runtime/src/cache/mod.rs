@@ -12,8 +12,8 @@ pub mod store;
 
 pub use delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, KnownObjects};
 pub use factory::SharedInformerFactory;
-pub use informer::{EventHandler, HANDLER_BUFFER, HandlerRegistration, SharedIndexInformer};
+pub use informer::{EventHandler, HANDLER_BUFFER, HandlerRegistration, InformerOptions, SharedIndexInformer};
 pub use lister::{Lister, NamespaceLister};
 pub use object::{CacheMeta, Cached};
-pub use reflector::{PAGE_SIZE, Reflector, WatchErrorHandler};
+pub use reflector::{PAGE_SIZE, Reflector, Transform, WatchErrorHandler};
 pub use store::{CacheObject, IndexFunc, Indexer, NAMESPACE_INDEX, StoreError};

@@ -30,6 +30,9 @@ pub const PAGE_SIZE: u32 = 500;
 /// A hook called with every list or watch error (client-go's `WatchErrorHandler`).
 pub type WatchErrorHandler = Arc<dyn Fn(&Error) + Send + Sync>;
 
+/// A transform applied to every object before it is cached (client-go's `TransformFunc`).
+pub type Transform<K> = Arc<dyn Fn(Cached<K>) -> Cached<K> + Send + Sync>;
+
 /// The reflector of one resource.
 pub struct Reflector<K> {
     client: ResourceClient<Cached<K>>,
@@ -43,6 +46,7 @@ pub struct Reflector<K> {
     watch_list_refused: std::sync::atomic::AtomicBool,
     /// LIST requests for a first page (a relist, or a list restarted after an expired token).
     lists: std::sync::atomic::AtomicU64,
+    transform: Option<Transform<K>>,
 }
 
 enum WatchEnd {
@@ -84,7 +88,22 @@ where
             watch_list: false,
             watch_list_refused: std::sync::atomic::AtomicBool::new(false),
             lists: std::sync::atomic::AtomicU64::new(0),
+            transform: None,
         }
+    }
+
+    /// Sets a transform applied to every object before it reaches the cache.
+    #[must_use]
+    pub fn with_transform(mut self, transform: Option<Transform<K>>) -> Self {
+        self.transform = transform;
+        self
+    }
+
+    fn prepare(&self, o: Cached<K>) -> Arc<Cached<K>> {
+        Arc::new(match &self.transform {
+            Some(t) => t(o),
+            None => o,
+        })
     }
 
     /// How many lists were started (initial, relists, restarts after an expired continue token).
@@ -234,7 +253,7 @@ where
                     }
                     Err(e) => return Err(e),
                 };
-                items.extend(page.items.into_iter().map(Arc::new));
+                items.extend(page.items.into_iter().map(|o| self.prepare(o)));
                 match page.metadata.continue_.filter(|c| !c.is_empty()) {
                     Some(token) => options.continue_token = Some(token),
                     None => {
@@ -284,7 +303,7 @@ where
         let mut items = Vec::new();
         while let Some(event) = stream.next().await {
             match event? {
-                WatchEvent::Added(o) => items.push(Arc::new(o)),
+                WatchEvent::Added(o) => items.push(self.prepare(o)),
                 WatchEvent::Bookmark(b)
                     if b.metadata
                         .annotations
@@ -296,7 +315,7 @@ where
                     return Ok(Some(stream));
                 }
                 WatchEvent::Bookmark(_) => {}
-                WatchEvent::Modified(o) => items.push(Arc::new(o)),
+                WatchEvent::Modified(o) => items.push(self.prepare(o)),
                 WatchEvent::Deleted(o) => items
                     .retain(|i| i.meta().name != o.meta().name || i.meta().namespace != o.meta().namespace),
                 WatchEvent::Error(status) => {
@@ -332,15 +351,15 @@ where
             match event {
                 WatchEvent::Added(o) => {
                     *self.last_rv.lock() = o.meta().resource_version.clone();
-                    self.fifo.add(Arc::new(o));
+                    self.fifo.add(self.prepare(o));
                 }
                 WatchEvent::Modified(o) => {
                     *self.last_rv.lock() = o.meta().resource_version.clone();
-                    self.fifo.update(Arc::new(o));
+                    self.fifo.update(self.prepare(o));
                 }
                 WatchEvent::Deleted(o) => {
                     *self.last_rv.lock() = o.meta().resource_version.clone();
-                    self.fifo.delete(Arc::new(o));
+                    self.fifo.delete(self.prepare(o));
                 }
                 WatchEvent::Bookmark(b) => {
                     // A bookmark advances the resourceVersion without an event.
