@@ -394,7 +394,7 @@ async fn an_expired_continue_token_on_the_second_page_restarts_the_list() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn managed_fields_are_stripped_by_default_and_transforms_apply() {
+async fn managed_fields_are_stripped_on_request_and_transforms_apply() {
     use krust_runtime::cache::InformerOptions;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let server = ApiServer::builder().start().await.unwrap();
@@ -407,6 +407,7 @@ async fn managed_fields_are_stripped_by_default_and_transforms_apply() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
     let options = InformerOptions {
+        strip_managed_fields: true,
         transform: Some(Arc::new(move |o: Cached<ConfigMap>| {
             counted.fetch_add(1, Ordering::SeqCst);
             o
@@ -421,14 +422,14 @@ async fn managed_fields_are_stripped_by_default_and_transforms_apply() {
     let kept = SharedIndexInformer::<ConfigMap>::with_options(
         ResourceClient::new(rest, "configmaps", Some("default")),
         ListOptions::default(),
-        InformerOptions { strip_managed_fields: false, ..Default::default() },
+        InformerOptions::default(),
     );
     tokio::spawn(stripped.clone().run());
     tokio::spawn(kept.clone().run());
     assert!(stripped.wait_for_cache_sync(Duration::from_secs(10)).await);
     assert!(kept.wait_for_cache_sync(Duration::from_secs(10)).await);
     let a = stripped.lister().namespace("default").get("a").unwrap();
-    assert!(a.metadata.managed_fields.is_none(), "stripped by default");
+    assert!(a.metadata.managed_fields.is_none(), "stripped on request");
     assert_eq!(a.data.as_ref().unwrap()["v"], "1");
     let b = kept.lister().namespace("default").get("a").unwrap();
     assert_eq!(b.metadata.managed_fields.as_ref().unwrap()[0].manager.as_deref(), Some("tests"));

@@ -34,8 +34,11 @@ use super::{
 
 /// How an informer lists, and what it keeps.
 pub struct InformerOptions<K> {
-    /// Remove `metadata.managedFields` before caching (default: yes). They are often a fifth of
-    /// an object's bytes and controllers rarely read them; opt out to keep them.
+    /// Remove `metadata.managedFields` before caching (default: no). Measured with the
+    /// `informers` benchmark (100k Pods): stripping makes the initial sync ~40% slower (the
+    /// bytes are rewritten) and does not lower RSS during a bulk load (the allocator keeps the
+    /// freed originals), but it halves the memory of objects once read typed (19 KB instead of
+    /// 38 KB per Pod). Turn it on when listers read most objects typed.
     pub strip_managed_fields: bool,
     /// Use WatchList for the initial state (default: no).
     pub watch_list: bool,
@@ -45,7 +48,7 @@ pub struct InformerOptions<K> {
 
 impl<K> Default for InformerOptions<K> {
     fn default() -> Self {
-        InformerOptions { strip_managed_fields: true, watch_list: false, transform: None }
+        InformerOptions { strip_managed_fields: false, watch_list: false, transform: None }
     }
 }
 
@@ -114,7 +117,7 @@ where
     K: DeserializeOwned + Send + Sync + 'static,
 {
     /// An informer for `client`'s resource (selectors in `options`), with the default
-    /// [`InformerOptions`]: managedFields stripped, LIST for the initial state.
+    /// [`InformerOptions`]: objects cached as sent, LIST for the initial state.
     pub fn new(client: ResourceClient<Cached<K>>, options: ListOptions) -> Arc<Self> {
         Self::with_options(client, options, InformerOptions::default())
     }
