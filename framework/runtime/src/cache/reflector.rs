@@ -148,6 +148,8 @@ where
             if stop.is_cancelled() {
                 return;
             }
+            // WatchList: the initial state and the watch come in one stream.
+            let mut stream = None;
             if need_list
                 && self.watch_list
                 && !self.watch_list_refused.load(std::sync::atomic::Ordering::Relaxed)
@@ -157,23 +159,9 @@ where
                     r = self.watch_list_sync() => r,
                 };
                 match synced {
-                    Ok(Some(stream)) => {
+                    Ok(Some(s)) => {
                         need_list = false;
-                        match self.consume(stream, &stop).await {
-                            WatchEnd::Stopped => return,
-                            WatchEnd::Ended => {}
-                            WatchEnd::Relist(e) => {
-                                self.report(&e);
-                                need_list = true;
-                            }
-                            WatchEnd::Backoff(e) => {
-                                self.report(&e);
-                                if !self.sleep(&mut delays, &stop).await {
-                                    return;
-                                }
-                            }
-                        }
-                        continue;
+                        stream = Some(s);
                     }
                     Ok(None) => {
                         tracing::info!("the server does not support WatchList; listing instead");
@@ -184,6 +172,7 @@ where
                         if !self.sleep(&mut delays, &stop).await {
                             return;
                         }
+                        healthy_since = Instant::now();
                         continue;
                     }
                 }
@@ -208,7 +197,11 @@ where
             if healthy_since.elapsed() > HEALTHY_RESET {
                 delays = backoff();
             }
-            match self.watch_once(&stop).await {
+            let end = match stream {
+                Some(s) => self.consume(s, &stop).await,
+                None => self.watch_once(&stop).await,
+            };
+            match end {
                 WatchEnd::Stopped => return,
                 WatchEnd::Ended => {}
                 WatchEnd::Relist(e) => {
