@@ -376,17 +376,17 @@ async fn an_expired_continue_token_on_the_second_page_restarts_the_list() {
     for w in writes {
         w.await.unwrap().unwrap();
     }
-    // Every request takes 1 s: the first page is served at ~1 s, the second at ~2 s;
-    // compacting at ~1.5 s expires the second page's continue token.
-    server.set_latency(Some(Duration::from_millis(1000)));
+    // Every request takes 2 s: the first page is served at ~2 s, the second at ~4 s;
+    // compacting at ~3 s expires the second page's continue token (1 s of margin each way).
+    server.set_latency(Some(Duration::from_millis(2000)));
     let informer = SharedIndexInformer::<ConfigMap>::new(
         ResourceClient::new(rest, "configmaps", Some("default")),
         ListOptions::default(),
     );
     tokio::spawn(informer.clone().run());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     server.compact();
-    assert!(informer.wait_for_cache_sync(Duration::from_secs(20)).await);
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(30)).await);
     server.set_latency(None);
     assert_eq!(informer.indexer().len(), 600);
     assert_eq!(informer.reflector().lists_started(), 2, "the list restarted once after the 410");
