@@ -82,10 +82,20 @@ impl<K> std::fmt::Debug for Cached<K> {
 }
 
 impl<K> Cached<K> {
-    /// Parses the metadata of an object's JSON.
+    /// Parses the metadata of an object's JSON. Only the `metadata` value is read: it is
+    /// found by a scan of the top-level keys (it comes third in Kubernetes objects), so the
+    /// rest of the object is not parsed a second time. The bytes must be valid JSON: the list
+    /// and watch decoders (`Deserialize` of `Cached`) have validated them already.
     pub fn from_json(raw: Bytes) -> Result<Self, serde_json::Error> {
-        let head: Head = serde_json::from_slice(&raw)?;
-        Ok(Cached { raw, meta: head.metadata, typed: OnceLock::new() })
+        let meta = match metadata_start(&raw) {
+            Some(start) => {
+                let mut de = serde_json::Deserializer::from_slice(&raw[start..]);
+                CacheMeta::deserialize(&mut de)?
+            }
+            // No top-level metadata found by the scan: parse it all (and report bad JSON).
+            None => serde_json::from_slice::<Head>(&raw)?.metadata,
+        };
+        Ok(Cached { raw, meta, typed: OnceLock::new() })
     }
 
     /// The eagerly decoded metadata.
@@ -122,6 +132,44 @@ impl<K: DeserializeOwned> Cached<K> {
         let decoded = Arc::new(serde_json::from_slice::<K>(&self.raw)?);
         Ok(self.typed.get_or_init(|| decoded).clone())
     }
+}
+
+/// Where the value of the top-level `"metadata"` key starts, by a scan that tracks strings and
+/// nesting only. `None` when the input is not an object or has no such key.
+fn metadata_start(raw: &[u8]) -> Option<usize> {
+    const KEY: &[u8] = b"\"metadata\"";
+    let mut i = raw.iter().position(|b| !b.is_ascii_whitespace())?;
+    if raw[i] != b'{' {
+        return None;
+    }
+    i += 1;
+    let mut depth = 1usize;
+    let mut expecting_key = true;
+    while i < raw.len() {
+        match raw[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < raw.len() && raw[i] != b'"' {
+                    i += if raw[i] == b'\\' { 2 } else { 1 };
+                }
+                if depth == 1 && expecting_key && raw.get(start..=i) == Some(KEY) {
+                    let colon = i + 1 + raw[i + 1..].iter().position(|b| !b.is_ascii_whitespace())?;
+                    if raw[colon] != b':' {
+                        return None;
+                    }
+                    return Some(colon + 1);
+                }
+                expecting_key = false;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            b',' if depth == 1 => expecting_key = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 #[derive(Deserialize)]
@@ -203,6 +251,21 @@ impl<'de, K> Deserialize<'de> for Cached<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_top_level_metadata_only() {
+        let tricky = br#"{"kind":"X","spec":{"metadata":{"name":"inner"}},"note":"\"metadata\":","metadata":{"name":"outer"}}"#;
+        let start = metadata_start(tricky).unwrap();
+        assert!(tricky[start..].starts_with(br#"{"name":"outer"}"#));
+        let c: Cached<serde_json::Value> = Cached::from_json(Bytes::from_static(tricky)).unwrap();
+        assert_eq!(c.meta().name, "outer");
+        assert_eq!(metadata_start(b"[1,2]"), None);
+        assert_eq!(metadata_start(br#"{"a":1}"#), None);
+        assert!(Cached::<serde_json::Value>::from_json(Bytes::from_static(b"{\"metadata\": 5}")).is_err());
+        let none: Cached<serde_json::Value> =
+            Cached::from_json(Bytes::from_static(br#"{"kind":"X"}"#)).unwrap();
+        assert_eq!(none.meta(), &CacheMeta::default());
+    }
 
     #[test]
     fn decodes_metadata_now_and_the_object_later() {
