@@ -240,7 +240,10 @@ async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadat
     let rest = RestClient::new(&config).unwrap();
     let cms: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
     cms.create(&cm("one"), &CreateOptions::default()).await.unwrap();
-    let factory = SharedInformerFactory::new(&rest).with_namespace("default");
+    let factory = SharedInformerFactory::new(&rest)
+        .with_namespace("default")
+        .with_strip_managed_fields(true)
+        .with_watch_list(true);
     let a = factory.informer::<ConfigMap>();
     let b = factory.informer::<ConfigMap>();
     assert!(Arc::ptr_eq(&a, &b), "one informer per type");
@@ -249,7 +252,9 @@ async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadat
     let metadata = factory.metadata(&gvr);
     factory.start();
     assert!(factory.wait_for_cache_sync(Duration::from_secs(10)).await);
-    assert_eq!(a.lister().namespace("default").get("one").unwrap().data.as_ref().unwrap()["v"], "1");
+    let one = a.lister().namespace("default").get("one").unwrap();
+    assert_eq!(one.data.as_ref().unwrap()["v"], "1");
+    assert!(one.metadata.managed_fields.is_none(), "the factory strips managedFields");
     let d: Arc<DynamicObject> = dynamic.lister().namespace("default").get("one").unwrap();
     assert_eq!(d.data["data"]["v"], "1");
     let m: Arc<PartialObjectMeta> = metadata.lister().namespace("default").get("one").unwrap();

@@ -48,6 +48,8 @@ pub struct SharedInformerFactory {
     rest: RestClient,
     namespace: Option<String>,
     options: ListOptions,
+    strip_managed_fields: bool,
+    watch_list: bool,
     informers: Mutex<HashMap<String, Arc<dyn Lifecycle>>>,
 }
 
@@ -71,6 +73,8 @@ impl SharedInformerFactory {
             rest: rest.clone(),
             namespace: None,
             options: ListOptions::default(),
+            strip_managed_fields: false,
+            watch_list: false,
             informers: Mutex::new(HashMap::new()),
         }
     }
@@ -89,6 +93,33 @@ impl SharedInformerFactory {
         self
     }
 
+    /// Every informer of this factory strips `metadata.managedFields` before caching (see
+    /// [`InformerOptions::strip_managed_fields`](super::InformerOptions) for the trade-off).
+    #[must_use]
+    pub fn with_strip_managed_fields(mut self, strip: bool) -> Self {
+        self.strip_managed_fields = strip;
+        self
+    }
+
+    /// Every informer of this factory gets its initial state through WatchList.
+    #[must_use]
+    pub fn with_watch_list(mut self, watch_list: bool) -> Self {
+        self.watch_list = watch_list;
+        self
+    }
+
+    fn new_informer<K: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        client: ResourceClient<super::object::Cached<K>>,
+    ) -> Arc<SharedIndexInformer<K>> {
+        let options = super::informer::InformerOptions {
+            strip_managed_fields: self.strip_managed_fields,
+            watch_list: self.watch_list,
+            transform: None,
+        };
+        SharedIndexInformer::with_options(client, self.options.clone(), options)
+    }
+
     fn get_or_create<K: DeserializeOwned + Send + Sync + 'static>(
         &self,
         kind: &str,
@@ -99,17 +130,14 @@ impl SharedInformerFactory {
         let key = format!("{kind}:{}:{:?}", gvr_key(gvr), std::any::TypeId::of::<K>());
         let mut informers = self.informers.lock();
         let entry = informers.entry(key).or_insert_with(|| {
-            Arc::new(Entry {
-                informer: SharedIndexInformer::new(client(), self.options.clone()),
-                started: Mutex::new(false),
-            })
+            Arc::new(Entry { informer: self.new_informer(client()), started: Mutex::new(false) })
         });
         match entry.as_any().downcast::<SharedIndexInformer<K>>() {
             Ok(informer) => informer,
             Err(_) => {
                 // Cannot happen (the key holds the type); never panic for it.
                 tracing::error!(gvr = %gvr_key(gvr), "informer type mismatch in the factory; using an unshared informer");
-                SharedIndexInformer::new(client(), self.options.clone())
+                self.new_informer(client())
             }
         }
     }
