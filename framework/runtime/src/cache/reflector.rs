@@ -168,8 +168,7 @@ where
                         self.watch_list_refused.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     Err(e) => {
-                        self.report(&e);
-                        if !self.sleep(&mut delays, &stop).await {
+                        if !self.report_and_wait(&e, &mut delays, &stop).await {
                             return;
                         }
                         healthy_since = Instant::now();
@@ -185,8 +184,7 @@ where
                 match listed {
                     Ok(()) => need_list = false,
                     Err(e) => {
-                        self.report(&e);
-                        if !self.sleep(&mut delays, &stop).await {
+                        if !self.report_and_wait(&e, &mut delays, &stop).await {
                             return;
                         }
                         healthy_since = Instant::now();
@@ -209,14 +207,24 @@ where
                     need_list = true;
                 }
                 WatchEnd::Backoff(e) => {
-                    self.report(&e);
-                    if !self.sleep(&mut delays, &stop).await {
+                    if !self.report_and_wait(&e, &mut delays, &stop).await {
                         return;
                     }
                     healthy_since = Instant::now();
                 }
             }
         }
+    }
+
+    /// Reports a failure and waits out the next backoff step; false when stopped meanwhile.
+    async fn report_and_wait(
+        &self,
+        error: &Error,
+        delays: &mut impl Iterator<Item = Duration>,
+        stop: &CancellationToken,
+    ) -> bool {
+        self.report(error);
+        self.sleep(delays, stop).await
     }
 
     async fn sleep(&self, delays: &mut impl Iterator<Item = Duration>, stop: &CancellationToken) -> bool {
