@@ -240,13 +240,23 @@ async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadat
     let rest = RestClient::new(&config).unwrap();
     let cms: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
     cms.create(&cm("one"), &CreateOptions::default()).await.unwrap();
+    let transformed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = transformed.clone();
     let factory = SharedInformerFactory::new(&rest)
         .with_namespace("default")
         .with_strip_managed_fields(true)
-        .with_watch_list(true);
+        .with_watch_list(true)
+        .with_resync(Duration::from_secs(3600))
+        .with_custom_resync::<ConfigMap>(Duration::from_millis(200))
+        .with_transform::<ConfigMap>(Arc::new(move |o: Cached<ConfigMap>| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            o
+        }));
     let a = factory.informer::<ConfigMap>();
     let b = factory.informer::<ConfigMap>();
     assert!(Arc::ptr_eq(&a, &b), "one informer per type");
+    let recorder = Recorder::default();
+    a.add_event_handler(recorder.clone());
     let gvr = GroupVersionResource::gvr("", "v1", "configmaps");
     let dynamic = factory.dynamic(&gvr);
     let metadata = factory.metadata(&gvr);
@@ -255,6 +265,10 @@ async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadat
     let one = a.lister().namespace("default").get("one").unwrap();
     assert_eq!(one.data.as_ref().unwrap()["v"], "1");
     assert!(one.metadata.managed_fields.is_none(), "the factory strips managedFields");
+    // ConfigMap's transform ran for ConfigMap's informer only (not the dynamic/metadata ones).
+    assert_eq!(transformed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // ConfigMap's custom resync period: the unchanged object comes again as an update.
+    recorder.wait_for("update one").await;
     let d: Arc<DynamicObject> = dynamic.lister().namespace("default").get("one").unwrap();
     assert_eq!(d.data["data"]["v"], "1");
     let m: Arc<PartialObjectMeta> = metadata.lister().namespace("default").get("one").unwrap();
@@ -362,6 +376,69 @@ async fn too_many_requests_backs_off_without_relisting() {
     cms.create(&cm("b"), &CreateOptions::default()).await.unwrap();
     recorder.wait_for("add b false").await;
     assert_eq!(informer.reflector().lists_started(), 1, "a 429 is retried as a watch, not a relist");
+    informer.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_at_watch_start_relists_and_tombstones_what_was_deleted() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    for n in ["a", "b"] {
+        cms.create(&cm(n), &CreateOptions::default()).await.unwrap();
+    }
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    assert_eq!(informer.reflector().lists_started(), 1);
+    // The re-watch after the close is answered with HTTP 410 (not an ERROR event).
+    server.fail_next_reads(1, 410, None);
+    server.close_watches();
+    cms.delete("a", &DeleteOptions::default()).await.unwrap();
+    recorder.wait_for("tombstone default/a").await;
+    assert_eq!(informer.reflector().lists_started(), 2, "the 410 led to one relist");
+    assert_eq!(cached_names(&informer), ["b"]);
+    informer.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_too_large_resource_version_relists() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    cms.create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = errors.clone();
+    let informer = SharedIndexInformer::<ConfigMap>::with_options(
+        informer.reflector().client().clone(),
+        ListOptions::default(),
+        krust_runtime::cache::InformerOptions {
+            watch_error_handler: Some(Arc::new(move |e: &krust_client::Error| {
+                seen.lock().push(format!("{e}"))
+            })),
+            ..Default::default()
+        },
+    );
+    informer.add_event_handler(recorder.clone());
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    // A failover to a replica 1000 revisions behind: the resume is refused as too large.
+    server.set_watch_lag(Some(1000));
+    server.close_watches();
+    for _ in 0..500 {
+        if informer.reflector().lists_started() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(informer.reflector().lists_started() >= 2, "no relist after ResourceVersionTooLarge");
+    assert!(
+        errors.lock().iter().any(|e| e.contains("Too large resource version")),
+        "the error hook saw {:?}",
+        errors.lock()
+    );
+    // The replica catches up: the informer watches again and follows changes.
+    server.set_watch_lag(None);
+    cms.create(&cm("b"), &CreateOptions::default()).await.unwrap();
+    recorder.wait_for("add b false").await;
+    assert_eq!(cached_names(&informer), ["a", "b"]);
     informer.shutdown();
 }
 

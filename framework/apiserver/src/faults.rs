@@ -1,4 +1,4 @@
-//! Fault injection for tests: added latency and failing the next requests.
+//! Fault injection for tests: added latency, failing the next requests, a lagging watch cache.
 
 use std::time::Duration;
 
@@ -13,11 +13,21 @@ pub(crate) struct Faults {
     failures: Mutex<Option<(u32, StatusCode, Option<u64>)>>,
     /// Whether the failures apply to GET requests (lists, watches, gets) only.
     reads_only: Mutex<bool>,
+    /// Watches behave as if served by a replica this many revisions behind.
+    watch_lag: Mutex<Option<u64>>,
 }
 
 impl Faults {
     pub fn set_latency(&self, latency: Option<Duration>) {
         *self.latency.lock() = latency;
+    }
+
+    pub fn set_watch_lag(&self, revisions: Option<u64>) {
+        *self.watch_lag.lock() = revisions;
+    }
+
+    pub fn watch_lag(&self) -> Option<u64> {
+        *self.watch_lag.lock()
     }
 
     pub fn latency(&self) -> Option<Duration> {

@@ -331,6 +331,13 @@ impl ApiServer {
         self.server.faults.fail_next(count, code, retry_after, true);
     }
 
+    /// Fault: watches are served as by a replica whose watch cache is `revisions` behind (an HA
+    /// control plane after a failover): a watch from a resourceVersion newer than the current one
+    /// minus `revisions` gets 504 `ResourceVersionTooLarge`. `None` removes the lag.
+    pub fn set_watch_lag(&self, revisions: Option<u64>) {
+        self.server.faults.set_watch_lag(revisions);
+    }
+
     /// Fault: every request waits this long first (`None` removes it).
     pub fn set_latency(&self, latency: Option<Duration>) {
         self.server.faults.set_latency(latency);

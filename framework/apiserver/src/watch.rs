@@ -151,6 +151,12 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
             rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version \"{rv}\"")))?,
         )
     };
+    if let (WatchFrom::After(requested), Some(lag)) = (&from, ctx.server.faults.watch_lag()) {
+        let current = ctx.server.store.revision().saturating_sub(lag);
+        if *requested > current {
+            return Err(too_large(*requested, current));
+        }
+    }
     let storage: Arc<str> = Arc::from(res.storage.as_str());
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let (initial, start_rv, mut events) =

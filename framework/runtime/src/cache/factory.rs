@@ -3,14 +3,22 @@
 //! one watch and one cache; typed, dynamic (by GVR) and metadata-only informers; `start`,
 //! `wait_for_cache_sync` and `shutdown` for all of them.
 
-use std::{any::Any, collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    any::{Any, TypeId},
+    collections::HashMap,
+    sync::Arc,
+    time::Duration,
+};
 
 use krust_client::{ListOptions, ResourceClient, RestClient, metadata::ACCEPT_LIST};
 use kube_core::{DynamicObject, GroupVersion, GroupVersionResource, Resource, metadata::PartialObjectMeta};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
-use super::informer::SharedIndexInformer;
+use super::{
+    informer::SharedIndexInformer,
+    reflector::{Transform, WatchErrorHandler},
+};
 
 trait Lifecycle: Send + Sync {
     fn start(&self);
@@ -50,6 +58,11 @@ pub struct SharedInformerFactory {
     options: ListOptions,
     strip_managed_fields: bool,
     watch_list: bool,
+    resync: Option<Duration>,
+    custom_resync: HashMap<TypeId, Duration>,
+    /// `Transform<K>` by the `TypeId` of `K`.
+    transforms: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    watch_error_handler: Option<WatchErrorHandler>,
     informers: Mutex<HashMap<String, Arc<dyn Lifecycle>>>,
 }
 
@@ -57,6 +70,7 @@ impl std::fmt::Debug for SharedInformerFactory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedInformerFactory")
             .field("namespace", &self.namespace)
+            .field("resync", &self.resync)
             .field("informers", &self.informers.lock().keys().collect::<Vec<_>>())
             .finish()
     }
@@ -75,6 +89,10 @@ impl SharedInformerFactory {
             options: ListOptions::default(),
             strip_managed_fields: false,
             watch_list: false,
+            resync: None,
+            custom_resync: HashMap::new(),
+            transforms: HashMap::new(),
+            watch_error_handler: None,
             informers: Mutex::new(HashMap::new()),
         }
     }
@@ -108,6 +126,37 @@ impl SharedInformerFactory {
         self
     }
 
+    /// The default resync period of every informer's handlers (client-go's `defaultResync`).
+    #[must_use]
+    pub fn with_resync(mut self, period: Duration) -> Self {
+        self.resync = Some(period);
+        self
+    }
+
+    /// The resync period of `K`'s informer, overriding [`with_resync`](Self::with_resync)
+    /// (client-go's `WithCustomResyncConfig`). For dynamic and metadata informers, `K` is
+    /// `DynamicObject` or `PartialObjectMeta`.
+    #[must_use]
+    pub fn with_custom_resync<K: 'static>(mut self, period: Duration) -> Self {
+        self.custom_resync.insert(TypeId::of::<K>(), period);
+        self
+    }
+
+    /// A transform for `K`'s informer, applied to every object before it is cached (after the
+    /// managedFields stripping, if on); client-go's `WithTransform`, typed.
+    #[must_use]
+    pub fn with_transform<K: Send + Sync + 'static>(mut self, transform: Transform<K>) -> Self {
+        self.transforms.insert(TypeId::of::<K>(), Box::new(transform));
+        self
+    }
+
+    /// Every informer reports its list and watch failures to `handler`.
+    #[must_use]
+    pub fn with_watch_error_handler(mut self, handler: WatchErrorHandler) -> Self {
+        self.watch_error_handler = Some(handler);
+        self
+    }
+
     fn new_informer<K: DeserializeOwned + Send + Sync + 'static>(
         &self,
         client: ResourceClient<super::object::Cached<K>>,
@@ -115,7 +164,13 @@ impl SharedInformerFactory {
         let options = super::informer::InformerOptions {
             strip_managed_fields: self.strip_managed_fields,
             watch_list: self.watch_list,
-            transform: None,
+            transform: self
+                .transforms
+                .get(&TypeId::of::<K>())
+                .and_then(|t| t.downcast_ref::<Transform<K>>())
+                .cloned(),
+            resync: self.custom_resync.get(&TypeId::of::<K>()).copied().or(self.resync),
+            watch_error_handler: self.watch_error_handler.clone(),
         };
         SharedIndexInformer::with_options(client, self.options.clone(), options)
     }

@@ -44,11 +44,22 @@ pub struct InformerOptions<K> {
     pub watch_list: bool,
     /// Another transform applied before caching (after the stripping).
     pub transform: Option<super::reflector::Transform<K>>,
+    /// The resync period of handlers added with [`SharedIndexInformer::add_event_handler`]
+    /// (client-go's `defaultEventHandlerResyncPeriod`; default: none).
+    pub resync: Option<Duration>,
+    /// Called with every list or watch failure (client-go's `SetWatchErrorHandler`).
+    pub watch_error_handler: Option<super::reflector::WatchErrorHandler>,
 }
 
 impl<K> Default for InformerOptions<K> {
     fn default() -> Self {
-        InformerOptions { strip_managed_fields: false, watch_list: false, transform: None }
+        InformerOptions {
+            strip_managed_fields: false,
+            watch_list: false,
+            transform: None,
+            resync: None,
+            watch_error_handler: None,
+        }
     }
 }
 
@@ -110,6 +121,7 @@ pub struct SharedIndexInformer<K> {
     synced_announced: AtomicBool,
     next_id: std::sync::atomic::AtomicU64,
     stop: CancellationToken,
+    default_resync: Option<Duration>,
 }
 
 impl<K> SharedIndexInformer<K>
@@ -145,11 +157,13 @@ where
                 (true, None) => Some(Arc::new(|o: Cached<K>| o.without_managed_fields())),
                 (false, t) => t,
             };
-        let reflector = Arc::new(
-            Reflector::new(client, options, fifo.clone())
-                .with_watch_list(informer.watch_list)
-                .with_transform(transform),
-        );
+        let mut reflector = Reflector::new(client, options, fifo.clone())
+            .with_watch_list(informer.watch_list)
+            .with_transform(transform);
+        if let Some(handler) = informer.watch_error_handler {
+            reflector = reflector.with_error_handler(handler);
+        }
+        let reflector = Arc::new(reflector);
         Arc::new(SharedIndexInformer {
             indexer,
             fifo,
@@ -159,6 +173,7 @@ where
             synced_announced: AtomicBool::new(false),
             next_id: std::sync::atomic::AtomicU64::new(0),
             stop: CancellationToken::new(),
+            default_resync: informer.resync,
         })
     }
 
@@ -177,9 +192,10 @@ where
         &self.reflector
     }
 
-    /// Registers a handler; after start it first receives the current cache as adds.
+    /// Registers a handler (resynced every [`InformerOptions::resync`], if set); after start
+    /// it first receives the current cache as adds.
     pub fn add_event_handler(&self, handler: impl EventHandler<K>) -> HandlerRegistration {
-        self.add_event_handler_with_resync(handler, None)
+        self.add_event_handler_with_resync(handler, self.default_resync)
     }
 
     /// Registers a handler that is also handed every cached object as `on_update(obj, obj)`

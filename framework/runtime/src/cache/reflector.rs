@@ -6,6 +6,8 @@
 //!   large resource version": relist from scratch; deletions missed meanwhile arrive as
 //!   tombstones through `DeltaFifo::replace`.
 //! - Other failures (429, connection refused, 5xx): back off and watch again without relisting.
+//!   A relist waits out a backoff step as well, as client-go's `BackoffUntil` around
+//!   `ListAndWatch` does.
 //! - Backoff 800 ms -> 30 s, x2, jittered (client-go's values, with `backon`); the watch timeout
 //!   is random in 5-10 minutes, so that many informers do not re-watch together.
 
@@ -106,6 +108,11 @@ where
         })
     }
 
+    /// The client this reflector lists and watches with.
+    pub fn client(&self) -> &ResourceClient<Cached<K>> {
+        &self.client
+    }
+
     /// How many lists were started (initial, relists, restarts after an expired continue token).
     pub fn lists_started(&self) -> u64 {
         self.lists.load(std::sync::atomic::Ordering::Relaxed)
@@ -203,8 +210,13 @@ where
                 WatchEnd::Stopped => return,
                 WatchEnd::Ended => {}
                 WatchEnd::Relist(e) => {
-                    self.report(&e);
+                    // Like client-go (ListAndWatch returns, BackoffUntil waits), a relist waits
+                    // out a backoff step too: a server refusing every watch is not hammered.
                     need_list = true;
+                    if !self.report_and_wait(&e, &mut delays, &stop).await {
+                        return;
+                    }
+                    healthy_since = Instant::now();
                 }
                 WatchEnd::Backoff(e) => {
                     if !self.report_and_wait(&e, &mut delays, &stop).await {
