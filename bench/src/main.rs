@@ -1,20 +1,22 @@
 //! krust-bench: side-by-side benchmarks of krust and kube-rs.
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
-//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`.
+//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`.
 
 mod apiserver;
 mod decode;
 mod fixtures;
 mod informers;
 mod stats;
+mod workqueue;
 
 fn usage() -> ! {
     eprintln!(
         "usage: krust-bench <suite> [options]\n\nsuites:\n  decode [--events N] [--runs R]   watch-event decoding: \
          krust vs the serde_json ceiling, and krust vs kube-rs over loopback HTTP\n  \
          apiserver [--pods N] [--runs R] [--watchers W] [--writes N]   krust-apiserver throughput and memory\n  \
-         informers [--pods N] [--runs R]   krust informer vs kube-rs reflector: sync, RSS, watch events"
+         informers [--pods N] [--runs R]   krust informer vs kube-rs reflector: sync, RSS, watch events\n  \
+         workqueue [--items N] [--deep N] [--timers N] [--runs R]   work queue cycles and timers vs kube-rs' scheduler"
     );
     std::process::exit(2)
 }
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         Some("decode") => decode::run(&args[1..]),
         Some("apiserver") => apiserver::run(&args[1..]),
         Some("informers") => informers::run(&args[1..]),
+        Some("workqueue") => workqueue::run(&args[1..]),
         // Internal: one framework's informer in its own process.
         Some("informers-client") => informers::client(&args[1..]),
         // Internal: the server process of the apiserver suite.

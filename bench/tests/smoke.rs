@@ -82,3 +82,23 @@ fn informers_suite_prints_its_results() {
         assert!(value.is_finite() && value >= 0.0, "{line}");
     }
 }
+
+#[test]
+fn workqueue_suite_prints_its_results() {
+    let output = Command::new(env!("CARGO_BIN_EXE_krust-bench"))
+        .args(["workqueue", "--items", "20000", "--deep", "20000", "--timers", "2000", "--runs", "1"])
+        .output()
+        .expect("the benchmark binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<&str> = stdout.lines().filter(|l| l.starts_with("result ")).collect();
+    assert!(results.last().is_some_and(|l| l.starts_with("result queue_cycles_per_sec ")), "{stdout}");
+    for line in results {
+        let value: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(value.is_finite() && value > 0.0, "{line}");
+    }
+}

@@ -2,8 +2,9 @@
 //! controller-runtime.
 //!
 //! This crate is the one users depend on. It re-exports the parts of the framework
-//! ([`client`]: configuration, transport and the REST client) and the Kubernetes types they
-//! use ([`k8s_openapi`], [`kube_core`]); [`prelude`] brings the everyday names into scope.
+//! ([`client`]: configuration, transport and the clients; [`runtime`]: informers and work
+//! queues) and the Kubernetes types they use ([`k8s_openapi`], [`kube_core`]); [`prelude`]
+//! brings the everyday names into scope.
 //!
 //! ```no_run
 //! use krust::prelude::*;
@@ -20,6 +21,7 @@
 
 pub use k8s_openapi;
 pub use krust_client as client;
+pub use krust_runtime as runtime;
 pub use kube_core;
 
 pub use krust_client::{
@@ -33,6 +35,10 @@ pub mod prelude {
         Clientset, Config, CreateOptions, DeleteOptions, DiscoveryClient, DynamicClient, Error, GetOptions,
         ListOptions, PatchOptions, PatchType, RestClient, TypedClient, UpdateOptions, WatchStream,
         retry_on_conflict,
+    };
+    pub use krust_runtime::{
+        cache::{Cached, EventHandler, Lister, SharedIndexInformer, SharedInformerFactory},
+        workqueue::{Queue, RateLimiter, RateLimitingQueue, default_controller_rate_limiter},
     };
     pub use kube_core::{
         DynamicObject, GroupVersion, GroupVersionKind, GroupVersionResource, Resource, WatchEvent,

@@ -1,4 +1,5 @@
-//! krust-runtime: the controller runtime of krust. So far: the informer cache's data
-//! structures (`cache`), with client-go's semantics and invariants.
+//! krust-runtime: the controller runtime of krust, with client-go's semantics and invariants:
+//! the informer cache (`cache`) and the work queues (`workqueue`).
 
 pub mod cache;
+pub mod workqueue;
