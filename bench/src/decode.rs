@@ -44,6 +44,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // 1. In memory, interleaved.
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let (mut ceiling, mut str_ceiling, mut krust) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cached = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
         for line in &lines {
@@ -73,6 +74,23 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         })?;
         krust.push(start.elapsed().as_secs_f64());
         anyhow::ensure!(decoded == events, "krust decoded {decoded} of {events} events");
+
+        // What the informer does: decode into the cache's form and store it.
+        let start = Instant::now();
+        let stored = runtime.block_on(async {
+            use krust_runtime::cache::{Cached, Indexer};
+            let store: Indexer<Cached<Pod>> = Indexer::new();
+            let body = stream::iter(chunks.clone().into_iter().map(Ok));
+            let mut watch = krust_client::WatchStream::<Cached<Pod>>::new(body, "bench");
+            while let Some(event) = watch.next().await {
+                if let WatchEvent::Added(o) | WatchEvent::Modified(o) = event? {
+                    store.upsert(std::sync::Arc::new(o));
+                }
+            }
+            Ok::<_, krust_client::Error>(store.len())
+        })?;
+        cached.push(start.elapsed().as_secs_f64());
+        anyhow::ensure!(stored > 0, "nothing stored");
     }
     let ceiling_eps = events as f64 / median(&ceiling);
     let str_ceiling_eps = events as f64 / median(&str_ceiling);
@@ -114,6 +132,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     println!("krust / kube-rs events/s: {speedup:.2}x; peak RSS krust / kube-rs: {:.2}", rss(0) / rss(1));
 
     println!();
+    let cached_eps = events as f64 / median(&cached);
+    println!(
+        "krust WatchStream<Cached<Pod>> + Indexer {cached_eps:>9.0}   the informer's path (lazy typed decode)"
+    );
+    println!("result decode_cached_into_store_events_per_sec {cached_eps:.0}");
     println!("result decode_ceiling_events_per_sec {ceiling_eps:.0}");
     println!("result decode_str_ceiling_events_per_sec {str_ceiling_eps:.0}");
     println!("result decode_events_per_sec {krust_eps:.0}");
@@ -125,6 +148,33 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     println!("result watch_http_krust_peak_rss_mib {:.1}", rss(0));
     println!("result watch_http_kube_peak_rss_mib {:.1}", rss(1));
     println!("result decode_fraction_of_ceiling {fraction:.3}");
+    Ok(())
+}
+
+/// For profiling: only the informer's path (decode into `Cached<Pod>` and store), `--runs` times.
+pub fn cached_only(args: &[String]) -> anyhow::Result<()> {
+    use krust_runtime::cache::{Cached, Indexer};
+    let events: usize = option(args, "--events", 100_000)?;
+    let runs: usize = option(args, "--runs", 5)?;
+    let data = Bytes::from(fixtures::watch_stream(events));
+    let chunks: Vec<Bytes> =
+        (0..data.len()).step_by(CHUNK).map(|i| data.slice(i..(i + CHUNK).min(data.len()))).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let stored = runtime.block_on(async {
+            let store: Indexer<Cached<Pod>> = Indexer::new();
+            let body = stream::iter(chunks.clone().into_iter().map(Ok));
+            let mut watch = krust_client::WatchStream::<Cached<Pod>>::new(body, "bench");
+            while let Some(event) = watch.next().await {
+                if let WatchEvent::Added(o) | WatchEvent::Modified(o) = event? {
+                    store.upsert(std::sync::Arc::new(o));
+                }
+            }
+            Ok::<_, krust_client::Error>(store.len())
+        })?;
+        println!("{stored} stored, {:.0} events/s", events as f64 / start.elapsed().as_secs_f64());
+    }
     Ok(())
 }
 

@@ -36,6 +36,8 @@ fn main() -> anyhow::Result<()> {
         Some("decode-client") => decode::client(&args[1..]),
         // For profiling: serve the decode suite's watch stream until killed.
         Some("decode-serve") => decode::serve_forever(&args[1..]),
+        // For profiling: the informer's decode-and-store path alone.
+        Some("decode-cached") => decode::cached_only(&args[1..]),
         _ => usage(),
     }
 }
