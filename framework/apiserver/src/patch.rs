@@ -44,11 +44,25 @@ pub(crate) fn merge(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
-/// Applies an RFC 6902 patch.
+/// Applies an RFC 6902 patch, all or nothing. As in kube-apiserver (evanphx/json-patch), a
+/// `test` of `null` passes for a path that does not exist (clients use it to say "not set yet").
 pub(crate) fn json(target: &mut Value, patch: &Value) -> Result<(), String> {
     let patch: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| format!("invalid JSON patch: {e}"))?;
-    json_patch::patch(target, &patch).map_err(|e| e.to_string())
+    let original = target.clone();
+    for op in patch.0 {
+        if let json_patch::PatchOperation::Test(t) = &op
+            && t.value.is_null()
+            && target.pointer(t.path.as_str()).is_none()
+        {
+            continue;
+        }
+        if let Err(e) = json_patch::patch(target, &[op]) {
+            *target = original;
+            return Err(e.to_string());
+        }
+    }
+    Ok(())
 }
 
 /// Applies a strategic merge patch to a built-in object.
@@ -232,8 +246,14 @@ mod tests {
 
     #[test]
     fn json_patch_test_op() {
-        let mut obj = json!({"spec": {"replicas": 1}});
+        let mut obj = json!({"metadata": {}, "spec": {"replicas": 1}});
         assert!(json(&mut obj, &json!([{"op": "test", "path": "/spec/replicas", "value": 2}])).is_err());
+        // test null of a missing path passes (kube-apiserver's behaviour); the patch is atomic.
+        json(&mut obj, &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}, {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}])).unwrap();
+        assert_eq!(obj["metadata"]["finalizers"], json!(["f"]));
+        let before = obj.clone();
+        assert!(json(&mut obj, &json!([{"op": "add", "path": "/spec/x", "value": 1}, {"op": "test", "path": "/spec/replicas", "value": 9}])).is_err());
+        assert_eq!(obj, before, "nothing applied when one op fails");
         json(&mut obj, &json!([{"op": "test", "path": "/spec/replicas", "value": 1}, {"op": "replace", "path": "/spec/replicas", "value": 3}])).unwrap();
         assert_eq!(obj["spec"]["replicas"], 3);
     }

@@ -1,5 +1,9 @@
 //! krust-runtime: the controller runtime of krust, with client-go's semantics and invariants:
-//! the informer cache (`cache`) and the work queues (`workqueue`).
+//! the informer cache (`cache`), the work queues (`workqueue`), controllers and their
+//! reconcilers (`controller`), events (`events`) and the manager (`manager`).
 
 pub mod cache;
+pub mod controller;
+pub mod events;
+pub mod manager;
 pub mod workqueue;

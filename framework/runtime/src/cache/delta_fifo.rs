@@ -116,6 +116,8 @@ struct State<T> {
     queue: VecDeque<String>,
     populated: bool,
     initial_population_count: usize,
+    /// The first `replace` listed nothing (so no pop will mark the end of the initial list).
+    initial_list_empty: bool,
     closed: bool,
 }
 
@@ -149,6 +151,7 @@ impl<T: CacheObject> DeltaFifo<T> {
                 queue: VecDeque::new(),
                 populated: false,
                 initial_population_count: 0,
+                initial_list_empty: false,
                 closed: false,
             }),
             notify: Notify::new(),
@@ -256,6 +259,7 @@ impl<T: CacheObject> DeltaFifo<T> {
         if !state.populated {
             state.populated = true;
             state.initial_population_count = listed.len() + deletions;
+            state.initial_list_empty = state.initial_population_count == 0;
         }
         drop(state);
         self.notify.notify_waiters();
@@ -324,6 +328,12 @@ impl<T: CacheObject> DeltaFifo<T> {
     }
 
     /// Whether the first relist has been delivered to the processor (invariant 6).
+    /// Whether the first `replace` listed nothing: synced with nothing to pop.
+    pub fn initial_list_was_empty(&self) -> bool {
+        self.state.lock().initial_list_empty
+    }
+
+    /// Whether the initial list has been popped (client-go's `HasSynced`).
     pub fn has_synced(&self) -> bool {
         let state = self.state.lock();
         state.populated && state.initial_population_count == 0

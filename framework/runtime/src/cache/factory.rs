@@ -254,6 +254,19 @@ impl SharedInformerFactory {
         }
     }
 
+    /// The informers started but not synced yet (as `kind:group/version/resource`).
+    pub fn unsynced(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .informers
+            .lock()
+            .iter()
+            .filter(|(_, e)| !e.has_synced())
+            .map(|(k, _)| k.split(":TypeId").next().unwrap_or(k).to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Stops every informer.
     pub fn shutdown(&self) {
         for entry in self.informers.lock().values() {

@@ -308,6 +308,19 @@ where
             let this = self.clone();
             tokio::spawn(async move { this.resync_loop().await })
         };
+        // An empty initial list is never popped: announce the sync when it is seen.
+        let empty_sync = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                while !this.synced_announced.load(Ordering::SeqCst) && !this.stop.is_cancelled() {
+                    if this.fifo.initial_list_was_empty() {
+                        this.announce_synced();
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
         while let Some((_, deltas, initial)) = self.fifo.pop_with_initial().await {
             for delta in deltas {
                 match delta.kind {
@@ -334,13 +347,20 @@ where
                     }
                 }
             }
-            if !self.synced_announced.load(Ordering::SeqCst) && self.fifo.has_synced() {
-                self.synced_announced.store(true, Ordering::SeqCst);
-                self.dispatch(|| Notification::Synced);
+            if self.fifo.has_synced() {
+                self.announce_synced();
             }
         }
         resyncer.abort();
+        empty_sync.abort();
         let _ = list_watch.await;
+    }
+
+    /// Tells every handler the initial list is complete (once).
+    fn announce_synced(&self) {
+        if self.synced_announced.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            self.dispatch(|| Notification::Synced);
+        }
     }
 
     /// Starts a resync round whenever a handler with a resync period is due.

@@ -14,6 +14,6 @@ pub use delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, KnownObjects};
 pub use factory::SharedInformerFactory;
 pub use informer::{EventHandler, HANDLER_BUFFER, HandlerRegistration, InformerOptions, SharedIndexInformer};
 pub use lister::{Lister, NamespaceLister};
-pub use object::{CacheMeta, Cached};
+pub use object::{CacheMeta, Cached, ObjectView};
 pub use reflector::{PAGE_SIZE, Reflector, Transform, WatchErrorHandler};
 pub use store::{CacheObject, IndexFunc, Indexer, NAMESPACE_INDEX, StoreError};

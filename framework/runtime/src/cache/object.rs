@@ -16,6 +16,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
@@ -132,6 +133,66 @@ impl<K: DeserializeOwned> Cached<K> {
         let decoded = Arc::new(serde_json::from_slice::<K>(&self.raw)?);
         Ok(self.typed.get_or_init(|| decoded).clone())
     }
+}
+
+/// What every cached object offers without its type: the eager metadata, the bytes, and the
+/// metadata fields the cache does not keep decoded (parsed from the bytes on demand). Predicates
+/// and event mappers work on this.
+pub trait ObjectView: Send + Sync {
+    /// The eagerly decoded metadata.
+    fn meta(&self) -> &CacheMeta;
+    /// The object's JSON.
+    fn raw(&self) -> &Bytes;
+
+    /// `metadata.annotations`, read from the bytes (empty when absent or unreadable).
+    fn annotations(&self) -> BTreeMap<String, String> {
+        metadata_field::<Annotations>(self.raw()).map(|m| m.annotations).unwrap_or_default()
+    }
+
+    /// `metadata.ownerReferences`, read from the bytes (empty when absent or unreadable).
+    fn owner_references(&self) -> Vec<OwnerReference> {
+        metadata_field::<Owners>(self.raw()).map(|m| m.owner_references).unwrap_or_default()
+    }
+
+    /// `metadata.finalizers`, read from the bytes.
+    fn finalizers(&self) -> Vec<String> {
+        metadata_field::<Finalizers>(self.raw()).map(|m| m.finalizers).unwrap_or_default()
+    }
+}
+
+impl<K: Send + Sync> ObjectView for Cached<K> {
+    fn meta(&self) -> &CacheMeta {
+        &self.meta
+    }
+    fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+}
+
+#[derive(Deserialize)]
+struct Annotations {
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Owners {
+    #[serde(default)]
+    owner_references: Vec<OwnerReference>,
+}
+
+#[derive(Deserialize)]
+struct Finalizers {
+    #[serde(default)]
+    finalizers: Vec<String>,
+}
+
+/// Parses part of the top-level metadata of an object's JSON.
+fn metadata_field<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
+    let start = metadata_start(raw)?;
+    let mut de = serde_json::Deserializer::from_slice(&raw[start..]);
+    T::deserialize(&mut de).ok()
 }
 
 /// Where the value of the top-level `"metadata"` key starts, by a scan that tracks strings and
@@ -265,6 +326,20 @@ mod tests {
         let none: Cached<serde_json::Value> =
             Cached::from_json(Bytes::from_static(br#"{"kind":"X"}"#)).unwrap();
         assert_eq!(none.meta(), &CacheMeta::default());
+    }
+
+    #[test]
+    fn reads_annotations_owners_and_finalizers_on_demand() {
+        let json = br#"{"metadata":{"name":"a","annotations":{"x":"1"},"finalizers":["f"],"ownerReferences":[{"apiVersion":"v1","kind":"K","name":"o","uid":"u","controller":true}]},"spec":{"metadata":{"annotations":{"y":"2"}}}}"#;
+        let cached: Cached<serde_json::Value> = serde_json::from_slice(json).unwrap();
+        assert_eq!(cached.annotations()["x"], "1");
+        assert_eq!(cached.annotations().len(), 1);
+        assert_eq!(cached.finalizers(), ["f"]);
+        let owners = cached.owner_references();
+        assert_eq!((owners[0].name.as_str(), owners[0].controller), ("o", Some(true)));
+        let bare: Cached<serde_json::Value> =
+            serde_json::from_slice(br#"{"metadata":{"name":"b"}}"#).unwrap();
+        assert!(bare.annotations().is_empty() && bare.owner_references().is_empty());
     }
 
     #[test]

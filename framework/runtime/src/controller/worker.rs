@@ -1,0 +1,294 @@
+//! Running a controller: its queue, its workers, what each reconcile outcome does to the queue
+//! (controller-runtime's `reconcileHandler`), and the controller metrics.
+//!
+//! | outcome | queue | `controller_runtime_reconcile_total{result}` |
+//! |---|---|---|
+//! | `Ok(Action::done())` | `forget` | `success` |
+//! | `Ok(Action::requeue_after(d))` | `forget`, `add_after(d)` | `requeue_after` |
+//! | `Ok(Action::requeue())` | `add_rate_limited` | `requeue` |
+//! | `Err(e)` | `add_rate_limited` | `error` (+ `reconcile_errors_total`) |
+//! | `Err(terminal)` | `forget` | `error` (+ errors and `terminal_reconcile_errors_total`) |
+//! | panic | `add_rate_limited` | `error` (+ errors and `reconcile_panics_total`) |
+//! | timeout | `add_rate_limited` | `error` (+ errors) |
+
+use std::{
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::reconciler::{Action, Context, Reconciler, Request};
+use crate::workqueue::RateLimitingQueue;
+
+/// What the worker needs of a reconciler, without its error type.
+#[async_trait]
+pub(crate) trait ErasedReconciler: Send + Sync {
+    /// `Err((message, terminal))`.
+    async fn reconcile(&self, req: Request, ctx: &Context) -> Result<Action, (String, bool)>;
+}
+
+pub(crate) struct Erased<R>(pub R);
+
+#[async_trait]
+impl<R: Reconciler> ErasedReconciler for Erased<R> {
+    async fn reconcile(&self, req: Request, ctx: &Context) -> Result<Action, (String, bool)> {
+        self.0.reconcile(req, ctx).await.map_err(|e| {
+            let terminal = self.0.is_terminal(&e);
+            (error_chain(&e), terminal)
+        })
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        next = cause.source();
+    }
+    text
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ControllerLabel {
+    controller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    controller: String,
+    result: String,
+}
+
+/// controller-runtime's controller metrics, registered once per manager.
+#[derive(Clone)]
+pub struct ControllerMetrics {
+    total: Family<ResultLabels, Counter>,
+    errors: Family<ControllerLabel, Counter>,
+    terminal: Family<ControllerLabel, Counter>,
+    panics: Family<ControllerLabel, Counter>,
+    time: Family<ControllerLabel, Histogram, fn() -> Histogram>,
+    max_concurrent: Family<ControllerLabel, Gauge>,
+    active: Family<ControllerLabel, Gauge>,
+}
+
+impl std::fmt::Debug for ControllerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerMetrics").finish_non_exhaustive()
+    }
+}
+
+fn reconcile_time_histogram() -> Histogram {
+    // controller-runtime's buckets for controller_runtime_reconcile_time_seconds.
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
+        1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 25.0, 30.0,
+        40.0, 50.0, 60.0,
+    ])
+}
+
+impl ControllerMetrics {
+    /// Registers the controller metrics in `registry`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = ControllerMetrics {
+            total: Family::default(),
+            errors: Family::default(),
+            terminal: Family::default(),
+            panics: Family::default(),
+            time: Family::new_with_constructor(reconcile_time_histogram),
+            max_concurrent: Family::default(),
+            active: Family::default(),
+        };
+        registry.register(
+            "controller_runtime_reconcile",
+            "Reconciles per controller and result",
+            m.total.clone(),
+        );
+        registry.register(
+            "controller_runtime_reconcile_errors",
+            "Reconciles that ended in an error, per controller",
+            m.errors.clone(),
+        );
+        registry.register(
+            "controller_runtime_terminal_reconcile_errors",
+            "Reconciles that ended in a terminal (not retried) error, per controller",
+            m.terminal.clone(),
+        );
+        registry.register(
+            "controller_runtime_reconcile_panics",
+            "Reconciles that panicked, per controller",
+            m.panics.clone(),
+        );
+        registry.register(
+            "controller_runtime_reconcile_time_seconds",
+            "Seconds each reconcile took, per controller",
+            m.time.clone(),
+        );
+        registry.register(
+            "controller_runtime_max_concurrent_reconciles",
+            "How many reconciles a controller may run at once",
+            m.max_concurrent.clone(),
+        );
+        registry.register(
+            "controller_runtime_active_workers",
+            "How many workers are reconciling now, per controller",
+            m.active.clone(),
+        );
+        m
+    }
+
+    fn label(name: &str) -> ControllerLabel {
+        ControllerLabel { controller: name.to_string() }
+    }
+
+    fn count(&self, name: &str, result: &str) {
+        self.total
+            .get_or_create(&ResultLabels { controller: name.to_string(), result: result.to_string() })
+            .inc();
+    }
+
+    /// Creates every series of a controller at 0, as controller-runtime does at start.
+    pub(crate) fn init(&self, name: &str, concurrency: usize) {
+        for result in ["success", "error", "requeue", "requeue_after"] {
+            let _ =
+                self.total.get_or_create(&ResultLabels { controller: name.into(), result: result.into() });
+        }
+        let l = Self::label(name);
+        let _ = self.errors.get_or_create(&l);
+        let _ = self.terminal.get_or_create(&l);
+        let _ = self.panics.get_or_create(&l);
+        let _ = self.active.get_or_create(&l);
+        self.max_concurrent.get_or_create(&l).set(concurrency as i64);
+    }
+}
+
+/// A running controller's parts.
+pub(crate) struct Running {
+    pub name: String,
+    pub queue: RateLimitingQueue<Request>,
+    pub reconciler: Arc<dyn ErasedReconciler>,
+    pub ctx: Context,
+    pub metrics: ControllerMetrics,
+    pub concurrency: usize,
+    pub timeout: Option<Duration>,
+}
+
+impl Running {
+    /// Runs `concurrency` workers until `stop`; then lets in-flight reconciles finish for up to
+    /// `grace`, after which the context is cancelled and the rest abandoned. Returns whether
+    /// every in-flight reconcile finished in time.
+    pub async fn run(self, stop: CancellationToken, grace: Duration) -> bool {
+        let this = Arc::new(self);
+        this.metrics.init(&this.name, this.concurrency);
+        let mut workers = JoinSet::new();
+        for _ in 0..this.concurrency {
+            let this = this.clone();
+            let stop = stop.clone();
+            workers.spawn(async move { this.worker(stop).await });
+        }
+        stop.cancelled().await;
+        let drained =
+            tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_ok();
+        if !drained {
+            tracing::warn!(controller = %this.name, ?grace, "reconciles still running after the grace period; cancelling them");
+            this.ctx.inner.cancel.cancel();
+            workers.abort_all();
+            while workers.join_next().await.is_some() {}
+        }
+        this.queue.shut_down();
+        drained
+    }
+
+    async fn worker(&self, stop: CancellationToken) {
+        loop {
+            let request = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                r = self.queue.get() => match r {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
+            self.process(&request).await;
+            self.queue.done(&request);
+        }
+    }
+
+    async fn process(&self, request: &Request) {
+        let label = ControllerMetrics::label(&self.name);
+        let active = self.metrics.active.get_or_create(&label).clone();
+        active.inc();
+        let span = tracing::info_span!(
+            "reconcile",
+            controller = %self.name,
+            namespace = %request.namespace,
+            name = %request.name
+        );
+        let start = Instant::now();
+        let call = AssertUnwindSafe(self.reconciler.reconcile(request.clone(), &self.ctx)).catch_unwind();
+        let outcome = match self.timeout {
+            Some(limit) => match tokio::time::timeout(limit, call).instrument(span.clone()).await {
+                Ok(o) => o,
+                Err(_) => Ok(Err((format!("reconcile timed out after {limit:?}"), false))),
+            },
+            None => call.instrument(span.clone()).await,
+        };
+        self.metrics.time.get_or_create(&label).observe(start.elapsed().as_secs_f64());
+        let _entered = span.enter();
+        match outcome {
+            Ok(Ok(action)) => {
+                if action.is_rate_limited_requeue() {
+                    self.queue.add_rate_limited(request.clone());
+                    self.metrics.count(&self.name, "requeue");
+                } else if let Some(delay) = action.delay() {
+                    self.queue.forget(request);
+                    self.queue.add_after(request.clone(), delay);
+                    self.metrics.count(&self.name, "requeue_after");
+                } else {
+                    self.queue.forget(request);
+                    self.metrics.count(&self.name, "success");
+                }
+            }
+            Ok(Err((message, terminal))) => {
+                self.metrics.errors.get_or_create(&label).inc();
+                self.metrics.count(&self.name, "error");
+                if terminal {
+                    self.metrics.terminal.get_or_create(&label).inc();
+                    self.queue.forget(request);
+                    tracing::error!(error = %message, "reconcile failed with a terminal error; not retrying");
+                } else {
+                    self.queue.add_rate_limited(request.clone());
+                    tracing::error!(error = %message, retries = self.queue.num_requeues(request), "reconcile failed; retrying with backoff");
+                }
+            }
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_string());
+                self.metrics.panics.get_or_create(&label).inc();
+                self.metrics.errors.get_or_create(&label).inc();
+                self.metrics.count(&self.name, "error");
+                self.queue.add_rate_limited(request.clone());
+                tracing::error!(panic = %message, "reconcile panicked (recovered); retrying with backoff");
+            }
+        }
+        active.dec();
+    }
+}

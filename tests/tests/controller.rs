@@ -1,0 +1,568 @@
+//! Controllers and the manager against krust-apiserver over HTTP: what triggers a reconcile
+//! (the primary, an owned object, a mapped watch), what each outcome does (backoff, terminal
+//! errors, panics), concurrency, collapsing bursts, graceful shutdown, metrics and probes,
+//! events, and the helpers (finalizer, create-or-update, owner references, wait).
+
+use std::{
+    collections::HashSet,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{ConfigMap, Secret},
+};
+use krust_apiserver::ApiServer;
+use krust_client::{CreateOptions, DeleteOptions, PatchOptions, PatchType, TypedClient};
+use krust_runtime::{
+    controller::{
+        Action, Context, Controller, Reconciler, Request, TerminalError,
+        helpers::{self, FinalizerEvent, OperationResult},
+        predicate,
+    },
+    events::EventType,
+    manager::Manager,
+    workqueue::ItemExponentialFailureRateLimiter,
+};
+use parking_lot::Mutex;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+enum TestError {
+    #[error("transient failure {0}")]
+    Transient(usize),
+    #[error("bad input")]
+    Terminal(#[source] TerminalError),
+    #[error(transparent)]
+    Client(#[from] krust_client::Error),
+}
+
+type Handler = Arc<
+    dyn Fn(Request, Context, usize) -> futures_util::future::BoxFuture<'static, Result<Action, TestError>>
+        + Send
+        + Sync,
+>;
+
+/// A reconciler that logs every call (request, start time) and delegates to a closure.
+#[derive(Clone)]
+struct Probe {
+    calls: Arc<Mutex<Vec<(Request, Instant)>>>,
+    handler: Handler,
+}
+
+impl Probe {
+    fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(Request, Context, usize) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Action, TestError>> + Send + 'static,
+    {
+        Probe { calls: Arc::default(), handler: Arc::new(move |r, c, n| Box::pin(f(r, c, n))) }
+    }
+
+    fn ok() -> Self {
+        Self::new(|_, _, _| async { Ok(Action::done()) })
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.calls.lock().iter().filter(|(r, _)| r.name == name).count()
+    }
+
+    async fn wait_for(&self, name: &str, at_least: usize) {
+        for _ in 0..1000 {
+            if self.count(name) >= at_least {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{name} reconciled {} times, wanted {at_least}: {:?}", self.count(name), self.calls.lock());
+    }
+}
+
+#[async_trait]
+impl Reconciler for Probe {
+    type Error = TestError;
+    async fn reconcile(&self, req: Request, ctx: &Context) -> Result<Action, TestError> {
+        let n = {
+            let mut calls = self.calls.lock();
+            calls.push((req.clone(), Instant::now()));
+            calls.iter().filter(|(r, _)| *r == req).count()
+        };
+        (self.handler)(req, ctx.clone(), n).await
+    }
+}
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"v": "1"}})).unwrap()
+}
+
+async fn start(server: &ApiServer, controllers: Vec<krust_runtime::controller::Controller>) -> Manager {
+    let manager = Manager::builder(server.kubeconfig().config)
+        .metrics_addr("127.0.0.1:0")
+        .graceful_shutdown_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for c in controllers {
+        c.register(&manager).unwrap();
+    }
+    tokio::spawn(manager.clone().run());
+    for _ in 0..1000 {
+        if manager.is_ready() {
+            return manager;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the manager never got ready: {:?}", get(&manager, "/readyz").await);
+}
+
+async fn get(manager: &Manager, path: &str) -> (u16, String) {
+    let addr = manager.local_addr().unwrap();
+    let config = krust_client::Config::new(format!("http://{addr}").parse().unwrap());
+    let rest = krust_client::RestClient::unversioned(&config).unwrap();
+    let response = rest.get().abs_path(path).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, String::from_utf8_lossy(response.raw_body()).to_string())
+}
+
+fn metric(text: &str, line_prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{line_prefix} not in:\n{text}"))
+}
+
+fn configmaps(server: &ApiServer) -> TypedClient<ConfigMap> {
+    krust_client::Clientset::new(&server.kubeconfig().config).unwrap().core_v1().config_maps("default")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_owned_and_mapped_changes_each_reconcile() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let clientset = krust_client::Clientset::new(&server.kubeconfig().config).unwrap();
+    let deployments = clientset.apps_v1().deployments("default");
+    let probe = Probe::ok();
+    // Primary: Deployments; owned: ConfigMaps; mapped: Secrets labelled with a deployment name.
+    let controller = Controller::for_::<Deployment>()
+        .owns::<ConfigMap>()
+        .watches::<Secret>(|s| {
+            s.meta()
+                .labels
+                .get("for")
+                .map(|d| vec![Request::new(s.meta().namespace.clone(), d.clone())])
+                .unwrap_or_default()
+        })
+        .build(probe.clone());
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}}}
+    }))
+    .unwrap();
+    let web = deployments.create(&deployment, &CreateOptions::default()).await.unwrap();
+    let manager = start(&server, vec![controller]).await;
+    probe.wait_for("web", 1).await;
+    // A change to the primary.
+    let patch = json!({"metadata": {"labels": {"x": "1"}}});
+    deployments.patch("web", PatchType::Merge, &patch, &PatchOptions::default()).await.unwrap();
+    probe.wait_for("web", 2).await;
+    // An owned object appears and changes.
+    let mut owned = cm("web-config");
+    owned.metadata.namespace = Some("default".into());
+    helpers::set_controller_reference(&web, &mut owned.metadata).unwrap();
+    let cms = clientset.core_v1().config_maps("default");
+    cms.create(&owned, &CreateOptions::default()).await.unwrap();
+    probe.wait_for("web", 3).await;
+    cms.patch("web-config", PatchType::Merge, &json!({"data": {"v": "2"}}), &PatchOptions::default())
+        .await
+        .unwrap();
+    probe.wait_for("web", 4).await;
+    // An object not owned by a Deployment maps to nothing.
+    cms.create(&cm("stray"), &CreateOptions::default()).await.unwrap();
+    // A mapped watch.
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "s", "labels": {"for": "web"}}})).unwrap();
+    clientset.core_v1().secrets("default").create(&secret, &CreateOptions::default()).await.unwrap();
+    probe.wait_for("web", 5).await;
+    // Deleting the owned object also reconciles its owner.
+    cms.delete("web-config", &DeleteOptions::default()).await.unwrap();
+    probe.wait_for("web", 6).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        probe.calls.lock().iter().all(|(r, _)| r.name == "web" && r.namespace == "default"),
+        "{:?}",
+        probe.calls.lock()
+    );
+    manager.shutdown_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_back_off_per_key_growing_and_success_resets() {
+    let server = ApiServer::builder().start().await.unwrap();
+    // Fail three times, then succeed; then (after a change) fail once more.
+    let probe = Probe::new(|_, _, n| async move {
+        if n <= 3 || n == 5 { Err(TestError::Transient(n)) } else { Ok(Action::done()) }
+    });
+    let controller = Controller::for_::<ConfigMap>()
+        .rate_limiter(ItemExponentialFailureRateLimiter::new(
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+        ))
+        .build(probe.clone());
+    configmaps(&server).create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    let manager = start(&server, vec![controller]).await;
+    probe.wait_for("a", 4).await;
+    let times: Vec<Instant> = probe.calls.lock().iter().map(|(_, t)| *t).collect();
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    // 100 ms, 200 ms, 400 ms (the limiter's values; allow scheduling slack above).
+    for (gap, want) in gaps.iter().zip([100, 200, 400]) {
+        assert!(
+            *gap >= Duration::from_millis(want) && *gap < Duration::from_millis(want + 300),
+            "gaps {gaps:?}"
+        );
+    }
+    let (_, metrics) = get(&manager, "/metrics").await;
+    assert_eq!(metric(&metrics, r#"controller_runtime_reconcile_errors_total{controller="configmap"}"#), 3.0);
+    // After the success the backoff starts again from 100 ms.
+    configmaps(&server)
+        .patch("a", PatchType::Merge, &json!({"data": {"v": "2"}}), &PatchOptions::default())
+        .await
+        .unwrap();
+    probe.wait_for("a", 6).await;
+    let calls = probe.calls.lock().clone();
+    let reset = calls[5].1 - calls[4].1;
+    assert!(
+        reset >= Duration::from_millis(100) && reset < Duration::from_millis(400),
+        "after a success: {reset:?}"
+    );
+    manager.shutdown_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_error_is_not_retried_and_a_panic_is_recovered() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let probe = Probe::new(|req, _, n| async move {
+        match (req.name.as_str(), n) {
+            ("terminal", _) => Err(TestError::Terminal(TerminalError::new("the spec is invalid"))),
+            ("panics", 1) => panic!("boom"),
+            _ => Ok(Action::done()),
+        }
+    });
+    let controller = Controller::for_::<ConfigMap>()
+        .rate_limiter(ItemExponentialFailureRateLimiter::new(
+            Duration::from_millis(20),
+            Duration::from_secs(1),
+        ))
+        .named("faults")
+        .build(probe.clone());
+    for n in ["terminal", "panics"] {
+        configmaps(&server).create(&cm(n), &CreateOptions::default()).await.unwrap();
+    }
+    let manager = start(&server, vec![controller]).await;
+    probe.wait_for("panics", 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(probe.count("terminal"), 1, "a terminal error is not retried");
+    assert_eq!(probe.count("panics"), 2, "retried once after the panic, then succeeded");
+    let (_, m) = get(&manager, "/metrics").await;
+    let l = r#"{controller="faults"}"#;
+    assert_eq!(metric(&m, &format!("controller_runtime_terminal_reconcile_errors_total{l}")), 1.0);
+    assert_eq!(metric(&m, &format!("controller_runtime_reconcile_panics_total{l}")), 1.0);
+    assert_eq!(metric(&m, &format!("controller_runtime_reconcile_errors_total{l}")), 2.0);
+    assert_eq!(metric(&m, r#"controller_runtime_reconcile_total{controller="faults",result="error"}"#), 2.0);
+    assert_eq!(
+        metric(&m, r#"controller_runtime_reconcile_total{controller="faults",result="success"}"#),
+        1.0
+    );
+    manager.shutdown_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_never_run_one_key_twice_and_a_burst_collapses() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let in_flight = Arc::new(Mutex::new(HashSet::<Request>::new()));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let max_parallel = Arc::new(AtomicUsize::new(0));
+    let (f, o, m) = (in_flight.clone(), overlaps.clone(), max_parallel.clone());
+    let probe = Probe::new(move |req, _, _| {
+        let (f, o, m) = (f.clone(), o.clone(), m.clone());
+        async move {
+            {
+                let mut set = f.lock();
+                if !set.insert(req.clone()) {
+                    o.fetch_add(1, Ordering::SeqCst);
+                }
+                m.fetch_max(set.len(), Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            f.lock().remove(&req);
+            Ok(Action::done())
+        }
+    });
+    let controller = Controller::for_::<ConfigMap>().concurrency(4).build(probe.clone());
+    let cms = configmaps(&server);
+    for i in 0..8 {
+        cms.create(&cm(&format!("c{i}")), &CreateOptions::default()).await.unwrap();
+    }
+    let manager = start(&server, vec![controller]).await;
+    // A burst of 1,000 updates to one object, 8 writers at a time.
+    let mut writes = Vec::new();
+    for w in 0..8 {
+        let writer = cms.clone();
+        writes.push(tokio::spawn(async move {
+            for i in 0..125 {
+                let patch = json!({"data": {"v": format!("{w}-{i}")}});
+                writer.patch("c0", PatchType::Merge, &patch, &PatchOptions::default()).await.unwrap();
+            }
+        }));
+        // And the others change too, so that workers run in parallel.
+        cms.patch(&format!("c{w}"), PatchType::Merge, &json!({"data": {"x": "1"}}), &PatchOptions::default())
+            .await
+            .unwrap();
+    }
+    for w in writes {
+        w.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "one key was reconciled by two workers at once");
+    assert!(max_parallel.load(Ordering::SeqCst) >= 2, "4 workers ran in parallel");
+    let c0 = probe.count("c0");
+    assert!((2..=300).contains(&c0), "1,000 updates collapsed into {c0} reconciles");
+    manager.shutdown_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_reconciles_finish() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let f = finished.clone();
+    let probe = Probe::new(move |_, _, _| {
+        let f = f.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            f.fetch_add(1, Ordering::SeqCst);
+            Ok(Action::done())
+        }
+    });
+    configmaps(&server).create(&cm("slow"), &CreateOptions::default()).await.unwrap();
+    let manager = Manager::builder(server.kubeconfig().config).without_metrics_server().build().unwrap();
+    Controller::for_::<ConfigMap>().build(probe.clone()).register(&manager).unwrap();
+    let running = tokio::spawn(manager.clone().run());
+    probe.wait_for("slow", 1).await;
+    manager.shutdown_token().cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(finished.load(Ordering::SeqCst), 1, "the in-flight reconcile finished before run returned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_until_caches_sync_and_says_why_after_the_timeout() {
+    let server = ApiServer::builder().start().await.unwrap();
+    configmaps(&server).create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    // Every request takes 1.5 s: the initial list is slow.
+    server.set_latency(Some(Duration::from_millis(1500)));
+    let manager = Manager::builder(server.kubeconfig().config)
+        .metrics_addr("127.0.0.1:0")
+        .cache_sync_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let probe = Probe::ok();
+    Controller::for_::<ConfigMap>().build(probe.clone()).register(&manager).unwrap();
+    tokio::spawn(manager.clone().run());
+    let (code, body) = get(&manager, "/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (code, body) = get(&manager, "/readyz").await;
+    assert_eq!(code, 503);
+    assert!(body.contains("informer caches not synced after") && body.contains("configmaps"), "{body}");
+    let (code, _) = get(&manager, "/healthz").await;
+    assert_eq!(code, 200, "liveness is not readiness");
+    server.set_latency(None);
+    probe.wait_for("a", 1).await;
+    let (code, body) = get(&manager, "/readyz?verbose").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("[+]informers ok"), "{body}");
+    let (_, m) = get(&manager, "/metrics").await;
+    for name in [
+        "controller_runtime_reconcile_total",
+        "controller_runtime_reconcile_errors_total",
+        "controller_runtime_terminal_reconcile_errors_total",
+        "controller_runtime_reconcile_panics_total",
+        "controller_runtime_reconcile_time_seconds_bucket",
+        "controller_runtime_max_concurrent_reconciles",
+        "controller_runtime_active_workers",
+        "workqueue_depth",
+        "workqueue_adds_total",
+        "workqueue_queue_duration_seconds_bucket",
+        "workqueue_work_duration_seconds_bucket",
+        "workqueue_unfinished_work_seconds",
+        "workqueue_longest_running_processor_seconds",
+        "workqueue_retries_total",
+    ] {
+        assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
+    }
+    assert_eq!(metric(&m, r#"controller_runtime_max_concurrent_reconciles{controller="configmap"}"#), 1.0);
+    assert_eq!(metric(&m, r#"workqueue_adds_total{name="configmap",controller="configmap"}"#), 1.0);
+    manager.shutdown_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predicates_filter_events() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let probe = Probe::ok();
+    let controller = Controller::for_::<ConfigMap>()
+        .with_event_filter(predicate::or(predicate::LabelChanged, predicate::AnnotationChanged))
+        .with_event_filter(predicate::not(predicate::label_selector("skip=true").unwrap()))
+        .build(probe.clone());
+    let cms = configmaps(&server);
+    cms.create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    let manager = start(&server, vec![controller]).await;
+    probe.wait_for("a", 1).await;
+    // A data change passes neither label nor annotation changes.
+    cms.patch("a", PatchType::Merge, &json!({"data": {"v": "2"}}), &PatchOptions::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(probe.count("a"), 1);
+    cms.patch(
+        "a",
+        PatchType::Merge,
+        &json!({"metadata": {"annotations": {"n": "1"}}}),
+        &PatchOptions::default(),
+    )
+    .await
+    .unwrap();
+    probe.wait_for("a", 2).await;
+    // Labelled skip=true: filtered out, even though the labels changed.
+    cms.patch(
+        "a",
+        PatchType::Merge,
+        &json!({"metadata": {"labels": {"skip": "true"}}}),
+        &PatchOptions::default(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(probe.count("a"), 2);
+    manager.shutdown_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalizer_events_and_create_or_update() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let cleaned = Arc::new(AtomicUsize::new(0));
+    let c = cleaned.clone();
+    let probe = Probe::new(move |req, ctx, _| {
+        let c = c.clone();
+        async move {
+            let Some(obj) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name) else {
+                return Ok(Action::done());
+            };
+            let client = ctx.clientset().core_v1().config_maps(&req.namespace);
+            let ctx2 = ctx.clone();
+            helpers::finalizer(&client, "example.org/cleanup", (*obj).clone(), |event| async move {
+                match event {
+                    FinalizerEvent::Apply(cm) => {
+                        // Keep a derived object in shape.
+                        let mut want = ConfigMap::default();
+                        want.metadata.name = Some(format!("{}-derived", req.name));
+                        let derived = ctx2.clientset().core_v1().config_maps(&req.namespace);
+                        let source = cm.data.clone();
+                        let (_, result) =
+                            helpers::create_or_update(&derived, want, |d| d.data = source.clone()).await?;
+                        if result != OperationResult::Unchanged {
+                            ctx2.recorder().publish_for(
+                                &cm,
+                                EventType::Normal,
+                                "Synced",
+                                "Reconcile",
+                                Some(format!("derived object {result:?}")),
+                            );
+                        }
+                        Ok::<_, TestError>(Action::done())
+                    }
+                    FinalizerEvent::Cleanup(_) => {
+                        c.fetch_add(1, Ordering::SeqCst);
+                        Ok(Action::done())
+                    }
+                }
+            })
+            .await
+            .map_err(|e| TestError::Transient(e.to_string().len()))
+        }
+    });
+    let cms = configmaps(&server);
+    cms.create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    let manager = start(&server, vec![Controller::for_::<ConfigMap>().build(probe.clone())]).await;
+    let derived =
+        helpers::wait_for(&cms, "a-derived", |o: Option<&ConfigMap>| o.is_some(), Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(derived.data.unwrap()["v"], "1");
+    let a = cms.get("a", &Default::default()).await.unwrap();
+    assert_eq!(a.metadata.finalizers.as_deref(), Some(&["example.org/cleanup".to_string()][..]));
+    // A change flows to the derived object; unchanged writes are skipped.
+    cms.patch("a", PatchType::Merge, &json!({"data": {"v": "2"}}), &PatchOptions::default()).await.unwrap();
+    helpers::wait_for(
+        &cms,
+        "a-derived",
+        |o: Option<&ConfigMap>| o.is_some_and(|d| d.data.as_ref().unwrap()["v"] == "2"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // Deleting runs the cleanup, then the finalizer goes and the object with it.
+    cms.delete("a", &DeleteOptions::default()).await.unwrap();
+    helpers::wait_for(&cms, "a", helpers::conditions::is_deleted(), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(cleaned.load(Ordering::SeqCst), 1);
+    // The events: a new one per different note; written as events.k8s.io/v1.
+    let events =
+        krust_client::Clientset::new(&server.kubeconfig().config).unwrap().events_v1().events("default");
+    for _ in 0..200 {
+        if events.list(&Default::default()).await.unwrap().items.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listed = events.list(&Default::default()).await.unwrap().items;
+    assert!(
+        listed
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Synced")
+                && e.note.as_deref() == Some("derived object Created")),
+        "{listed:?}"
+    );
+    assert!(listed.iter().all(|e| e.reporting_controller.as_deref() == Some("configmap")));
+    manager.shutdown_token().cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_events_become_a_series_and_spam_is_limited() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let clientset = krust_client::Clientset::new(&server.kubeconfig().config).unwrap();
+    let cms = clientset.core_v1().config_maps("default");
+    let a = cms.create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    let broadcaster = krust_runtime::events::EventBroadcaster::new(clientset.clone());
+    let recorder = broadcaster.recorder("tests", "here");
+    for _ in 0..5 {
+        recorder.publish_for(&a, EventType::Warning, "Failed", "Reconcile", Some("same thing".into()));
+    }
+    // 30 different notes: the spam filter lets 25 events in a burst for one object (5 used).
+    for i in 0..30 {
+        recorder.publish_for(&a, EventType::Normal, "Step", "Reconcile", Some(format!("step {i}")));
+    }
+    for _ in 0..300 {
+        if broadcaster.sent() >= 25 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let events = clientset.events_v1().events("default").list(&Default::default()).await.unwrap().items;
+    let failed: Vec<_> = events.iter().filter(|e| e.reason.as_deref() == Some("Failed")).collect();
+    assert_eq!(failed.len(), 1, "repeats are one object");
+    assert_eq!(failed[0].series.as_ref().map(|s| s.count), Some(5));
+    let steps = events.iter().filter(|e| e.reason.as_deref() == Some("Step")).count();
+    assert_eq!(steps, 20, "25 allowed in a burst, 5 taken by the repeats");
+}
