@@ -20,5 +20,5 @@ command -v kubectl >/dev/null || { echo "missing kubectl (the interop tests run 
 cargo nextest run --workspace --no-fail-fast "$@"
 # Doc tests (nextest does not run them).
 cargo test --workspace --doc
-# The README's main command, on the embedded API server.
-env -u KUBECONFIG cargo run -q -p krust-examples --example rest_client
+# The README's main command, on the embedded API server (exits once the sample reconciled).
+env -u KUBECONFIG cargo run -q --example quickstart -- --once

@@ -76,3 +76,75 @@ fn informer_prints_events_as_they_happen_and_uses_its_index() {
     }
     assert!(out.lines().any(|l| l.starts_with("updated: default/web-1 (resourceVersion ")), "{out}");
 }
+
+#[test]
+fn the_quickstart_runs_the_operator_and_shows_what_it_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(krust_tests::example_binary("quickstart"))
+        .arg("--once")
+        .env_remove("KUBECONFIG")
+        .env("TMPDIR", tmp.path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let kubeconfig = tmp.path().join("krust-quickstart").join("kubeconfig");
+    for line in [
+        "  ✓ started an embedded krust-apiserver at http://127.0.0.1:".to_string(),
+        format!("  ✓ wrote its kubeconfig to {}", kubeconfig.display()),
+        format!("    look with: kubectl --kubeconfig {} get websites", kubeconfig.display()),
+        "  ✓ installed the CRD websites.example.krust.dev (Established)".into(),
+        "  ✓ operator running (metrics: http://127.0.0.1:".into(),
+        "  ✓ created Website default/hello (nginx:1.27, 2 replicas)".into(),
+        "  ✓ operator created Deployment default/hello: 2 replicas of nginx:1.27, owned by Website hello"
+            .into(),
+        "  ✓ operator created Service default/hello (port 80)".into(),
+        "  ✓ operator created ConfigMap default/hello-content (the page)".into(),
+        "  ✓ status: Ready=True (Reconciled: 2 replica(s) of nginx:1.27 behind Service hello)".into(),
+        "  ✓ finalizer on the Website: example.krust.dev/cleanup".into(),
+        "  ✓ operator restored the Deployment to 2 replicas".into(),
+        "  ✓ operator recreated Service hello".into(),
+        "  ✓ event: Normal Created — created Deployment hello".into(),
+        "The sample Website reconciled in ".into(),
+        "--once: operator stopped cleanly.".into(),
+    ] {
+        assert!(stdout.lines().any(|l| l.starts_with(&line)), "{line:?} missing:\n{stdout}");
+    }
+}
+
+#[test]
+fn the_quickstart_runs_against_a_given_cluster_and_kubectl_sees_its_objects() {
+    let server = ApiServerProcess::start(&[]);
+    let kubeconfig = server.kubeconfig();
+    let out = run_example("quickstart", &["--once", "--kubeconfig", kubeconfig.to_str().unwrap()]);
+    assert!(out.contains(&format!("  ✓ using the cluster of {}", kubeconfig.display())), "{out}");
+    assert!(!out.contains("embedded"), "{out}");
+    assert!(out.contains("--once: operator stopped cleanly."), "{out}");
+    let home = tempfile::tempdir().unwrap();
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+            .args(args)
+            .env("HOME", home.path())
+            .output()
+            .expect("kubectl runs");
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(kubectl(&["get", "websites", "-o", "name"]).trim(), "website.example.krust.dev/hello");
+    let ready = kubectl(&["get", "ws", "hello", "-o", "jsonpath={.status.conditions[0].status}"]);
+    assert_eq!(ready, "True");
+    let owned = kubectl(&[
+        "get",
+        "deployment,service,configmap",
+        "-l",
+        "app.kubernetes.io/managed-by=website-operator",
+        "-o",
+        "name",
+    ]);
+    let mut owned: Vec<&str> = owned.lines().collect();
+    owned.sort();
+    assert_eq!(owned, ["configmap/hello-content", "deployment.apps/hello", "service/hello"]);
+}

@@ -1,0 +1,402 @@
+//! The example operator: a `Website` custom resource (image, replicas, page content) that the
+//! operator turns into a ConfigMap (the page), a Deployment (serving it) and a Service, owned by
+//! the Website so that they are garbage-collected with it, repaired when someone else changes
+//! or deletes them, and reported in the Website's status conditions and in events.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, DeploymentSpec},
+        core::v1::{
+            ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Service,
+            ServicePort, ServiceSpec, Volume, VolumeMount,
+        },
+    },
+    apimachinery::pkg::{
+        apis::meta::v1::{LabelSelector, ObjectMeta},
+        util::intstr::IntOrString,
+    },
+};
+use krust::{
+    prelude::*,
+    runtime::controller::helpers::{self, FinalizerError},
+    serde::{Deserialize, Serialize},
+};
+
+/// The operator's field manager (server-side apply) and event source.
+pub const MANAGER: &str = "website-operator";
+/// The finalizer the operator puts on every Website.
+pub const FINALIZER: &str = "example.krust.dev/cleanup";
+
+/// What a Website should be.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(crate = "krust::serde")]
+#[schemars(crate = "krust::schemars")]
+#[kube(
+    group = "example.krust.dev",
+    version = "v1",
+    kind = "Website",
+    namespaced,
+    status = "WebsiteStatus",
+    shortname = "ws",
+    printcolumn = r#"{"name":"Image","type":"string","jsonPath":".spec.image"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    crates(
+        kube_core = "::krust::kube_core",
+        k8s_openapi = "::krust::k8s_openapi",
+        schemars = "::krust::schemars",
+        serde = "::krust::serde",
+        serde_json = "::krust::serde_json"
+    )
+)]
+pub struct WebsiteSpec {
+    /// The web server image (it must serve /usr/share/nginx/html).
+    pub image: String,
+    /// How many replicas serve it.
+    pub replicas: i32,
+    /// The page.
+    pub content: String,
+}
+
+/// What the operator observed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(crate = "krust::serde", rename_all = "camelCase")]
+#[schemars(crate = "krust::schemars")]
+pub struct WebsiteStatus {
+    /// The generation last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Conditions (`Ready`).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A status condition (the shape of `metav1.Condition`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(crate = "krust::serde", rename_all = "camelCase")]
+#[schemars(crate = "krust::schemars")]
+pub struct Condition {
+    /// `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// UpperCamelCase reason.
+    pub reason: String,
+    /// A sentence.
+    pub message: String,
+    /// The generation this condition is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When the status last changed.
+    pub last_transition_time: String,
+}
+
+/// The operator's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// A request failed.
+    #[error(transparent)]
+    Client(#[from] krust::Error),
+    /// The finalizer step failed.
+    #[error(transparent)]
+    Finalizer(#[from] Box<FinalizerError<OperatorError>>),
+    /// The Website cannot be turned into objects (not retried).
+    #[error("invalid Website: {0}")]
+    Invalid(#[source] TerminalError),
+    /// An owner reference could not be set.
+    #[error("owner reference: {0}")]
+    Owner(#[from] krust::runtime::controller::helpers::OwnerReferenceError),
+}
+
+fn labels(site: &Website) -> BTreeMap<String, String> {
+    [
+        ("app.kubernetes.io/name".to_string(), site.name_any()),
+        ("app.kubernetes.io/managed-by".to_string(), MANAGER.to_string()),
+    ]
+    .into()
+}
+
+trait NameAny {
+    fn name_any(&self) -> String;
+}
+
+impl NameAny for Website {
+    fn name_any(&self) -> String {
+        self.metadata.name.clone().unwrap_or_default()
+    }
+}
+
+fn owned_meta(site: &Website, name: String) -> Result<ObjectMeta, OperatorError> {
+    let mut meta = ObjectMeta {
+        name: Some(name),
+        namespace: site.metadata.namespace.clone(),
+        labels: Some(labels(site)),
+        ..Default::default()
+    };
+    set_controller_reference(site, &mut meta)?;
+    Ok(meta)
+}
+
+/// The ConfigMap holding the page (pure; unit-testable).
+pub fn desired_config_map(site: &Website) -> Result<ConfigMap, OperatorError> {
+    Ok(ConfigMap {
+        metadata: owned_meta(site, format!("{}-content", site.name_any()))?,
+        data: Some([("index.html".to_string(), site.spec.content.clone())].into()),
+        ..Default::default()
+    })
+}
+
+/// The Deployment serving the page.
+pub fn desired_deployment(site: &Website) -> Result<Deployment, OperatorError> {
+    if site.spec.replicas < 0 {
+        return Err(OperatorError::Invalid(TerminalError::new(format!(
+            "spec.replicas must be 0 or more, not {}",
+            site.spec.replicas
+        ))));
+    }
+    let selector = labels(site);
+    Ok(Deployment {
+        metadata: owned_meta(site, site.name_any())?,
+        spec: Some(DeploymentSpec {
+            replicas: Some(site.spec.replicas),
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(selector), ..Default::default() }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: "web".into(),
+                        image: Some(site.spec.image.clone()),
+                        ports: Some(vec![ContainerPort { container_port: 80, ..Default::default() }]),
+                        volume_mounts: Some(vec![VolumeMount {
+                            name: "content".into(),
+                            mount_path: "/usr/share/nginx/html".into(),
+                            read_only: Some(true),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    }],
+                    volumes: Some(vec![Volume {
+                        name: "content".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: format!("{}-content", site.name_any()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The Service in front of it.
+pub fn desired_service(site: &Website) -> Result<Service, OperatorError> {
+    Ok(Service {
+        metadata: owned_meta(site, site.name_any())?,
+        spec: Some(ServiceSpec {
+            selector: Some(labels(site)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: 80,
+                target_port: Some(IntOrString::Int(80)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// The reconciler.
+pub struct WebsiteReconciler;
+
+fn now() -> String {
+    krust::k8s_openapi::jiff::Timestamp::now()
+        .round(krust::k8s_openapi::jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// Applies `desired` with server-side apply; an event says when it was created or repaired.
+async fn apply<K>(
+    ctx: &Context,
+    site: &Website,
+    client: krust::TypedClient<K>,
+    desired: K,
+    before: Option<String>,
+) -> Result<(), OperatorError>
+where
+    K: krust::kube_core::Resource<DynamicType = ()> + Clone + Serialize + krust::serde::de::DeserializeOwned,
+{
+    let applied = client.apply(&desired, &PatchOptions::apply(MANAGER).force()).await?;
+    let what = format!("{} {}", K::kind(&()), applied.meta().name.as_deref().unwrap_or(""));
+    match before {
+        None => ctx.recorder().publish_for(
+            site,
+            EventType::Normal,
+            "Created",
+            "Reconcile",
+            Some(format!("created {what}")),
+        ),
+        Some(rv) if Some(&rv) != applied.meta().resource_version.as_ref() => ctx.recorder().publish_for(
+            site,
+            EventType::Normal,
+            "Updated",
+            "Reconcile",
+            Some(format!("brought {what} back in line")),
+        ),
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+fn cached_rv<K>(ctx: &Context, ns: &str, name: &str) -> Option<String>
+where
+    K: krust::kube_core::Resource<DynamicType = ()>
+        + krust::serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    ctx.lister::<K>().namespace(ns).get(name).and_then(|o| o.meta().resource_version.clone())
+}
+
+impl WebsiteReconciler {
+    async fn apply_all(&self, site: &Website, ctx: &Context) -> Result<Action, OperatorError> {
+        let ns = site.metadata.namespace.clone().unwrap_or_default();
+        let name = site.name_any();
+        let clients = ctx.clientset();
+        let deployment = desired_deployment(site)?;
+        let config_map = desired_config_map(site)?;
+        let content = format!("{name}-content");
+        apply(
+            ctx,
+            site,
+            clients.core_v1().config_maps(&ns),
+            config_map,
+            cached_rv::<ConfigMap>(ctx, &ns, &content),
+        )
+        .await?;
+        apply(
+            ctx,
+            site,
+            clients.apps_v1().deployments(&ns),
+            deployment,
+            cached_rv::<Deployment>(ctx, &ns, &name),
+        )
+        .await?;
+        apply(
+            ctx,
+            site,
+            clients.core_v1().services(&ns),
+            desired_service(site)?,
+            cached_rv::<Service>(ctx, &ns, &name),
+        )
+        .await?;
+        // Status: written only when it changes (a status write is itself an event).
+        let generation = site.metadata.generation;
+        let message =
+            format!("{} replica(s) of {} behind Service {name}", site.spec.replicas, site.spec.image);
+        let current = site.status.clone().unwrap_or_default();
+        let ready = current.conditions.iter().find(|c| c.type_ == "Ready");
+        if current.observed_generation != generation
+            || ready.is_none_or(|c| c.status != "True" || c.message != message)
+        {
+            let status = WebsiteStatus {
+                observed_generation: generation,
+                conditions: vec![Condition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    reason: "Reconciled".into(),
+                    message,
+                    observed_generation: generation,
+                    last_transition_time: now(),
+                }],
+            };
+            helpers::patch_status(&ctx.client::<Website>(Some(&ns)), &name, &status).await?;
+        }
+        Ok(Action::requeue_after(Duration::from_secs(300)))
+    }
+}
+
+#[async_trait]
+impl Reconciler for WebsiteReconciler {
+    type Error = OperatorError;
+
+    async fn reconcile(&self, req: Request, ctx: &Context) -> Result<Action, OperatorError> {
+        let Some(site) = ctx.lister::<Website>().namespace(&req.namespace).get(&req.name) else {
+            return Ok(Action::done()); // deleted: its objects are garbage-collected
+        };
+        let client = ctx.client::<Website>(Some(&req.namespace));
+        finalizer(&client, FINALIZER, (*site).clone(), |event| async move {
+            match event {
+                FinalizerEvent::Apply(site) => self.apply_all(&site, ctx).await,
+                FinalizerEvent::Cleanup(site) => {
+                    // Nothing outside the cluster to clean up; the owned objects go with the
+                    // Website. Say so.
+                    ctx.recorder().publish_for(
+                        &site,
+                        EventType::Normal,
+                        "Deleting",
+                        "Cleanup",
+                        Some("owned objects are garbage-collected".into()),
+                    );
+                    Ok(Action::done())
+                }
+            }
+        })
+        .await
+        .map_err(|e| OperatorError::Finalizer(Box::new(e)))
+    }
+}
+
+/// The controller: Websites, and the three kinds of objects they own.
+pub fn controller() -> Controller {
+    Controller::for_::<Website>()
+        .owns::<Deployment>()
+        .owns::<Service>()
+        .owns::<ConfigMap>()
+        .concurrency(2)
+        .named(MANAGER)
+        .build(WebsiteReconciler)
+}
+
+/// The CRD, as the cluster should have it.
+pub fn crd()
+-> krust::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    Website::crd()
+}
+
+/// Installs (or updates) the CRD and waits until it is established.
+pub async fn install_crd(clientset: &krust::Clientset) -> anyhow::Result<()> {
+    let crds = clientset.apiextensions_v1().custom_resource_definitions();
+    crds.apply(&crd(), &PatchOptions::apply(MANAGER).force()).await?;
+    let name = format!("websites.{}", Website::group(&()));
+    helpers::wait_for(
+        &crds,
+        &name,
+        |c: Option<&krust::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>| {
+            c.and_then(|c| c.status.as_ref())
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+        },
+        Duration::from_secs(30),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A sample Website.
+pub fn sample(name: &str) -> Website {
+    let mut site = Website::new(
+        name,
+        WebsiteSpec { image: "nginx:1.27".into(), replicas: 2, content: "<h1>Hello from krust</h1>".into() },
+    );
+    site.metadata.namespace = Some("default".into());
+    site
+}
