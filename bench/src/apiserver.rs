@@ -33,7 +33,7 @@ pub fn http_client() -> HttpClient {
     Client::builder(TokioExecutor::new()).pool_max_idle_per_host(2048).build_http()
 }
 
-async fn request(
+pub(crate) async fn request(
     client: &HttpClient,
     method: &str,
     url: &str,

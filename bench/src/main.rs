@@ -1,12 +1,13 @@
 //! krust-bench: side-by-side benchmarks of krust and kube-rs.
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
-//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`.
+//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`.
 
 mod apiserver;
 mod decode;
 mod fixtures;
 mod informers;
+mod reconcile;
 mod stats;
 mod workqueue;
 
@@ -16,7 +17,8 @@ fn usage() -> ! {
          krust vs the serde_json ceiling, and krust vs kube-rs over loopback HTTP\n  \
          apiserver [--pods N] [--runs R] [--watchers W] [--writes N]   krust-apiserver throughput and memory\n  \
          informers [--pods N] [--runs R]   krust informer vs kube-rs reflector: sync, RSS, watch events\n  \
-         workqueue [--items N] [--deep N] [--timers N] [--runs R]   work queue cycles and timers vs kube-rs' scheduler"
+         workqueue [--items N] [--deep N] [--timers N] [--runs R]   work queue cycles and timers vs kube-rs' scheduler\n  \
+         reconcile [--objects N] [--rate R] [--seconds S] [--runs R]   write-to-reconcile latency, krust vs kube-rs Controller"
     );
     std::process::exit(2)
 }
@@ -28,6 +30,9 @@ fn main() -> anyhow::Result<()> {
         Some("apiserver") => apiserver::run(&args[1..]),
         Some("informers") => informers::run(&args[1..]),
         Some("workqueue") => workqueue::run(&args[1..]),
+        Some("reconcile") => reconcile::run(&args[1..]),
+        // Internal: one framework's controller in its own process.
+        Some("reconcile-client") => reconcile::client(&args[1..]),
         // Internal: one framework's informer in its own process.
         Some("informers-client") => informers::client(&args[1..]),
         // Internal: the server process of the apiserver suite.

@@ -102,3 +102,24 @@ fn workqueue_suite_prints_its_results() {
         assert!(value.is_finite() && value > 0.0, "{line}");
     }
 }
+
+#[test]
+fn reconcile_suite_prints_its_results() {
+    let output = Command::new(env!("CARGO_BIN_EXE_krust-bench"))
+        .args(["reconcile", "--objects", "200", "--rate", "200", "--seconds", "1", "--runs", "1"])
+        .output()
+        .expect("the benchmark binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<&str> = stdout.lines().filter(|l| l.starts_with("result ")).collect();
+    let keys: Vec<&str> = results.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(&keys[keys.len() - 2..], ["reconcile_p99_ms", "reconcile_p99_ms_kube_rs"], "{stdout}");
+    for line in results {
+        let value: f64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(value.is_finite() && value > 0.0, "{line}");
+    }
+}

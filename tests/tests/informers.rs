@@ -519,3 +519,47 @@ async fn managed_fields_are_stripped_on_request_and_transforms_apply() {
     stripped.shutdown();
     kept.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_overflows_during_the_initial_list_catches_up_and_syncs() {
+    use std::collections::HashSet;
+    let server = ApiServer::builder().start().await.unwrap();
+    let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+    let rest = RestClient::new(&config).unwrap();
+    let cms: TypedClient<ConfigMap> = ResourceClient::new(rest.clone(), "configmaps", Some("default"));
+    let mut writes = Vec::new();
+    for i in 0..3000 {
+        let cms = cms.clone();
+        writes.push(tokio::spawn(async move {
+            cms.create(&cm(&format!("cm-{i:04}")), &CreateOptions::default()).await
+        }));
+    }
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    // A handler slower than the informer: its 1,024-slot buffer overflows during the list.
+    struct Slow(Arc<Mutex<HashSet<String>>>);
+    impl EventHandler<ConfigMap> for Slow {
+        fn on_add(&self, obj: &Arc<Cached<ConfigMap>>, _initial: bool) {
+            std::thread::sleep(Duration::from_micros(200));
+            self.0.lock().insert(obj.meta().name.clone());
+        }
+    }
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let informer = SharedIndexInformer::<ConfigMap>::new(
+        ResourceClient::new(rest, "configmaps", Some("default")),
+        ListOptions::default(),
+    );
+    let registration = informer.add_event_handler(Slow(seen.clone()));
+    tokio::spawn(informer.clone().run());
+    // No event comes after the list: the catch-up must not depend on one.
+    for _ in 0..1000 {
+        if registration.has_synced() && seen.lock().len() == 3000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.lock().len(), 3000, "every object reached the slow handler");
+    assert!(registration.has_synced(), "the slow handler's registration synced");
+    informer.shutdown();
+}

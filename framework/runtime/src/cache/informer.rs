@@ -4,9 +4,11 @@
 //!
 //! Each handler has its own bounded buffer and task, so a slow or panicking handler delays
 //! nobody else. client-go's per-handler buffer is unbounded (a stuck handler grows memory
-//! without limit); here, when a handler's buffer is full, its pending notifications are dropped
-//! and, as soon as it has room again, it receives the whole cache as `on_add(_, false)`: a
-//! level-triggered controller converges exactly as after a resync, and memory stays bounded.
+//! without limit); here, when a handler's buffer is full, notifications for it are dropped
+//! until it has drained its buffer, and then it receives the whole cache as
+//! `on_add(_, false)` (and its registration counts as synced if the informer is): a
+//! level-triggered controller converges exactly as after a resync, memory stays bounded, and
+//! nothing depends on later events arriving.
 //! A handler added after the informer started first receives the current cache as adds.
 
 use std::{
@@ -89,11 +91,30 @@ enum Notification<K> {
 struct Slot<K> {
     id: u64,
     tx: mpsc::Sender<Notification<K>>,
-    overflowed: AtomicBool,
+    /// Notifications were dropped: the handler must be handed the whole cache.
+    overflowed: Arc<AtomicBool>,
     resync: Option<Duration>,
     next_resync: Mutex<tokio::time::Instant>,
     /// This handler is due for the Sync deltas of the current resync round.
     resync_due: AtomicBool,
+}
+
+/// Hands one notification to a handler; a panic is logged and contained.
+async fn deliver<K: Send + Sync + 'static>(handler: &Arc<impl EventHandler<K>>, n: Notification<K>) {
+    let h = handler.clone();
+    let outcome = AssertUnwindSafe(async move {
+        match n {
+            Notification::Add(o, initial) => h.on_add(&o, initial),
+            Notification::Update(old, new) => h.on_update(&old, &new),
+            Notification::Delete(o) => h.on_delete(&o),
+            Notification::Replay | Notification::Synced => {}
+        }
+    })
+    .catch_unwind()
+    .await;
+    if outcome.is_err() {
+        tracing::error!("an informer event handler panicked; it keeps receiving events");
+    }
 }
 
 /// A registered handler: its own `has_synced`, and the handle to remove it.
@@ -118,7 +139,7 @@ pub struct SharedIndexInformer<K> {
     reflector: Arc<Reflector<K>>,
     slots: Mutex<Vec<Arc<Slot<K>>>>,
     started: AtomicBool,
-    synced_announced: AtomicBool,
+    synced_announced: Arc<AtomicBool>,
     next_id: std::sync::atomic::AtomicU64,
     stop: CancellationToken,
     default_resync: Option<Duration>,
@@ -170,7 +191,7 @@ where
             reflector,
             slots: Mutex::new(Vec::new()),
             started: AtomicBool::new(false),
-            synced_announced: AtomicBool::new(false),
+            synced_announced: Arc::new(AtomicBool::new(false)),
             next_id: std::sync::atomic::AtomicU64::new(0),
             stop: CancellationToken::new(),
             default_resync: informer.resync,
@@ -207,11 +228,12 @@ where
     ) -> HandlerRegistration {
         let (tx, mut rx) = mpsc::channel::<Notification<K>>(HANDLER_BUFFER);
         let synced = Arc::new(AtomicBool::new(false));
+        let overflowed = Arc::new(AtomicBool::new(false));
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let slot = Arc::new(Slot {
             id,
             tx,
-            overflowed: AtomicBool::new(false),
+            overflowed: overflowed.clone(),
             resync: resync.filter(|d| !d.is_zero()),
             next_resync: Mutex::new(tokio::time::Instant::now() + resync.unwrap_or_default()),
             resync_due: AtomicBool::new(false),
@@ -219,32 +241,42 @@ where
         let indexer = self.indexer.clone();
         let handler = Arc::new(handler);
         let task_synced = synced.clone();
+        let informer_synced = self.synced_announced.clone();
         tokio::spawn(async move {
             while let Some(n) = rx.recv().await {
-                if let Notification::Synced = n {
-                    task_synced.store(true, Ordering::SeqCst);
-                    continue;
-                }
-                let h = handler.clone();
-                let indexer = indexer.clone();
-                // A panicking handler is logged and goes on with the next notification.
-                let outcome = AssertUnwindSafe(async move {
-                    match n {
-                        Notification::Add(o, initial) => h.on_add(&o, initial),
-                        Notification::Update(old, new) => h.on_update(&old, &new),
-                        Notification::Delete(o) => h.on_delete(&o),
-                        Notification::Replay => {
-                            for o in indexer.list() {
-                                h.on_add(&o, false);
-                            }
-                        }
-                        Notification::Synced => {}
+                let replay = match n {
+                    Notification::Synced => {
+                        task_synced.store(true, Ordering::SeqCst);
+                        continue;
                     }
-                })
-                .catch_unwind()
-                .await;
-                if outcome.is_err() {
-                    tracing::error!("an informer event handler panicked; it keeps receiving events");
+                    Notification::Replay => true,
+                    other => {
+                        deliver(&handler, other).await;
+                        false
+                    }
+                };
+                // After an overflow, once the buffer is drained (or on request): the whole
+                // cache. The flag is cleared before the cache is read, so that nothing changed
+                // after the read is lost (it is dispatched normally again).
+                let overflow = overflowed.load(Ordering::SeqCst) && rx.is_empty();
+                if replay || overflow {
+                    overflowed.store(false, Ordering::SeqCst);
+                    let objects = indexer.list();
+                    let h = handler.clone();
+                    let outcome = AssertUnwindSafe(async move {
+                        for o in objects {
+                            h.on_add(&o, false);
+                        }
+                    })
+                    .catch_unwind()
+                    .await;
+                    if outcome.is_err() {
+                        tracing::error!("an informer event handler panicked; it keeps receiving events");
+                    }
+                    // The Synced marker may have been among the dropped notifications.
+                    if informer_synced.load(Ordering::SeqCst) {
+                        task_synced.store(true, Ordering::SeqCst);
+                    }
                 }
             }
         });
@@ -274,20 +306,18 @@ where
             if resync_only && !slot.resync_due.load(Ordering::Relaxed) {
                 continue;
             }
-            if slot.overflowed.load(Ordering::Relaxed) {
-                // Drained? Then catch up with the whole cache instead of the dropped events.
-                if slot.tx.capacity() == slot.tx.max_capacity()
-                    && slot.tx.try_send(Notification::Replay).is_ok()
-                {
-                    slot.overflowed.store(false, Ordering::Relaxed);
-                }
+            if slot.overflowed.load(Ordering::SeqCst) {
+                // The handler catches up with the whole cache once it has drained its buffer.
                 continue;
             }
             if let Err(mpsc::error::TrySendError::Full(_)) = slot.tx.try_send(make()) {
                 tracing::warn!(
                     "an informer event handler is too slow; it will get the whole cache again when it catches up"
                 );
-                slot.overflowed.store(true, Ordering::Relaxed);
+                slot.overflowed.store(true, Ordering::SeqCst);
+                // If the handler drained its buffer meanwhile (and saw no overflow), this wakes
+                // it up; if the buffer is still full, it sees the flag when it drains.
+                let _ = slot.tx.try_send(Notification::Replay);
             }
         }
     }

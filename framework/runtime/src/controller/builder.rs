@@ -383,10 +383,19 @@ impl<K: DeserializeOwned + Send + Sync + 'static> EventHandler<K> for Enqueue<K>
         // A resync delivers the same version again.
         let resync = old.meta().resource_version == new.meta().resource_version;
         let priority = if resync { self.low_priority } else { 0 };
-        self.enqueue(new, priority);
+        let requests = (self.mapper)(new);
         if !resync {
-            // An owner reference may have changed: the old owner hears of it too.
-            self.enqueue(old, priority);
+            // The mapping may have changed (an owner reference, a label): the old targets hear
+            // of it too. Only those not already queued for the new object, so that a worker
+            // that took the new request at once does not reconcile it a second time.
+            for request in (self.mapper)(old) {
+                if !requests.contains(&request) {
+                    self.queue.add_with_priority(request, priority);
+                }
+            }
+        }
+        for request in requests {
+            self.queue.add_with_priority(request, priority);
         }
     }
 
