@@ -1,9 +1,11 @@
 //! krust-runtime: the controller runtime of krust, with client-go's semantics and invariants:
 //! the informer cache (`cache`), the work queues (`workqueue`), controllers and their
-//! reconcilers (`controller`), events (`events`) and the manager (`manager`).
+//! reconcilers (`controller`), events (`events`), leader election (`leader`) and the manager
+//! (`manager`).
 
 pub mod cache;
 pub mod controller;
 pub mod events;
+pub mod leader;
 pub mod manager;
 pub mod workqueue;

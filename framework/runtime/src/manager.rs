@@ -82,7 +82,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A runnable's future.
 pub type RunnableFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 
-type RunnableFn = Box<dyn FnOnce(CancellationToken) -> RunnableFuture + Send>;
+type RunnableFn = Box<dyn Fn(CancellationToken) -> RunnableFuture + Send + Sync>;
 
 type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
@@ -95,6 +95,9 @@ pub struct ManagerBuilder {
     graceful_shutdown_timeout: Duration,
     identity: Option<String>,
     strip_managed_fields: bool,
+    leader: Option<(String, String)>,
+    leader_config: crate::leader::LeaderElectionConfig,
+    exit_on_lost_leadership: bool,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -152,6 +155,32 @@ impl ManagerBuilder {
         self
     }
 
+    /// Runs the controllers only while this replica holds the Lease `namespace/name`
+    /// (controller-runtime's `LeaderElection`); caches warm up before. Graceful shutdown
+    /// releases the lease. Adds a `leaderElection` health check and the
+    /// `leader_election_master_status{name}` metric.
+    #[must_use]
+    pub fn leader_election(mut self, name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        self.leader = Some((name.into(), namespace.into()));
+        self
+    }
+
+    /// The election's timing (default: client-go's 15 s / 10 s / 2 s, released on shutdown).
+    #[must_use]
+    pub fn leader_election_config(mut self, config: crate::leader::LeaderElectionConfig) -> Self {
+        self.leader_config = config;
+        self
+    }
+
+    /// What happens when leadership is lost: `true` (default, as controller-runtime) stops the
+    /// manager with [`ManagerError::LeadershipLost`] so the process exits non-zero; `false`
+    /// stops the controllers and campaigns again.
+    #[must_use]
+    pub fn exit_on_lost_leadership(mut self, exit: bool) -> Self {
+        self.exit_on_lost_leadership = exit;
+        self
+    }
+
     /// Informers strip `metadata.managedFields` before caching (default: no).
     #[must_use]
     pub fn strip_managed_fields(mut self, strip: bool) -> Self {
@@ -185,6 +214,30 @@ impl ManagerBuilder {
         let mut registry = Registry::default();
         let controller_metrics = ControllerMetrics::new(&mut registry);
         let queue_metrics = Arc::new(PrometheusMetrics::new(&mut registry));
+        let identity = self.identity.unwrap_or_else(default_identity);
+        let leader = match self.leader {
+            Some((name, namespace)) => {
+                self.leader_config.validate().map_err(|e| ManagerError::LeadershipLost(e.to_string()))?;
+                let status = prometheus_client::metrics::family::Family::<
+                    Vec<(String, String)>,
+                    prometheus_client::metrics::gauge::Gauge,
+                >::default();
+                registry.register(
+                    "leader_election_master_status",
+                    "1 while this replica is the leader of the named election, else 0",
+                    status.clone(),
+                );
+                let gauge = status.get_or_create(&vec![("name".to_string(), name.clone())]).clone();
+                Some(Election {
+                    name,
+                    namespace,
+                    config: self.leader_config,
+                    exit_on_lost: self.exit_on_lost_leadership,
+                    status: gauge,
+                })
+            }
+            None => None,
+        };
         Ok(Manager {
             inner: Arc::new(Inner {
                 config,
@@ -206,7 +259,8 @@ impl ManagerBuilder {
                 started: AtomicBool::new(false),
                 cache_sync_timeout: self.cache_sync_timeout,
                 grace: self.graceful_shutdown_timeout,
-                identity: self.identity.unwrap_or_else(default_identity),
+                identity,
+                leader: Mutex::new(leader),
             }),
         })
     }
@@ -247,6 +301,24 @@ struct Inner {
     cache_sync_timeout: Duration,
     grace: Duration,
     identity: String,
+    leader: Mutex<Option<Election>>,
+}
+
+/// A configured election.
+struct Election {
+    name: String,
+    namespace: String,
+    config: crate::leader::LeaderElectionConfig,
+    exit_on_lost: bool,
+    status: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Election {
+    fn elector(&self, inner: &Inner) -> Result<crate::leader::LeaderElector, crate::leader::LeaderError> {
+        let lock =
+            crate::leader::LeaseLock::new(&inner.clientset, &self.namespace, &self.name, &inner.identity);
+        crate::leader::LeaderElector::new(lock, self.config.clone())
+    }
 }
 
 /// The manager; cloning gives another handle to it.
@@ -275,6 +347,9 @@ impl Manager {
             graceful_shutdown_timeout: Duration::from_secs(30),
             identity: None,
             strip_managed_fields: false,
+            leader: None,
+            leader_config: crate::leader::LeaderElectionConfig::default(),
+            exit_on_lost_leadership: true,
         }
     }
 
@@ -341,11 +416,12 @@ impl Manager {
         Ok(())
     }
 
-    /// Adds a task run alongside the controllers (after caches synced) until the token is
-    /// cancelled at shutdown. An error stops the manager.
+    /// Adds a task run alongside the controllers (after caches synced, and only while leading
+    /// with leader election) until the token is cancelled. An error stops the manager. It is
+    /// started again if leadership is regained.
     pub fn add_runnable<F, Fut>(&self, name: &str, runnable: F)
     where
-        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let f: RunnableFn = Box::new(move |token| Box::pin(runnable(token)));
@@ -462,75 +538,141 @@ impl Manager {
             _ = inner.shutdown.cancelled() => true,
             _ = synced => false,
         };
-        let controllers_stop = CancellationToken::new();
-        let runnables_stop = CancellationToken::new();
-        let mut controller_tasks = JoinSet::new();
-        let mut runnable_tasks = JoinSet::new();
-        let mut failure = None;
+        let running: Arc<Vec<Arc<Running>>> =
+            Arc::new(running.into_iter().map(|(run, _installed)| Arc::new(run)).collect());
+        let failure: Arc<Mutex<Option<ManagerError>>> = Arc::new(Mutex::new(None));
         if !stopped_early {
-            for (run, installed) in running {
-                let stop = controllers_stop.clone();
-                let grace = inner.grace;
-                controller_tasks.spawn(async move {
-                    let name = run.name.clone();
-                    tracing::info!(controller = %name, workers = run.concurrency, "starting workers");
-                    run.run(stop, grace).await;
-                    for i in installed {
-                        (i.remove)();
-                    }
-                    tracing::info!(controller = %name, "workers stopped");
-                });
-            }
-            for (name, runnable) in std::mem::take(&mut *inner.runnables.lock()) {
-                let future = runnable(runnables_stop.clone());
-                runnable_tasks.spawn(async move { (name, future.await) });
-            }
+            // Caches are warm: standby replicas are ready too.
             inner.ready.store(true, Ordering::SeqCst);
             tracing::info!("manager ready");
-            // Until shutdown, or a runnable fails.
-            loop {
-                tokio::select! {
-                    _ = inner.shutdown.cancelled() => break,
-                    Some(done) = runnable_tasks.join_next(), if !runnable_tasks.is_empty() => {
-                        if let Ok((name, Err(e))) = done {
-                            tracing::error!(runnable = %name, error = %e, "runnable failed; stopping the manager");
-                            failure = Some(ManagerError::Runnable { name, message: e.to_string() });
+            let lead = {
+                let (inner, running, failure) = (inner.clone(), running.clone(), failure.clone());
+                move |work: CancellationToken| lead(inner.clone(), running.clone(), failure.clone(), work)
+            };
+            let election = inner.leader.lock().take();
+            match election {
+                None => lead(inner.shutdown.clone()).await,
+                Some(election) => {
+                    let elector = match election.elector(&inner) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            *failure.lock() = Some(ManagerError::LeadershipLost(e.to_string()));
+                            inner.shutdown.cancel();
+                            return self.stop(server, server_stop, failure).await;
+                        }
+                    };
+                    let state = elector.state();
+                    let (lease, tolerance) =
+                        (elector.config().lease_duration, elector.config().renew_deadline);
+                    self.add_health_check("leaderElection", move || state.check(lease, tolerance));
+                    loop {
+                        let status = election.status.clone();
+                        let lead = lead.clone();
+                        let callbacks = crate::leader::LeaderCallbacks::new()
+                            .on_started_leading(move |work| async move {
+                                status.set(1);
+                                lead(work).await;
+                                status.set(0);
+                            })
+                            .on_new_leader(|who| tracing::info!(leader = %who, "new leader observed"));
+                        elector.run(callbacks, inner.shutdown.clone()).await;
+                        if inner.shutdown.is_cancelled() {
                             break;
                         }
+                        if election.exit_on_lost {
+                            tracing::error!("leadership lost; stopping (another replica takes over)");
+                            failure.lock().get_or_insert(ManagerError::LeadershipLost(
+                                "could not renew the lease within the renew deadline".into(),
+                            ));
+                            inner.shutdown.cancel();
+                            break;
+                        }
+                        tracing::warn!("leadership lost; campaigning again");
                     }
                 }
             }
         }
-        // Graceful shutdown.
+        self.stop(server, server_stop, failure).await
+    }
+
+    async fn stop(
+        &self,
+        server: Option<tokio::task::JoinHandle<()>>,
+        server_stop: CancellationToken,
+        failure: Arc<Mutex<Option<ManagerError>>>,
+    ) -> Result<(), ManagerError> {
+        let inner = &self.inner;
         inner.ready.store(false, Ordering::SeqCst);
-        controllers_stop.cancel();
-        runnables_stop.cancel();
-        let grace = inner.grace;
-        let _ = tokio::time::timeout(grace + Duration::from_secs(1), async {
-            while controller_tasks.join_next().await.is_some() {}
-        })
-        .await;
-        let runnables_done = tokio::time::timeout(grace, async {
-            while let Some(done) = runnable_tasks.join_next().await {
-                if let Ok((name, Err(e))) = done {
-                    tracing::warn!(runnable = %name, error = %e, "runnable failed while stopping");
-                }
-            }
-        })
-        .await;
-        if runnables_done.is_err() {
-            runnable_tasks.abort_all();
-        }
         inner.factory.shutdown();
         server_stop.cancel();
         if let Some(server) = server {
             let _ = server.await;
         }
         tracing::info!("manager stopped");
-        match failure {
+        match failure.lock().take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// Runs the controllers and runnables until `work` is cancelled (shutdown, or lost leadership),
+/// then stops them gracefully.
+async fn lead(
+    inner: Arc<Inner>,
+    running: Arc<Vec<Arc<Running>>>,
+    failure: Arc<Mutex<Option<ManagerError>>>,
+    work: CancellationToken,
+) {
+    let mut controller_tasks = JoinSet::new();
+    for run in running.iter() {
+        let (run, stop, grace) = (run.clone(), work.clone(), inner.grace);
+        controller_tasks.spawn(async move {
+            tracing::info!(controller = %run.name, workers = run.concurrency, "starting workers");
+            run.clone().run(stop, grace).await;
+            tracing::info!(controller = %run.name, "workers stopped");
+        });
+    }
+    let mut runnable_tasks = JoinSet::new();
+    let futures: Vec<(String, RunnableFuture)> = inner
+        .runnables
+        .lock()
+        .iter()
+        .map(|(name, runnable)| (name.clone(), runnable(work.clone())))
+        .collect();
+    for (name, future) in futures {
+        runnable_tasks.spawn(async move { (name, future.await) });
+    }
+    // Until stopped, or a runnable fails (which stops the manager).
+    loop {
+        tokio::select! {
+            _ = work.cancelled() => break,
+            Some(done) = runnable_tasks.join_next(), if !runnable_tasks.is_empty() => {
+                if let Ok((name, Err(e))) = done {
+                    tracing::error!(runnable = %name, error = %e, "runnable failed; stopping the manager");
+                    failure.lock().get_or_insert(ManagerError::Runnable { name, message: e.to_string() });
+                    inner.shutdown.cancel();
+                    work.cancel();
+                    break;
+                }
+            }
+        }
+    }
+    let grace = inner.grace;
+    let _ = tokio::time::timeout(grace + Duration::from_secs(1), async {
+        while controller_tasks.join_next().await.is_some() {}
+    })
+    .await;
+    let runnables_done = tokio::time::timeout(grace, async {
+        while let Some(done) = runnable_tasks.join_next().await {
+            if let Ok((name, Err(e))) = done {
+                tracing::warn!(runnable = %name, error = %e, "runnable failed while stopping");
+            }
+        }
+    })
+    .await;
+    if runnables_done.is_err() {
+        runnable_tasks.abort_all();
     }
 }
 

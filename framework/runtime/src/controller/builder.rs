@@ -33,11 +33,9 @@ use crate::{
 /// Maps an object of a watched type to the requests to reconcile.
 pub type Mapper<K> = Arc<dyn Fn(&Cached<K>) -> Vec<Request> + Send + Sync>;
 
-/// Where a watch's handler is installed; returned so the controller can check sync and remove
-/// it.
+/// A watch's installed handler: whether it has been handed the initial list.
 pub(crate) struct Installed {
     pub has_synced: Box<dyn Fn() -> bool + Send + Sync>,
-    pub remove: Box<dyn Fn() + Send + Sync>,
 }
 
 pub(crate) struct InstallContext<'a> {
@@ -345,11 +343,8 @@ where
         primary,
     };
     let registration: HandlerRegistration = informer.add_event_handler(handler);
-    let synced = registration.clone();
-    Installed {
-        has_synced: Box::new(move || synced.has_synced()),
-        remove: Box::new(move || informer.remove_event_handler(&registration)),
-    }
+    // The handler stays for the informer's life (the manager's).
+    Installed { has_synced: Box::new(move || registration.has_synced()) }
 }
 
 struct Enqueue<K> {

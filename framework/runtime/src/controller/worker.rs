@@ -191,9 +191,10 @@ pub(crate) struct Running {
 impl Running {
     /// Runs `concurrency` workers until `stop`; then lets in-flight reconciles finish for up to
     /// `grace`, after which the context is cancelled and the rest abandoned. Returns whether
-    /// every in-flight reconcile finished in time.
-    pub async fn run(self, stop: CancellationToken, grace: Duration) -> bool {
-        let this = Arc::new(self);
+    /// every in-flight reconcile finished in time. The queue stays: the workers can run again
+    /// (after leadership is regained).
+    pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) -> bool {
+        let this = self;
         this.metrics.init(&this.name, this.concurrency);
         let mut workers = JoinSet::new();
         for _ in 0..this.concurrency {
@@ -210,7 +211,6 @@ impl Running {
             workers.abort_all();
             while workers.join_next().await.is_some() {}
         }
-        this.queue.shut_down();
         drained
     }
 

@@ -1,0 +1,21 @@
+//! Leader election on `coordination.k8s.io/v1` Leases (client-go's `tools/leaderelection`):
+//! of several replicas, one runs the controllers; another takes over when it stops or dies.
+//!
+//! The algorithm and defaults are client-go's:
+//! - A candidate tries to acquire the lease every `retry_period` (jittered ×1.2). It may take
+//!   it when there is none, when its holder is empty (released), or when the record has not
+//!   changed for `lease_duration` — measured on the candidate's own clock from when *it* last
+//!   saw the record change, so clocks of different machines are never compared.
+//! - Every write carries the resourceVersion it read: of two candidates racing for an expired
+//!   lease, one wins and the other gets 409 Conflict.
+//! - The leader renews every `retry_period`; if it cannot renew for `renew_deadline` (shorter
+//!   than `lease_duration`), it stops leading and cancels its work *before* the lease can expire
+//!   for the others. Each request is bounded by `renew_deadline / 2`.
+//! - `release_on_cancel`: on shutdown the leader empties the holder, so another candidate takes
+//!   over at its next retry instead of waiting for the lease to expire.
+
+mod elector;
+mod lock;
+
+pub use elector::{LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaderError, LeaderState};
+pub use lock::{LeaderElectionRecord, LeaseLock};
