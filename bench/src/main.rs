@@ -1,12 +1,13 @@
 //! krust-bench: side-by-side benchmarks of krust and kube-rs.
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
-//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`.
+//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`, `leader`.
 
 mod apiserver;
 mod decode;
 mod fixtures;
 mod informers;
+mod leader;
 mod reconcile;
 mod stats;
 mod workqueue;
@@ -18,7 +19,8 @@ fn usage() -> ! {
          apiserver [--pods N] [--runs R] [--watchers W] [--writes N]   krust-apiserver throughput and memory\n  \
          informers [--pods N] [--runs R]   krust informer vs kube-rs reflector: sync, RSS, watch events\n  \
          workqueue [--items N] [--deep N] [--timers N] [--runs R]   work queue cycles and timers vs kube-rs' scheduler\n  \
-         reconcile [--objects N] [--rate R] [--seconds S] [--runs R]   write-to-reconcile latency, krust vs kube-rs Controller"
+         reconcile [--objects N] [--rate R] [--seconds S] [--runs R]   write-to-reconcile latency, krust vs kube-rs Controller\n  \
+         leader [--rounds N]   leader election failover after kills and graceful stops"
     );
     std::process::exit(2)
 }
@@ -31,6 +33,9 @@ fn main() -> anyhow::Result<()> {
         Some("informers") => informers::run(&args[1..]),
         Some("workqueue") => workqueue::run(&args[1..]),
         Some("reconcile") => reconcile::run(&args[1..]),
+        Some("leader") => leader::run(&args[1..]),
+        // Internal: one leader election replica in its own process.
+        Some("leader-replica") => leader::replica(&args[1..]),
         // Internal: one framework's controller in its own process.
         Some("reconcile-client") => reconcile::client(&args[1..]),
         // Internal: one framework's informer in its own process.

@@ -123,3 +123,29 @@ fn reconcile_suite_prints_its_results() {
         assert!(value.is_finite() && value > 0.0, "{line}");
     }
 }
+
+#[test]
+fn leader_suite_prints_its_results() {
+    let output = Command::new(env!("CARGO_BIN_EXE_krust-bench"))
+        .args(["leader", "--rounds", "2"])
+        .output()
+        .expect("the benchmark binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value = |key: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("result {key} ")))
+            .unwrap_or_else(|| panic!("{key} missing in:\n{stdout}"))
+            .parse()
+            .expect("a number")
+    };
+    assert_eq!(value("overlapping_leadership_intervals"), 0.0);
+    assert!(value("failover_kill_max_s") > 0.0 && value("failover_release_max_s") > 0.0);
+    let last = stdout.lines().rfind(|l| l.starts_with("result ")).unwrap();
+    assert!(last.starts_with("result retry_period_s "), "{last}");
+}

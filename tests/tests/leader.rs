@@ -328,6 +328,8 @@ fn three_replicas_never_lead_together_and_fail_over_in_time() {
             replica.child.kill().unwrap(); // SIGKILL
             replica.child.wait().unwrap();
             ends.push((leader.clone(), stop_ms));
+            // A killed replica says nothing more: its leadership ends here.
+            events.lock().push((leader.clone(), "KILLED".into(), stop_ms));
         }
         let (_, since) = wait_new_leader(&events, &leader, Duration::from_secs(10));
         let failover = since.saturating_sub(stop_ms);
@@ -370,6 +372,12 @@ fn three_replicas_never_lead_together_and_fail_over_in_time() {
         );
     }
     // After a graceful stop (lease released): within one jittered retry period.
+    for f in kill_failovers.iter().chain(&release_failovers) {
+        assert!(
+            *f > 0,
+            "a new leader must start after the old one stopped: {kill_failovers:?} {release_failovers:?}"
+        );
+    }
     for f in &release_failovers {
         assert!(*f <= retry * 12 / 10 + 300, "failover after a release took {f} ms: {release_failovers:?}");
     }
