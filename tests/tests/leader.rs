@@ -384,3 +384,121 @@ fn three_replicas_never_lead_together_and_fail_over_in_time() {
     assert_eq!(kill_failovers.len(), 3);
     assert_eq!(release_failovers.len(), 2);
 }
+
+/// A reconciler counting its calls.
+struct Count(Arc<AtomicUsize>);
+
+#[async_trait::async_trait]
+impl krust_runtime::controller::Reconciler for Count {
+    type Error = std::convert::Infallible;
+    async fn reconcile(
+        &self,
+        _req: krust_runtime::controller::Request,
+        _ctx: &krust_runtime::controller::Context,
+    ) -> Result<krust_runtime::controller::Action, Self::Error> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(krust_runtime::controller::Action::done())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_run_controllers_only_while_leading_and_hand_over_on_shutdown() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use krust_runtime::{controller::Controller, manager::Manager};
+    let server = ApiServer::builder().start().await.unwrap();
+    let cs = clientset(&server);
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "a"}})).unwrap();
+    cs.core_v1().config_maps("default").create(&cm, &CreateOptions::default()).await.unwrap();
+    let start = |id: &str, count: Arc<AtomicUsize>| {
+        let manager = Manager::builder(server.kubeconfig().config)
+            .metrics_addr("127.0.0.1:0")
+            .identity(id)
+            .leader_election("managers", "default")
+            .leader_election_config(fast())
+            .build()
+            .unwrap();
+        Controller::for_::<ConfigMap>().build(Count(count)).register(&manager).unwrap();
+        let task = tokio::spawn(manager.clone().run());
+        (manager, task)
+    };
+    let (a_count, b_count) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, a_task) = start("a", a_count.clone());
+    wait_until("a reconciles", Duration::from_secs(5), || a_count.load(Ordering::SeqCst) > 0).await;
+    let (b, b_task) = start("b", b_count.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(b_count.load(Ordering::SeqCst), 0, "the standby did not reconcile");
+    assert!(b.is_ready(), "a standby with warm caches is ready");
+    let metrics = |m: &Manager| {
+        let addr = m.local_addr().unwrap();
+        let config = krust_client::Config::new(format!("http://{addr}").parse().unwrap());
+        async move {
+            let rest = krust_client::RestClient::unversioned(&config).unwrap();
+            let r = rest.get().abs_path("/metrics").send().await.unwrap();
+            String::from_utf8_lossy(r.raw_body()).to_string()
+        }
+    };
+    assert!(metrics(&a).await.contains(r#"leader_election_master_status{name="managers"} 1"#));
+    assert!(metrics(&b).await.contains(r#"leader_election_master_status{name="managers"} 0"#));
+    // a shuts down gracefully: it releases the lease, b takes over at its next retry.
+    a.shutdown_token().cancel();
+    a_task.await.unwrap().unwrap();
+    let stopped = Instant::now();
+    wait_until("b reconciles", Duration::from_secs(3), || b_count.load(Ordering::SeqCst) > 0).await;
+    assert!(stopped.elapsed() < Duration::from_millis(1500), "handover took {:?}", stopped.elapsed());
+    assert_eq!(lease_holder(&cs, "managers").await, "b");
+    b.shutdown_token().cancel();
+    b_task.await.unwrap().unwrap();
+}
+
+async fn lease_holder(cs: &Clientset, name: &str) -> String {
+    cs.coordination_v1()
+        .leases("default")
+        .get(name, &Default::default())
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_that_loses_leadership_exits_with_an_error() {
+    use krust_runtime::manager::{Manager, ManagerError};
+    let server = ApiServer::builder().start().await.unwrap();
+    let manager = Manager::builder(server.kubeconfig().config)
+        .without_metrics_server()
+        .identity("a")
+        .leader_election("lost", "default")
+        .leader_election_config(fast())
+        .build()
+        .unwrap();
+    let led = Arc::new(AtomicUsize::new(0));
+    let l = led.clone();
+    manager.add_runnable("work", move |stop| {
+        let l = l.clone();
+        async move {
+            l.fetch_add(1, Ordering::SeqCst);
+            stop.cancelled().await;
+            Ok(())
+        }
+    });
+    let task = tokio::spawn(manager.clone().run());
+    wait_until("leading", Duration::from_secs(5), || led.load(Ordering::SeqCst) == 1).await;
+    // The API server stops answering longer than the renew deadline.
+    server.set_latency(Some(Duration::from_secs(4)));
+    let result = tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
+    server.set_latency(None);
+    assert!(matches!(result, Err(ManagerError::LeadershipLost(_))), "{result:?}");
+    // And the configuration is validated up front.
+    let bad = krust_runtime::leader::LeaderElectionConfig {
+        renew_deadline: Duration::from_secs(20),
+        ..Default::default()
+    };
+    let err = Manager::builder(server.kubeconfig().config)
+        .leader_election("x", "default")
+        .leader_election_config(bad)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("lease_duration"), "{err}");
+}

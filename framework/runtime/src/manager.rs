@@ -71,6 +71,9 @@ pub enum ManagerError {
         /// Its error.
         message: String,
     },
+    /// The leader election settings are invalid.
+    #[error(transparent)]
+    LeaderElection(#[from] crate::leader::LeaderError),
     /// Leadership was lost (the process should exit so that another replica takes over).
     #[error("leader election lost: {0}")]
     LeadershipLost(String),
@@ -217,7 +220,7 @@ impl ManagerBuilder {
         let identity = self.identity.unwrap_or_else(default_identity);
         let leader = match self.leader {
             Some((name, namespace)) => {
-                self.leader_config.validate().map_err(|e| ManagerError::LeadershipLost(e.to_string()))?;
+                self.leader_config.validate()?;
                 let status = prometheus_client::metrics::family::Family::<
                     Vec<(String, String)>,
                     prometheus_client::metrics::gauge::Gauge,
@@ -556,7 +559,7 @@ impl Manager {
                     let elector = match election.elector(&inner) {
                         Ok(e) => e,
                         Err(e) => {
-                            *failure.lock() = Some(ManagerError::LeadershipLost(e.to_string()));
+                            *failure.lock() = Some(ManagerError::LeaderElection(e));
                             inner.shutdown.cancel();
                             return self.stop(server, server_stop, failure).await;
                         }
