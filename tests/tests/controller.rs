@@ -566,3 +566,48 @@ async fn repeated_events_become_a_series_and_spam_is_limited() {
     let steps = events.iter().filter(|e| e.reason.as_deref() == Some("Step")).count();
     assert_eq!(steps, 20, "25 allowed in a burst, 5 taken by the repeats");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_controllers_own_and_watch_by_api_resource() {
+    use kube_core::{ApiResource, GroupVersionKind};
+    let server = ApiServer::builder().start().await.unwrap();
+    let clientset = krust_client::Clientset::new(&server.kubeconfig().config).unwrap();
+    let deployments = ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"));
+    let config_maps = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap"));
+    let secrets = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret"));
+    let probe = Probe::ok();
+    let controller = Controller::for_dynamic(&deployments, true)
+        .owns_dynamic(&config_maps)
+        .watches_metadata(&secrets, |s| {
+            s.meta()
+                .labels
+                .get("for")
+                .map(|d| vec![Request::new(s.meta().namespace.clone(), d.clone())])
+                .unwrap_or_default()
+        })
+        .named("dynamic")
+        .build(probe.clone());
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}}}
+    }))
+    .unwrap();
+    let web = clientset
+        .apps_v1()
+        .deployments("default")
+        .create(&deployment, &CreateOptions::default())
+        .await
+        .unwrap();
+    let manager = start(&server, vec![controller]).await;
+    probe.wait_for("web", 1).await;
+    let mut owned = cm("owned");
+    owned.metadata.namespace = Some("default".into());
+    helpers::set_controller_reference(&web, &mut owned.metadata).unwrap();
+    clientset.core_v1().config_maps("default").create(&owned, &CreateOptions::default()).await.unwrap();
+    probe.wait_for("web", 2).await;
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "s", "labels": {"for": "web"}}})).unwrap();
+    clientset.core_v1().secrets("default").create(&secret, &CreateOptions::default()).await.unwrap();
+    probe.wait_for("web", 3).await;
+    manager.shutdown_token().cancel();
+}
