@@ -1,7 +1,8 @@
 //! The Website operator on its own: `cargo run -p krust-examples --example website_operator`
 //! (`-- --kubeconfig PATH` for a real cluster; otherwise an embedded krust-apiserver). It
 //! installs the Website CRD, runs the controller with a manager (metrics and probes on
-//! 127.0.0.1:8080 unless `--metrics-addr` says otherwise) until Ctrl-C.
+//! 127.0.0.1:8080 unless `--metrics-addr` says otherwise) until Ctrl-C. `--print-crd` prints the
+//! Website CRD generated from the Rust type (what the chart's `crds/` holds).
 
 #[path = "operator/website.rs"]
 mod website;
@@ -17,6 +18,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--print-crd") {
+        // The CRD from the Rust type (the chart's crds/ holds this output).
+        print!("{}", serde_yaml_ng::to_string(&website::crd())?);
+        return Ok(());
+    }
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let mut _server = None;
     let config = match flag("--kubeconfig") {

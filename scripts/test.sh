@@ -14,6 +14,13 @@ for tool in sh date; do
   command -v "$tool" >/dev/null || { echo "missing $tool (install coreutils)"; exit 1; }
 done
 
+# The chart test (tests/tests/helm.rs) renders and lints with real Helm (the Helm v4 SDK through
+# helm-python-sdk) and validates against the Kubernetes schemas offline.
+if ! python3 -c "import helm_python, kubernetes_validate, yaml" 2>/dev/null; then
+  echo "installing helm-python-sdk, kubernetes-validate and pyyaml"
+  python3 -m pip install --quiet --disable-pip-version-check "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "pyyaml>=6"
+fi
+
 # kubectl is on the machine image; the interop suite (tests/tests/kubectl.rs) needs it.
 command -v kubectl >/dev/null || { echo "missing kubectl (the interop tests run it)"; exit 1; }
 

@@ -356,7 +356,11 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
         check_namespace(&ctx.server, &namespace, &res, &name)?;
     }
     let server = ctx.server.clone();
-    let written = ctx.server.store.write(&storage, &key(&namespace, &name), |current, _| {
+    // dryRun=All: the decision is computed under the store's lock like a real write, then
+    // returned instead of stored (the closure stops the write with a marker error).
+    let dry_run = ctx.dry_run();
+    let preview: parking_lot::Mutex<Option<(Value, bool)>> = parking_lot::Mutex::new(None);
+    let decide = |current: Option<&crate::object::Stored>| -> ApiResult<Write> {
         let Some(current) = current else {
             // Apply creates.
             let (mut obj, _) = prepare_create(&server, &res, &namespace, applied.clone())?;
@@ -391,9 +395,20 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
                     lines.push(format!("- {m}: {field}"));
                 }
             }
-            let message = format!("Apply failed with {} conflict{}: {}", causes.len(), if causes.len() == 1 { "" } else { "s" },
-                conflicts.iter().flat_map(|(p, o)| o.iter().map(move |(m, v)| format!("conflict with \"{m}\" using {v}: {}", dotted(p)))).collect::<Vec<_>>().join("\n"));
-            return Err(ApiError::new(StatusCode::CONFLICT, "Conflict", message).with_details(json!({"causes": causes})));
+            let message = format!(
+                "Apply failed with {} conflict{}: {}",
+                causes.len(),
+                if causes.len() == 1 { "" } else { "s" },
+                conflicts
+                    .iter()
+                    .flat_map(|(p, o)| o
+                        .iter()
+                        .map(move |(m, v)| format!("conflict with \"{m}\" using {v}: {}", dotted(p))))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            return Err(ApiError::new(StatusCode::CONFLICT, "Conflict", message)
+                .with_details(json!({"causes": causes})));
         }
         // Forced: the others lose the conflicting fields.
         for e in list.iter_mut().filter(|e| !(e.manager == manager && e.operation == "Apply")) {
@@ -457,7 +472,26 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
             }
             other => other,
         })
-    })?;
+    };
+    let result = ctx.server.store.write(&storage, &key(&namespace, &name), |current, _| {
+        let created = current.is_none();
+        let decision = decide(current)?;
+        if dry_run {
+            let value = match &decision {
+                Write::Put(obj) => obj.clone(),
+                Write::Unchanged(s) => s.value(),
+                Write::Delete(obj) => obj.clone(),
+            };
+            *preview.lock() = Some((value, created));
+            return Err(ApiError::bad_request("dry run".to_string()));
+        }
+        Ok(decision)
+    });
+    if dry_run && let Some((value, created)) = preview.lock().take() {
+        let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+        return Ok(json_response(code, bytes::Bytes::from(value.to_string())));
+    }
+    let written = result?;
     after_write(&ctx.server, &res, &written);
     let created = matches!(written, crate::store::Written::Put { created: true, .. });
     let code = if created { StatusCode::CREATED } else { StatusCode::OK };

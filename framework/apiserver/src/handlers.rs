@@ -40,7 +40,7 @@ impl Ctx {
     fn name(&self) -> &str {
         self.target.name.as_deref().unwrap_or("")
     }
-    fn dry_run(&self) -> bool {
+    pub(crate) fn dry_run(&self) -> bool {
         self.query.0.iter().any(|(k, v)| k == "dryRun" && v == "All")
     }
     /// The field manager: the parameter, else derived from the user agent as kube-apiserver does

@@ -191,6 +191,13 @@ const BUILTINS: &[Builtin] = &[
     b("batch", "v1", "CronJob", "cronjobs", "cronjob", true).short(&["cj"]).cat(ALL).status().generation(),
     b("batch", "v1", "Job", "jobs", "job", true).cat(ALL).status().generation(),
     b("coordination.k8s.io", "v1", "Lease", "leases", "lease", true),
+    b("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", true)
+        .short(&["netpol"])
+        .generation(),
+    b("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", true)
+        .short(&["pdb"])
+        .status()
+        .generation(),
     b("events.k8s.io", "v1", "Event", "events", "event", true).short(&["ev"]),
     b(
         "rbac.authorization.k8s.io",

@@ -686,12 +686,34 @@ async fn server_side_apply_tracks_owners_conflicts_and_removals() {
         r.body(&body)
     };
     let first = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "2"}});
+    // dryRun=All: the answer of a create, and nothing stored.
+    let r = apply("alice", first.clone(), false).param("dryRun", "All").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "a dry-run apply answers like the create");
+    let preview: Value = r.into().unwrap();
+    assert_eq!(preview["data"]["a"], "1");
+    let missing = core.get().namespace("default").resource("configmaps").name("ssa").send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND, "a dry-run apply stores nothing");
     let r = apply("alice", first, false).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "apply creates");
     let obj: Value = r.into().unwrap();
     assert_eq!(obj["metadata"]["managedFields"][0]["manager"], "alice");
     assert_eq!(obj["metadata"]["managedFields"][0]["operation"], "Apply");
     assert_eq!(obj["metadata"]["managedFields"][0]["fieldsV1"], json!({"f:data": {"f:a": {}, "f:b": {}}}));
+
+    let changed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "3"}});
+    let r = apply("alice", changed, false).param("dryRun", "All").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let stored: Value = core
+        .get()
+        .namespace("default")
+        .resource("configmaps")
+        .name("ssa")
+        .send()
+        .await
+        .unwrap()
+        .into()
+        .unwrap();
+    assert_eq!(stored["data"]["b"], "2", "a dry-run apply changes nothing");
 
     // Bob changes a field alice owns: conflict naming the field, unless forced.
     let bob =
