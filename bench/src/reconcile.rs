@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::{
     apiserver::{http_client, request},
-    stats::{field, median, option},
+    stats::{field, median, option, percentile},
 };
 
 const STAMP: &str = "bench/ts";
@@ -35,13 +35,6 @@ fn now_nanos() -> u128 {
 fn latency_ms(cm: &ConfigMap) -> Option<f64> {
     let stamp: u128 = cm.metadata.annotations.as_ref()?.get(STAMP)?.parse().ok()?;
     Some(now_nanos().saturating_sub(stamp) as f64 / 1e6)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 async fn load(url: &str, objects: usize) -> anyhow::Result<()> {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use krust_runtime::workqueue::Queue;
 
-use crate::stats::{median, option};
+use crate::stats::{median, option, percentile};
 
 fn one_core() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
@@ -118,13 +118,6 @@ fn spread(i: u64, n: u64) -> Duration {
     // A fixed permutation of [0, 1 s) so that the timers are not added in order.
     let slot = (i.wrapping_mul(2_654_435_761)) % n;
     Duration::from_nanos(slot * 1_000_000_000 / n)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// (adds/s, p50 ms late, p99 ms late) for `n` timers due within 1 s.

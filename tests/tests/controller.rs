@@ -41,6 +41,8 @@ enum TestError {
     Terminal(#[source] TerminalError),
     #[error(transparent)]
     Client(#[from] krust_client::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
 }
 
 type Handler = Arc<
@@ -488,7 +490,7 @@ async fn finalizer_events_and_create_or_update() {
                 }
             })
             .await
-            .map_err(|e| TestError::Transient(e.to_string().len()))
+            .map_err(|e| TestError::Finalizer(e.to_string()))
         }
     });
     let cms = configmaps(&server);

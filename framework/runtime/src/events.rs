@@ -187,7 +187,6 @@ struct Sent {
     namespace: String,
     name: String,
     count: i32,
-    first: Timestamp,
     last_seen: Instant,
 }
 
@@ -259,13 +258,13 @@ impl Sender {
                 Some(previous) => {
                     previous.count += 1;
                     previous.last_seen = now;
-                    let (namespace, name, count, first) =
-                        (previous.namespace.clone(), previous.name.clone(), previous.count, previous.first);
-                    self.update(&namespace, &name, count, first).await
+                    let (namespace, name, count) =
+                        (previous.namespace.clone(), previous.name.clone(), previous.count);
+                    self.update(&namespace, &name, count).await
                 }
                 None => match self.create(&event).await {
-                    Ok((namespace, name, first)) => {
-                        sent.insert(key, Sent { namespace, name, count: 1, first, last_seen: now });
+                    Ok((namespace, name)) => {
+                        sent.insert(key, Sent { namespace, name, count: 1, last_seen: now });
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -280,7 +279,7 @@ impl Sender {
         }
     }
 
-    async fn create(&self, e: &Pending) -> Result<(String, String, Timestamp), krust_client::Error> {
+    async fn create(&self, e: &Pending) -> Result<(String, String), krust_client::Error> {
         let now = Timestamp::now();
         let namespace =
             e.regarding.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
@@ -314,7 +313,7 @@ impl Sender {
                 .create(&event, &CreateOptions::default())
                 .await
             {
-                Ok(_) => return Ok((namespace, name, now)),
+                Ok(_) => return Ok((namespace, name)),
                 Err(err) if err.is_not_found() && !names_a_namespace(&err) => {
                     tracing::info!("events.k8s.io/v1 is not served; writing core/v1 Events");
                     self.core_fallback.store(true, Ordering::Relaxed);
@@ -342,16 +341,10 @@ impl Sender {
             ..Default::default()
         };
         self.clientset.core_v1().events(&namespace).create(&event, &CreateOptions::default()).await?;
-        Ok((namespace, name, now))
+        Ok((namespace, name))
     }
 
-    async fn update(
-        &self,
-        namespace: &str,
-        name: &str,
-        count: i32,
-        _first: Timestamp,
-    ) -> Result<(), krust_client::Error> {
+    async fn update(&self, namespace: &str, name: &str, count: i32) -> Result<(), krust_client::Error> {
         let now = Timestamp::now();
         if self.core_fallback.load(Ordering::Relaxed) {
             let patch = json!({"count": count, "lastTimestamp": Time(now)});

@@ -8,4 +8,5 @@ pub mod controller;
 pub mod events;
 pub mod leader;
 pub mod manager;
+mod random;
 pub mod workqueue;

@@ -277,10 +277,7 @@ pub fn default_identity() -> String {
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()))
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "krust".to_string());
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!("{host}_{:08x}", h.finish() as u32)
+    format!("{host}_{:08x}", crate::random::random_u64() as u32)
 }
 
 struct Inner {
@@ -493,13 +490,14 @@ impl Manager {
                     controller: controller.name.clone(),
                 }),
             };
+            let handles = inner.controller_metrics.for_controller(&controller.name, controller.concurrency);
             running.push((
                 Running {
                     name: controller.name,
                     queue,
                     reconciler: controller.reconciler,
                     ctx,
-                    metrics: inner.controller_metrics.clone(),
+                    metrics: handles,
                     concurrency: controller.concurrency,
                     timeout: controller.reconcile_timeout,
                 },

@@ -284,7 +284,7 @@ where
         let mut options = self.options.clone();
         options.resource_version = Some(self.last_rv.lock().clone());
         options.allow_watch_bookmarks = true;
-        options.timeout_seconds = Some(300 + (rand_u32() % 300));
+        options.timeout_seconds = Some(300 + (crate::random::random_u64() % 300) as u32);
         let started = tokio::select! {
             _ = stop.cancelled() => return WatchEnd::Stopped,
             w = self.client.watch(&options) => w,
@@ -305,7 +305,7 @@ where
         options.resource_version_match = Some("NotOlderThan".into());
         options.send_initial_events = Some(true);
         options.allow_watch_bookmarks = true;
-        options.timeout_seconds = Some(300 + (rand_u32() % 300));
+        options.timeout_seconds = Some(300 + (crate::random::random_u64() % 300) as u32);
         let mut stream = match self.client.watch(&options).await {
             Ok(s) => s,
             Err(e) if e.api_error().is_some_and(|a| matches!(a.code.as_u16(), 400 | 403 | 422)) => {
@@ -388,12 +388,4 @@ where
             }
         }
     }
-}
-
-/// A little randomness for the watch timeout, without a dependency.
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish() as u32
 }

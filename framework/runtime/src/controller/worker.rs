@@ -152,29 +152,39 @@ impl ControllerMetrics {
         m
     }
 
-    fn label(name: &str) -> ControllerLabel {
-        ControllerLabel { controller: name.to_string() }
-    }
-
-    fn count(&self, name: &str, result: &str) {
-        self.total
-            .get_or_create(&ResultLabels { controller: name.to_string(), result: result.to_string() })
-            .inc();
-    }
-
-    /// Creates every series of a controller at 0, as controller-runtime does at start.
-    pub(crate) fn init(&self, name: &str, concurrency: usize) {
-        for result in ["success", "error", "requeue", "requeue_after"] {
-            let _ =
-                self.total.get_or_create(&ResultLabels { controller: name.into(), result: result.into() });
-        }
-        let l = Self::label(name);
-        let _ = self.errors.get_or_create(&l);
-        let _ = self.terminal.get_or_create(&l);
-        let _ = self.panics.get_or_create(&l);
-        let _ = self.active.get_or_create(&l);
+    /// One controller's series, created at 0 (as controller-runtime does at start) and resolved
+    /// once, so that a reconcile does no label allocation or family lookup.
+    pub(crate) fn for_controller(&self, name: &str, concurrency: usize) -> Handles {
+        let total = |result: &str| {
+            self.total.get_or_create(&ResultLabels { controller: name.into(), result: result.into() }).clone()
+        };
+        let l = ControllerLabel { controller: name.to_string() };
         self.max_concurrent.get_or_create(&l).set(concurrency as i64);
+        Handles {
+            success: total("success"),
+            error: total("error"),
+            requeue: total("requeue"),
+            requeue_after: total("requeue_after"),
+            errors: self.errors.get_or_create(&l).clone(),
+            terminal: self.terminal.get_or_create(&l).clone(),
+            panics: self.panics.get_or_create(&l).clone(),
+            time: self.time.get_or_create(&l).clone(),
+            active: self.active.get_or_create(&l).clone(),
+        }
     }
+}
+
+/// The metric series of one controller.
+pub(crate) struct Handles {
+    success: Counter,
+    error: Counter,
+    requeue: Counter,
+    requeue_after: Counter,
+    errors: Counter,
+    terminal: Counter,
+    panics: Counter,
+    time: Histogram,
+    active: Gauge,
 }
 
 /// A running controller's parts.
@@ -183,7 +193,7 @@ pub(crate) struct Running {
     pub queue: RateLimitingQueue<Request>,
     pub reconciler: Arc<dyn ErasedReconciler>,
     pub ctx: Context,
-    pub metrics: ControllerMetrics,
+    pub metrics: Handles,
     pub concurrency: usize,
     pub timeout: Option<Duration>,
 }
@@ -195,7 +205,6 @@ impl Running {
     /// (after leadership is regained).
     pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) -> bool {
         let this = self;
-        this.metrics.init(&this.name, this.concurrency);
         let mut workers = JoinSet::new();
         for _ in 0..this.concurrency {
             let this = this.clone();
@@ -230,9 +239,8 @@ impl Running {
     }
 
     async fn process(&self, request: &Request) {
-        let label = ControllerMetrics::label(&self.name);
-        let active = self.metrics.active.get_or_create(&label).clone();
-        active.inc();
+        let m = &self.metrics;
+        m.active.inc();
         let span = tracing::info_span!(
             "reconcile",
             controller = %self.name,
@@ -248,27 +256,27 @@ impl Running {
             },
             None => call.instrument(span.clone()).await,
         };
-        self.metrics.time.get_or_create(&label).observe(start.elapsed().as_secs_f64());
+        m.time.observe(start.elapsed().as_secs_f64());
         let _entered = span.enter();
         match outcome {
             Ok(Ok(action)) => {
                 if action.is_rate_limited_requeue() {
                     self.queue.add_rate_limited(request.clone());
-                    self.metrics.count(&self.name, "requeue");
+                    m.requeue.inc();
                 } else if let Some(delay) = action.delay() {
                     self.queue.forget(request);
                     self.queue.add_after(request.clone(), delay);
-                    self.metrics.count(&self.name, "requeue_after");
+                    m.requeue_after.inc();
                 } else {
                     self.queue.forget(request);
-                    self.metrics.count(&self.name, "success");
+                    m.success.inc();
                 }
             }
             Ok(Err((message, terminal))) => {
-                self.metrics.errors.get_or_create(&label).inc();
-                self.metrics.count(&self.name, "error");
+                m.errors.inc();
+                m.error.inc();
                 if terminal {
-                    self.metrics.terminal.get_or_create(&label).inc();
+                    m.terminal.inc();
                     self.queue.forget(request);
                     tracing::error!(error = %message, "reconcile failed with a terminal error; not retrying");
                 } else {
@@ -282,13 +290,13 @@ impl Running {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic".to_string());
-                self.metrics.panics.get_or_create(&label).inc();
-                self.metrics.errors.get_or_create(&label).inc();
-                self.metrics.count(&self.name, "error");
+                m.panics.inc();
+                m.errors.inc();
+                m.error.inc();
                 self.queue.add_rate_limited(request.clone());
                 tracing::error!(panic = %message, "reconcile panicked (recovered); retrying with backoff");
             }
         }
-        active.dec();
+        m.active.dec();
     }
 }

@@ -184,13 +184,7 @@ impl std::fmt::Debug for LeaderElector {
 }
 
 fn jittered(base: Duration) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
-    );
-    let fraction = (h.finish() % 10_000) as f64 / 10_000.0;
-    base.mul_f64(1.0 + (JITTER_FACTOR - 1.0) * fraction)
+    base.mul_f64(1.0 + (JITTER_FACTOR - 1.0) * crate::random::random_fraction())
 }
 
 impl LeaderElector {
