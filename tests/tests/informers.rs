@@ -260,8 +260,11 @@ async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadat
     let gvr = GroupVersionResource::gvr("", "v1", "configmaps");
     let dynamic = factory.dynamic(&gvr);
     let metadata = factory.metadata(&gvr);
+    // A cluster-scoped type is watched cluster-wide by a namespaced factory (as controller-runtime).
+    let namespaces = factory.informer::<k8s_openapi::api::core::v1::Namespace>();
     factory.start();
-    assert!(factory.wait_for_cache_sync(Duration::from_secs(10)).await);
+    assert!(factory.wait_for_cache_sync(Duration::from_secs(10)).await, "unsynced: {:?}", factory.unsynced());
+    assert!(namespaces.lister().get("kube-system").is_some(), "namespaces are cached cluster-wide");
     let one = a.lister().namespace("default").get("one").unwrap();
     assert_eq!(one.data.as_ref().unwrap()["v"], "1");
     assert!(one.metadata.managed_fields.is_none(), "the factory strips managedFields");

@@ -198,12 +198,24 @@ impl SharedInformerFactory {
     }
 
     /// The informer of a typed resource (a k8s-openapi type or a derived custom resource).
+    ///
+    /// A cluster-scoped type is watched cluster-wide even when the factory is restricted to a
+    /// namespace (as controller-runtime's cache with default namespaces does).
     pub fn informer<K>(&self) -> Arc<SharedIndexInformer<K>>
     where
         K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+        K::Scope: 'static,
     {
         let gvr = GroupVersionResource::gvr(&K::group(&()), &K::version(&()), &K::plural(&()));
-        self.get_or_create("typed", &gvr, || self.client_for(&gvr, None))
+        let cluster_scoped =
+            std::any::TypeId::of::<K::Scope>() == std::any::TypeId::of::<k8s_openapi::ClusterResourceScope>();
+        self.get_or_create("typed", &gvr, || {
+            if cluster_scoped {
+                self.client_for_namespace(&gvr, None, None)
+            } else {
+                self.client_for(&gvr, None)
+            }
+        })
     }
 
     /// The informer of any resource by GVR, on `DynamicObject`.
@@ -223,9 +235,18 @@ impl SharedInformerFactory {
         gvr: &GroupVersionResource,
         accept: Option<http::HeaderValue>,
     ) -> ResourceClient<T> {
+        self.client_for_namespace(gvr, accept, self.namespace.as_deref())
+    }
+
+    fn client_for_namespace<T: DeserializeOwned + Clone>(
+        &self,
+        gvr: &GroupVersionResource,
+        accept: Option<http::HeaderValue>,
+        namespace: Option<&str>,
+    ) -> ResourceClient<T> {
         let rest =
             self.rest.with_group_version(api_path(&gvr.group), &GroupVersion::gv(&gvr.group, &gvr.version));
-        let client = ResourceClient::new(rest, &gvr.resource, self.namespace.as_deref());
+        let client = ResourceClient::new(rest, &gvr.resource, namespace);
         match accept {
             Some(a) => client.with_accept(a),
             None => client,
