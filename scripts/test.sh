@@ -21,6 +21,13 @@ if ! python3 -c "import helm_python, kubernetes_validate, yaml" 2>/dev/null; the
   python3 -m pip install --quiet --disable-pip-version-check "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "pyyaml>=6"
 fi
 
+# The operator template test (tests/tests/template.rs) runs the real cargo-generate; the binary
+# stays in ~/.cargo/bin, so later runs skip this (~6 minutes on 2 cores).
+if ! cargo generate --version 2>/dev/null | grep -q "0\.23\.7"; then
+  echo "installing cargo-generate 0.23.7"
+  cargo install cargo-generate@0.23.7 --locked
+fi
+
 # kubectl is on the machine image; the interop suite (tests/tests/kubectl.rs) needs it.
 command -v kubectl >/dev/null || { echo "missing kubectl (the interop tests run it)"; exit 1; }
 

@@ -1,0 +1,52 @@
+//! Runs {{project-name}} against an embedded Kubernetes API server (krust-apiserver): no cluster
+//! needed. It installs the CRD, creates a sample {{kind}} and runs the operator until Ctrl-C;
+//! kubectl works against the server with the kubeconfig it prints.
+//!
+//! `cargo run --example local` (operator flags go after `--`, e.g. `-- --metrics-addr 127.0.0.1:9090`).
+
+use clap::Parser;
+use krust::prelude::*;
+use krust_apiserver::ApiServer;
+
+use {{crate_name}}::{
+    crd::{self, {{kind}}, {{kind}}Spec},
+    operator::{self, Args},
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let server = ApiServer::builder().start().await?;
+    let kubeconfig = std::env::temp_dir().join("{{project-name}}.kubeconfig");
+    std::fs::write(&kubeconfig, &server.kubeconfig().yaml)?;
+    let mut argv = vec![
+        "{{project-name}}".to_string(),
+        "--kubeconfig".to_string(),
+        kubeconfig.display().to_string(),
+        "--metrics-addr".to_string(),
+        "127.0.0.1:8080".to_string(),
+    ];
+    argv.extend(std::env::args().skip(1));
+    let args = Args::parse_from(argv);
+    operator::init_logging(args.log_format);
+
+    let clientset = Clientset::new(&server.kubeconfig().config)?;
+    crd::install(&clientset).await?;
+    let message = "Hello from {{project-name}}".to_string();
+    let spec = {{kind}}Spec { {% if scope == "Cluster" %}target_namespace: "default".into(), {% endif %}message };
+    let {% if scope == "Namespaced" %}mut {% endif %}sample = {{kind}}::new("sample", spec);
+{%- if scope == "Namespaced" %}
+    sample.metadata.namespace = Some("default".into());
+    let client = clientset.typed::<{{kind}}>(Some("default"));
+{%- else %}
+    let client = clientset.typed::<{{kind}}>(None);
+{%- endif %}
+    client.apply(&sample, &PatchOptions::apply("local").force()).await?;
+    println!("krust-apiserver at {}; try:", server.url());
+    println!("  kubectl --kubeconfig {} get {{plural}}", kubeconfig.display());
+    println!(
+        "  kubectl --kubeconfig {} get configmap sample-message -n default -o yaml",
+        kubeconfig.display()
+    );
+    println!("metrics and probes on http://{}/metrics (Ctrl-C stops)", args.metrics_addr);
+    operator::run(args).await
+}

@@ -1,0 +1,20 @@
+//! The {{project-name}} binary: `{{project-name}}` runs the operator, `{{project-name}} crdgen`
+//! prints its CRD. `--help` lists the flags.
+
+use clap::Parser;
+use {{crate_name}}::operator::{self, Args, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match args.command {
+        Some(Command::Crdgen) => {
+            print!("{}", {{crate_name}}::crd::crd_yaml()?);
+            Ok(())
+        }
+        None => {
+            operator::init_logging(args.log_format);
+            operator::run(args).await
+        }
+    }
+}

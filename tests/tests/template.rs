@@ -1,0 +1,167 @@
+//! The operator template (`operator-template/`): the real `cargo generate --path` (cargo-generate
+//! 0.23.7, which scripts/test.sh installs) generates two projects — the defaults (namespaced,
+//! leader election, finalizer) and the other choice of every placeholder (cluster-scoped, neither,
+//! a kind whose plural is irregular); each points `krust` at this workspace with a
+//! `[patch.crates-io]` override, builds without a warning, is rustfmt- and clippy-clean and passes
+//! its own tests (which start an in-process krust-apiserver); its chart lints, renders and
+//! validates with real Helm. The template's chart templates are the ones of
+//! `charts/krust-operator` (no drift).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository")
+}
+
+/// Where the generated projects build: beside this workspace's target folder, kept between runs.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let target = exe.ancestors().nth(3).expect("target/<profile>/deps/<exe>");
+    target.join("operator-template")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?} does not run: {e}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{cmd:?} failed ({}):\n{stdout}\n{stderr}", out.status);
+    (stdout, stderr)
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Generates `name` with `defines`, builds it and runs its tests; returns the project folder.
+fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
+    let version = cargo().args(["generate", "--version"]).output();
+    assert!(
+        version.as_ref().is_ok_and(|v| v.status.success()),
+        "cargo-generate is missing: `cargo install cargo-generate@0.23.7 --locked` (scripts/test.sh does)"
+    );
+    let mut generate = cargo();
+    generate.current_dir(out).args(["generate", "--path"]).arg(repo().join("operator-template"));
+    generate.args(["--name", name, "--destination"]).arg(out).args(["--silent", "--vcs", "none"]);
+    for define in defines {
+        generate.args(["--define", define]);
+    }
+    run(&mut generate);
+    let project = out.join(name);
+
+    // krust is taken from this workspace, not crates.io; the workspace's lock file pins the
+    // dependencies the workspace is tested with (cargo adds what the project needs besides).
+    let patch = format!(
+        "[patch.crates-io]\nkrust = {{ path = {:?} }}\nkrust-apiserver = {{ path = {:?} }}\n",
+        repo().join("framework/krust"),
+        repo().join("framework/apiserver"),
+    );
+    std::fs::create_dir_all(project.join(".cargo")).unwrap();
+    std::fs::write(project.join(".cargo/config.toml"), patch).unwrap();
+    std::fs::copy(repo().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+
+    let (stdout, stderr) = run(cargo()
+        .current_dir(&project)
+        .args(["test", "--all-targets", "--color", "never"])
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("RUST_LOG"));
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.trim_start().starts_with("warning")).collect();
+    assert!(warnings.is_empty(), "{name} builds with warnings:\n{stderr}");
+    // As a user's CI would check it: formatted, and clippy-clean.
+    run(cargo().current_dir(&project).args(["fmt", "--check"]));
+    run(cargo()
+        .current_dir(&project)
+        .args(["clippy", "--all-targets", "--color", "never", "--", "-D", "warnings"])
+        .env("CARGO_TARGET_DIR", target_dir()));
+    let passed: usize = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(passed, 4, "{name}: every test of the generated project runs and passes:\n{stdout}");
+    project
+}
+
+fn check_chart(chart: &Path, objects: &str) {
+    let out = tempfile::tempdir().unwrap();
+    let (report, _) =
+        run(Command::new("python3").arg(repo().join("scripts/check_chart.py")).arg(chart).arg(out.path()));
+    for line in ["ok helm lint --strict", &format!("ok render default: {objects}"), "ok render full: "] {
+        assert!(report.lines().any(|l| l.starts_with(line)), "{line:?} missing:\n{report}");
+    }
+}
+
+#[test]
+fn generated_operators_build_without_warnings_and_pass_their_tests() {
+    let out = tempfile::tempdir().unwrap();
+
+    let widget = generate_and_test(out.path(), "widget-operator", &[]);
+    let crd = std::fs::read_to_string(widget.join("charts/widget-operator/crds/crd.yaml")).unwrap();
+    for needle in ["name: widgets.example.com", "scope: Namespaced", "name: v1alpha1", "kind: Widget"] {
+        assert!(crd.contains(needle), "{needle:?} missing from the CRD:\n{crd}");
+    }
+    let reconciler = std::fs::read_to_string(widget.join("src/reconciler.rs")).unwrap();
+    assert!(reconciler.contains("FINALIZER"), "the default has a finalizer");
+    check_chart(
+        &widget.join("charts/widget-operator"),
+        "8 objects (ClusterRole, ClusterRoleBinding, Deployment, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount)",
+    );
+    let values = std::fs::read_to_string(widget.join("charts/widget-operator/values.yaml")).unwrap();
+    assert!(values.contains("resources: [\"widgets/status\"]") && values.contains("replicas: 2"), "{values}");
+
+    // Every placeholder's other choice, and a plural kube-derive spells "-ies".
+    let policy = generate_and_test(
+        out.path(),
+        "fleet-policy",
+        &[
+            "kind=Policy",
+            "group=fleet.example.org",
+            "api_version=v1beta1",
+            "scope=Cluster",
+            "leader_election=false",
+            "finalizer=false",
+        ],
+    );
+    let crd = std::fs::read_to_string(policy.join("charts/fleet-policy/crds/crd.yaml")).unwrap();
+    for needle in ["name: policies.fleet.example.org", "scope: Cluster", "name: v1beta1", "targetNamespace:"]
+    {
+        assert!(crd.contains(needle), "{needle:?} missing from the CRD:\n{crd}");
+    }
+    let reconciler = std::fs::read_to_string(policy.join("src/reconciler.rs")).unwrap();
+    assert!(!reconciler.contains("FINALIZER"), "finalizer=false has none");
+    check_chart(
+        &policy.join("charts/fleet-policy"),
+        "5 objects (ClusterRole, ClusterRoleBinding, Deployment, Service, ServiceAccount)",
+    );
+    let values = std::fs::read_to_string(policy.join("charts/fleet-policy/values.yaml")).unwrap();
+    assert!(values.contains("resources: [\"policies\"]") && values.contains("replicas: 1"), "{values}");
+}
+
+#[test]
+fn the_template_chart_is_the_krust_operator_chart() {
+    let template = repo().join("operator-template/charts/{{project-name}}");
+    let chart = repo().join("charts/krust-operator");
+    assert!(
+        files(&template.join("templates")) == files(&chart.join("templates")),
+        "operator-template/charts/{{{{project-name}}}}/templates differs from charts/krust-operator/templates: copy them over"
+    );
+    assert_eq!(
+        std::fs::read(template.join("values.schema.json")).unwrap(),
+        std::fs::read(chart.join("values.schema.json")).unwrap(),
+        "the template's values.schema.json differs from charts/krust-operator's"
+    );
+}
