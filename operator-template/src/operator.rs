@@ -8,7 +8,7 @@ use krust::{prelude::*, runtime::manager::ManagerError};
 
 /// {{project-name}}: reconciles {{kind}} resources ({{group}}/{{api_version}}).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_override_self = true)]
 pub struct Args {
     /// What to do (default: run the operator).
     #[command(subcommand)]

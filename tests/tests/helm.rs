@@ -90,6 +90,71 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
     }
     // Dry run: nothing was created.
     assert!(kubectl(&["get", "deployments", "-n", "operators", "-o", "name"], None).trim().is_empty());
+
+    // The operator binary takes the arguments the Deployment passes (a free local port instead of
+    // 0.0.0.0:8080): it leads on the chart's Lease, serves its probes, logs JSON and reconciles.
+    let default = std::fs::read_to_string(out.path().join("default.yaml")).unwrap();
+    let mut args: Vec<String> = default
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- --"))
+        .map(|a| format!("--{}", a.trim_matches('\'').trim_matches('"')))
+        .collect();
+    assert_eq!(args.len(), 5, "the Deployment's args: {args:?}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for arg in &mut args {
+        if arg.starts_with("--metrics-addr=") {
+            *arg = format!("--metrics-addr=127.0.0.1:{port}");
+        }
+    }
+    let mut operator = std::process::Command::new(example_binary("website_operator"))
+        .args(&args)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        http_status(port, "/readyz") == Some(200)
+    });
+    let lease = if ready {
+        kubectl(
+            &[
+                "get",
+                "lease",
+                "demo-krust-operator",
+                "-n",
+                "operators",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ],
+            None,
+        )
+    } else {
+        String::new()
+    };
+    operator.kill().unwrap();
+    let output = operator.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(ready, "/readyz never answered 200; logs:\n{logs}");
+    assert!(!lease.trim().is_empty(), "the operator holds the chart's Lease operators/demo-krust-operator");
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok_and(|v| v["level"].is_string()),
+        "--log-format=json: {first}"
+    );
+}
+
+/// The HTTP status of `GET path` on 127.0.0.1:`port`, if it answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
 }
 
 #[test]
