@@ -6,7 +6,8 @@
 //! It connects with `--kubeconfig PATH`, else `KUBECONFIG` or the in-cluster service account;
 //! with none of them it starts an embedded krust-apiserver, installs the Website CRD there and
 //! creates a sample (in a cluster the chart installs the CRD). `--print-crd` prints the Website
-//! CRD generated from the Rust type (what the chart's `crds/` holds). Runs until SIGINT/SIGTERM.
+//! CRD generated from the Rust type (what the chart's `crds/` holds), `--print-rbac` the RBAC
+//! rules of what the controller watches (the chart's `rbac.rules`). Runs until SIGINT/SIGTERM.
 
 #[path = "operator/website.rs"]
 mod website;
@@ -35,6 +36,12 @@ async fn main() -> anyhow::Result<()> {
     if args.iter().any(|a| a == "--print-crd") {
         // The CRD from the Rust type (the chart's crds/ holds this output).
         print!("{}", serde_yaml_ng::to_string(&website::crd())?);
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--print-rbac") {
+        // The RBAC rules of what the controller watches (the chart's `rbac.rules`).
+        let rules = krust::runtime::controller::rbac_rules(website::controller().watched_resources());
+        print!("{}", serde_yaml_ng::to_string(&rules)?);
         return Ok(());
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());

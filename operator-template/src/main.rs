@@ -1,5 +1,5 @@
 //! The {{project-name}} binary: `{{project-name}}` runs the operator, `{{project-name}} crdgen`
-//! prints its CRD. `--help` lists the flags.
+//! prints its CRD, `{{project-name}} rbacgen` its RBAC rules. `--help` lists the flags.
 
 use clap::Parser;
 use {{crate_name}}::operator::{self, Args, Command};
@@ -10,6 +10,10 @@ async fn main() -> anyhow::Result<()> {
     match args.command {
         Some(Command::Crdgen) => {
             print!("{}", {{crate_name}}::crd::crd_yaml()?);
+            Ok(())
+        }
+        Some(Command::Rbacgen) => {
+            print!("{}", operator::rbac_yaml()?);
             Ok(())
         }
         None => {

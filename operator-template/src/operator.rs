@@ -47,6 +47,15 @@ pub struct Args {
 pub enum Command {
     /// Print the CRD of {{kind}} as YAML (`crdgen > charts/{{project-name}}/crds/crd.yaml`).
     Crdgen,
+    /// Print the RBAC rules of what the controller watches (the chart's `rbac.rules`).
+    Rbacgen,
+}
+
+/// The RBAC rules the controller needs, derived from what it watches, as YAML.
+pub fn rbac_yaml() -> anyhow::Result<String> {
+    let controller = crate::reconciler::controller();
+    let rules = krust::runtime::controller::rbac_rules(controller.watched_resources());
+    Ok(serde_yaml_ng::to_string(&rules)?)
 }
 
 /// How logs are written.

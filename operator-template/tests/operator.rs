@@ -90,6 +90,15 @@ fn the_chart_holds_the_crd_of_the_rust_type() {
 }
 
 #[test]
+fn the_chart_grants_what_the_controller_watches() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/{{project-name}}/values.yaml");
+    let values: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).expect("the chart's values")).unwrap();
+    let derived: serde_json::Value = serde_yaml_ng::from_str(&operator::rbac_yaml().unwrap()).unwrap();
+    assert_eq!(values["rbac"]["rules"], derived, "{path}: rbac.rules is stale: paste `cargo run -- rbacgen`");
+}
+
+#[test]
 fn the_desired_config_map_is_owned_by_its_{{kind_lower}}() {
     let mut obj = sample("demo", "hi");
     obj.metadata.uid = Some("0e7b0d4c-0000-4000-8000-000000000001".into());

@@ -2,8 +2,9 @@
 //! strictly and renders it with default values and with every optional feature on; the manifests
 //! validate offline against the Kubernetes 1.33 schemas (kubernetes-validate, strict); bad values
 //! are rejected by `values.schema.json` with a message naming the value; and krust-apiserver
-//! accepts every rendered object with `kubectl apply --server-side --dry-run=server`. The CRD in
-//! `crds/` is the one the example operator's Rust type generates.
+//! accepts every rendered object with `kubectl apply --server-side --dry-run=server`; the operator
+//! runs with the Deployment's rendered arguments. The CRD in `crds/` is the one the example
+//! operator's Rust type generates, and `rbac.rules` the ones its controller's watches derive.
 
 use std::{path::Path, process::Command};
 
@@ -155,6 +156,21 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     response.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn the_chart_rbac_rules_are_derived_from_the_operator_controller() {
+    let out = Command::new(example_binary("website_operator")).arg("--print-rbac").output().unwrap();
+    assert!(out.status.success());
+    let derived: serde_json::Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    let values: serde_json::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo().join("charts/krust-operator/values.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        values["rbac"]["rules"], derived,
+        "charts/krust-operator/values.yaml rbac.rules is stale: `cargo run --example website_operator -- --print-rbac`"
+    );
 }
 
 #[test]

@@ -92,7 +92,7 @@ fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
         .filter_map(|l| l.strip_prefix("test result: ok. "))
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum();
-    assert_eq!(passed, 4, "{name}: every test of the generated project runs and passes:\n{stdout}");
+    assert_eq!(passed, 5, "{name}: every test of the generated project runs and passes:\n{stdout}");
     project
 }
 

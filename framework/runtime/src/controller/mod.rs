@@ -35,7 +35,7 @@ pub mod predicate;
 mod reconciler;
 mod worker;
 
-pub use builder::{Controller, ControllerBuilder, Mapper};
+pub use builder::{Controller, ControllerBuilder, Mapper, WatchRole, WatchedResource, rbac_rules};
 pub use reconciler::{Action, Context, Reconciler, Request, TerminalError, is_terminal};
 pub use worker::ControllerMetrics;
 
