@@ -72,27 +72,6 @@ pub struct WebsiteStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// A status condition (the shape of `metav1.Condition`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(crate = "krust::serde", rename_all = "camelCase")]
-#[schemars(crate = "krust::schemars")]
-pub struct Condition {
-    /// `Ready`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    /// UpperCamelCase reason.
-    pub reason: String,
-    /// A sentence.
-    pub message: String,
-    /// The generation this condition is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// When the status last changed.
-    pub last_transition_time: String,
-}
-
 /// The operator's errors.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -215,13 +194,6 @@ pub fn desired_service(site: &Website) -> Result<Service, OperatorError> {
 /// The reconciler.
 pub struct WebsiteReconciler;
 
-fn now() -> String {
-    krust::k8s_openapi::jiff::Timestamp::now()
-        .round(krust::k8s_openapi::jiff::Unit::Second)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
 /// Applies `desired` with server-side apply; an event says when it was created or repaired.
 async fn apply<K>(
     ctx: &Context,
@@ -302,22 +274,11 @@ impl WebsiteReconciler {
         let generation = site.metadata.generation;
         let message =
             format!("{} replica(s) of {} behind Service {name}", site.spec.replicas, site.spec.image);
-        let current = site.status.clone().unwrap_or_default();
-        let ready = current.conditions.iter().find(|c| c.type_ == "Ready");
-        if current.observed_generation != generation
-            || ready.is_none_or(|c| c.status != "True" || c.message != message)
-        {
-            let status = WebsiteStatus {
-                observed_generation: generation,
-                conditions: vec![Condition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
-                    reason: "Reconciled".into(),
-                    message,
-                    observed_generation: generation,
-                    last_transition_time: now(),
-                }],
-            };
+        let mut status = site.status.clone().unwrap_or_default();
+        let ready = Condition::new("Ready", true, "Reconciled", message).observed(generation);
+        let changed = set_condition(&mut status.conditions, ready);
+        if changed || status.observed_generation != generation {
+            status.observed_generation = generation;
             helpers::patch_status(&ctx.client::<Website>(Some(&ns)), &name, &status).await?;
         }
         Ok(Action::requeue_after(Duration::from_secs(300)))

@@ -9,6 +9,7 @@ use krust::{
     prelude::*,
     runtime::controller::helpers,
     serde::{Deserialize, Serialize},
+    status::Condition,
 };
 
 /// What a {{kind}} asks for.
@@ -54,27 +55,6 @@ pub struct {{kind}}Status {
     /// Conditions; `Ready` says whether the ConfigMap is in shape.
     #[serde(default)]
     pub conditions: Vec<Condition>,
-}
-
-/// A status condition (the shape of `metav1.Condition`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(crate = "krust::serde", rename_all = "camelCase")]
-#[schemars(crate = "krust::schemars")]
-pub struct Condition {
-    /// The condition's type, e.g. `Ready`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    /// Why, in one UpperCamelCase word.
-    pub reason: String,
-    /// Why, in a sentence.
-    pub message: String,
-    /// The generation this condition is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// When the status last changed (RFC 3339).
-    pub last_transition_time: String,
 }
 
 /// The CRD of [`{{kind}}`], as the cluster should have it.

@@ -9,16 +9,12 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use krust::{
-    k8s_openapi::{
-        api::core::v1::ConfigMap,
-        apimachinery::pkg::apis::meta::v1::ObjectMeta,
-        jiff::{Timestamp, Unit},
-    },
+    k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta},
     prelude::*,
     runtime::controller::helpers::{self, {% if finalizer %}FinalizerError, {% endif %}OwnerReferenceError},
 };
 
-use crate::crd::{Condition, {{kind}}, {{kind}}Status};
+use crate::crd::{{kind}};
 
 /// The operator's name: its field manager for server-side apply and the source of its events.
 pub const MANAGER: &str = "{{project-name}}";
@@ -86,10 +82,6 @@ pub fn desired_config_map(obj: &{{kind}}) -> Result<ConfigMap, Error> {
     })
 }
 
-fn now() -> String {
-    Timestamp::now().round(Unit::Second).map(|t| t.to_string()).unwrap_or_default()
-}
-
 /// The reconciler: one call per {{kind}} that changed (or whose ConfigMap did).
 pub struct {{kind}}Reconciler;
 
@@ -116,27 +108,11 @@ impl {{kind}}Reconciler {
 
         // The status, written only when it changes (a status write is itself a change).
         let generation = obj.metadata.generation;
+        let mut status = obj.status.clone().unwrap_or_default();
         let message = format!("ConfigMap {namespace}/{name} holds the message");
-        let status = obj.status.clone().unwrap_or_default();
-        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
-        let up_to_date = status.observed_generation == generation
-            && ready.is_some_and(|c| c.status == "True" && c.message == message);
-        if !up_to_date {
-            let last_transition_time = match ready {
-                Some(c) if c.status == "True" => c.last_transition_time.clone(),
-                _ => now(),
-            };
-            let status = {{kind}}Status {
-                observed_generation: generation,
-                conditions: vec![Condition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
-                    reason: "Reconciled".into(),
-                    message,
-                    observed_generation: generation,
-                    last_transition_time,
-                }],
-            };
+        let ready = Condition::new("Ready", true, "Reconciled", message).observed(generation);
+        if set_condition(&mut status.conditions, ready) || status.observed_generation != generation {
+            status.observed_generation = generation;
             let client = ctx.client::<{{kind}}>({% if scope == "Namespaced" %}obj.metadata.namespace.as_deref(){% else %}None{% endif %});
             let name = obj.metadata.name.as_deref().unwrap_or_default();
             helpers::patch_status(&client, name, &status).await?;

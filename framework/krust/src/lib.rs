@@ -33,6 +33,8 @@ pub use schemars;
 pub use serde;
 pub use serde_json;
 
+pub mod status;
+
 pub use krust_client::{
     ApiError, Clientset, Config, ConfigError, DiscoveryClient, DynamicClient, Error, MetadataClient,
     PatchType, RestClient, RestMapper, Result, TypedClient, WatchStream,
@@ -40,6 +42,7 @@ pub use krust_client::{
 
 /// The names most programs need: `use krust::prelude::*;`.
 pub mod prelude {
+    pub use crate::status::{Condition, find_condition, is_condition_true, set_condition};
     pub use crate::{CustomResource, async_trait};
     pub use krust_client::{
         Clientset, Config, CreateOptions, DeleteOptions, DiscoveryClient, DynamicClient, Error, GetOptions,
