@@ -20,6 +20,11 @@ spec:
     served: true
     storage: true
     subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Image, type: string, jsonPath: .spec.image}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
     schema:
       openAPIV3Schema:
         type: object
@@ -30,6 +35,9 @@ spec:
             properties:
               image: {type: string}
               replicas: {type: integer, minimum: 1, maximum: 10}
+          status:
+            type: object
+            x-kubernetes-preserve-unknown-fields: true
 "#;
 
 const DEPLOYMENT: &str = r#"
@@ -92,6 +100,56 @@ fn apply_crd_and_custom_resource_client_and_server_side() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn get_prints_the_crd_printer_columns_also_while_watching() {
+    use std::io::BufRead;
+    let server = ApiServerProcess::start(&[]);
+    server.apply(CRD, &[]);
+    server.ok(&["wait", "--for", "condition=established", "--timeout=20s", "crd/websites.example.org"]);
+    let site = "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: blog}\nspec: {image: \"nginx:1\", replicas: 2}\n";
+    server.apply(site, &[]);
+    let status = r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#;
+    server.ok(&["patch", "website", "blog", "--subresource", "status", "--type", "merge", "-p", status]);
+    let table = server.ok(&["get", "websites"]);
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["NAME", "IMAGE", "REPLICAS", "READY", "AGE"], "{table}");
+    assert_eq!(rows[1][..4], ["blog", "nginx:1", "2", "True"], "{table}");
+    assert!(rows[1][4].ends_with('s'), "an age in seconds: {table}");
+    let wide = server.ok(&["get", "ws", "-A", "--show-labels"]);
+    let header: Vec<&str> = wide.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAMESPACE", "NAME", "IMAGE", "REPLICAS", "READY", "AGE", "LABELS"], "{wide}");
+
+    // kubectl get -w asks for Tables on the watch too: changes keep the columns.
+    let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let mut watch = std::process::Command::new(kubectl)
+        .args(["get", "websites", "-w", "--output-watch-events", "--request-timeout=30s"])
+        .env("HOME", server.dir.path().join("home"))
+        .env("KUBECONFIG", server.kubeconfig())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("a line from kubectl get -w");
+        line.split_whitespace().map(String::from).collect::<Vec<_>>()
+    };
+    assert_eq!(next()[..5], ["EVENT", "NAME", "IMAGE", "REPLICAS", "READY"]);
+    assert_eq!(next()[..5], ["ADDED", "blog", "nginx:1", "2", "True"]);
+    server.ok(&["patch", "website", "blog", "--type", "merge", "-p", r#"{"spec":{"image":"nginx:2"}}"#]);
+    assert_eq!(next()[..5], ["MODIFIED", "blog", "nginx:2", "2", "True"]);
+    let _ = watch.kill();
+    let _ = watch.wait();
 }
 
 #[test]

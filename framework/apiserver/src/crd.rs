@@ -114,6 +114,7 @@ pub(crate) fn resources_of(crd: &Value) -> Result<Vec<Arc<ResourceDef>>, Vec<(St
             custom: true,
             storage: format!("{group}/{plural}"),
             schema: (!schema.is_null()).then(|| Arc::new(Schema { root: schema })),
+            columns: crate::table::columns_of(v),
         }));
     }
     Ok(defs)

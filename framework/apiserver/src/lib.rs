@@ -13,8 +13,8 @@
 //! It keeps objects in memory with one global resourceVersion, serves the built-in resources
 //! and CustomResourceDefinitions on the REST paths of kube-apiserver with its semantics (list
 //! pagination, watches with bookmarks and 410 Expired, merge/JSON/strategic patches,
-//! server-side apply with managedFields, finalizers, garbage collection, namespace lifecycle),
-//! and its discovery documents. Fault controls on [`ApiServer`] let tests close watches, fail
+//! server-side apply with managedFields, finalizers, garbage collection, namespace lifecycle,
+//! Tables with a CRD's printer columns for `kubectl get`), and its discovery documents. Fault controls on [`ApiServer`] let tests close watches, fail
 //! requests, add latency, compact the history or restart.
 
 mod apply;
@@ -32,6 +32,7 @@ mod selector;
 mod server;
 mod status;
 mod store;
+mod table;
 mod tls;
 mod watch;
 

@@ -57,6 +57,8 @@ pub(crate) struct ResourceDef {
     pub storage: String,
     /// The CRD's validation schema and settings, for custom resources.
     pub schema: Option<Arc<crate::crd::Schema>>,
+    /// The CRD version's `additionalPrinterColumns` (custom resources; empty otherwise).
+    pub columns: Vec<crate::table::PrinterColumn>,
 }
 
 impl ResourceDef {
@@ -263,6 +265,7 @@ pub(crate) fn builtins() -> Vec<Arc<ResourceDef>> {
                 custom: false,
                 storage: format!("{}/{}", b.group, b.plural),
                 schema: None,
+                columns: Vec::new(),
             })
         })
         .collect()

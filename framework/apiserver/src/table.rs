@@ -1,0 +1,349 @@
+//! Server-side printing of custom resources: what `kubectl get` asks for with
+//! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`. The columns are the CRD version's
+//! `additionalPrinterColumns` after `Name` (or `Name` and `Age` when it has none); each cell is
+//! the first result of the column's JSONPath (the subset CRDs use: fields, `[n]`, `[*]`,
+//! `['name']` and `[?(@.field=="value")]` filters), a `date` column as an age (`5m`, `3h2m`)
+//! as kube-apiserver prints it. Rows carry the object as `includeObject` says (`Metadata` by
+//! default, `Object` or `None`). Built-in resources are answered as before (kubectl prints their
+//! names and ages itself).
+
+use serde_json::{Value, json};
+
+/// One column of a CRD version's `additionalPrinterColumns`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PrinterColumn {
+    pub name: String,
+    pub type_: String,
+    pub format: String,
+    pub description: String,
+    pub priority: i64,
+    pub json_path: String,
+}
+
+/// The printer columns of one CRD version (`spec.versions[].additionalPrinterColumns`).
+pub(crate) fn columns_of(version: &Value) -> Vec<PrinterColumn> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    version["additionalPrinterColumns"]
+        .as_array()
+        .map(|columns| {
+            columns
+                .iter()
+                .map(|c| PrinterColumn {
+                    name: text(&c["name"]),
+                    type_: text(&c["type"]),
+                    format: text(&c["format"]),
+                    description: text(&c["description"]),
+                    priority: c["priority"].as_i64().unwrap_or(0),
+                    json_path: text(&c["jsonPath"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether the client asked for a Table first (kubectl lists Table before plain JSON).
+pub(crate) fn wants_table(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+}
+
+const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+
+fn effective_columns(columns: &[PrinterColumn]) -> Vec<PrinterColumn> {
+    let name = PrinterColumn {
+        name: "Name".into(),
+        type_: "string".into(),
+        format: "name".into(),
+        description: NAME_DESCRIPTION.into(),
+        priority: 0,
+        json_path: ".metadata.name".into(),
+    };
+    let mut all = vec![name];
+    if columns.is_empty() {
+        all.push(PrinterColumn {
+            name: "Age".into(),
+            type_: "date".into(),
+            format: String::new(),
+            description:
+                "CreationTimestamp is a timestamp representing the server time when this object was created."
+                    .into(),
+            priority: 0,
+            json_path: ".metadata.creationTimestamp".into(),
+        });
+    } else {
+        all.extend(columns.iter().cloned());
+    }
+    all
+}
+
+/// The Table of `objects` (as served), with the list's `metadata` (resourceVersion, continue).
+pub(crate) fn table(columns: &[PrinterColumn], objects: &[Value], metadata: Value, include: &str) -> Value {
+    let columns = effective_columns(columns);
+    let definitions: Vec<Value> = columns
+        .iter()
+        .map(|c| {
+            json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
+        })
+        .collect();
+    let now = jiff::Timestamp::now();
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|obj| {
+            let cells: Vec<Value> = columns.iter().map(|c| cell(c, obj, now)).collect();
+            let mut row = json!({"cells": cells});
+            match include {
+                "None" => {}
+                "Object" => row["object"] = obj.clone(),
+                _ => {
+                    row["object"] = json!({
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": obj["metadata"],
+                    })
+                }
+            }
+            row
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+        "columnDefinitions": definitions,
+        "rows": rows,
+    })
+}
+
+fn cell(column: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
+    let Some(value) = evaluate(&column.json_path, obj).into_iter().next() else {
+        return Value::Null;
+    };
+    match (column.type_.as_str(), value) {
+        ("date", Value::String(s)) => match s.parse::<jiff::Timestamp>() {
+            Ok(t) => json!(human_duration(now.as_second() - t.as_second())),
+            Err(_) => json!("<invalid>"),
+        },
+        ("integer", v) if v.is_i64() || v.is_u64() => v.clone(),
+        ("number", v) if v.is_number() => v.clone(),
+        ("boolean", v) if v.is_boolean() => v.clone(),
+        (_, Value::String(s)) => json!(s),
+        (_, v) => json!(v.to_string()),
+    }
+}
+
+/// apimachinery's `duration.HumanDuration`, in seconds.
+fn human_duration(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".into();
+    }
+    let s = seconds.max(0);
+    let (m, h, d) = (s / 60, s / 3600, s / 86400);
+    let y = d / 365;
+    if s < 120 {
+        format!("{s}s")
+    } else if m < 10 {
+        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+    } else if m < 180 {
+        format!("{m}m")
+    } else if h < 8 {
+        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+    } else if h < 48 {
+        format!("{h}h")
+    } else if h < 24 * 8 {
+        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+    } else if h < 24 * 365 * 2 {
+        format!("{d}d")
+    } else if h < 24 * 365 * 8 {
+        if d % 365 == 0 { format!("{y}y") } else { format!("{y}y{}d", d % 365) }
+    } else {
+        format!("{y}y")
+    }
+}
+
+/// One step of a JSONPath.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Field(String),
+    Index(usize),
+    All,
+    /// `[?(@.a.b=="v")]` (or `!=`).
+    Filter {
+        path: Vec<String>,
+        value: String,
+        equal: bool,
+    },
+}
+
+fn parse(path: &str) -> Option<Vec<Step>> {
+    let path = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('$');
+    let mut steps = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let end = after.find(['.', '[']).unwrap_or(after.len());
+            if end > 0 {
+                steps.push(Step::Field(after[..end].to_string()));
+            }
+            rest = &after[end..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let end = closing(after)?;
+            let inner = after[..end].trim();
+            rest = &after[end + 1..];
+            if inner == "*" {
+                steps.push(Step::All);
+            } else if let Ok(i) = inner.parse::<usize>() {
+                steps.push(Step::Index(i));
+            } else if let Some(quoted) = unquote(inner) {
+                steps.push(Step::Field(quoted));
+            } else {
+                let filter = inner.strip_prefix("?(")?.strip_suffix(')')?.trim();
+                let (lhs, rhs, equal) = match (filter.split_once("=="), filter.split_once("!=")) {
+                    (Some((l, r)), _) => (l, r, true),
+                    (None, Some((l, r))) => (l, r, false),
+                    (None, None) => return None,
+                };
+                let path =
+                    lhs.trim().strip_prefix('@')?.split('.').filter(|s| !s.is_empty()).map(String::from);
+                let value = unquote(rhs.trim()).unwrap_or_else(|| rhs.trim().to_string());
+                steps.push(Step::Filter { path: path.collect(), value, equal });
+            }
+        } else {
+            return None;
+        }
+    }
+    Some(steps)
+}
+
+/// The position of the `]` closing a bracket, outside quotes.
+fn closing(s: &str) -> Option<usize> {
+    let mut quote = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, ']') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn unquote(s: &str) -> Option<String> {
+    let s = s.trim();
+    (s.len() >= 2 && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\''))))
+        .then(|| s[1..s.len() - 1].to_string())
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Every value `path` selects in `obj` (empty when nothing matches or the path is not understood).
+fn evaluate<'a>(path: &str, obj: &'a Value) -> Vec<&'a Value> {
+    let Some(steps) = parse(path) else {
+        return Vec::new();
+    };
+    let mut current = vec![obj];
+    for step in &steps {
+        let mut next = Vec::new();
+        for v in current {
+            match step {
+                Step::Field(name) => next.extend(v.get(name.as_str())),
+                Step::Index(i) => next.extend(v.get(*i)),
+                Step::All => match v {
+                    Value::Array(items) => next.extend(items.iter()),
+                    Value::Object(map) => next.extend(map.values()),
+                    _ => {}
+                },
+                Step::Filter { path, value, equal } => {
+                    for item in v.as_array().into_iter().flatten() {
+                        let found = path.iter().try_fold(item, |o, key| o.get(key.as_str()));
+                        let matches = found.is_some_and(|f| scalar_text(f) == *value);
+                        if matches == *equal && (found.is_some() || !*equal) {
+                            next.push(item);
+                        }
+                    }
+                }
+            }
+        }
+        current = next;
+    }
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonpath_subset_of_printer_columns() {
+        let obj = json!({
+            "metadata": {"name": "a", "labels": {"app.kubernetes.io/name": "web"}},
+            "spec": {"replicas": 3, "ports": [{"port": 80}, {"port": 443}]},
+            "status": {"conditions": [
+                {"type": "Progressing", "status": "True"},
+                {"type": "Ready", "status": "False"}
+            ]}
+        });
+        let first = |p: &str| evaluate(p, &obj).into_iter().next().cloned();
+        assert_eq!(first(".spec.replicas"), Some(json!(3)));
+        assert_eq!(first(".spec.ports[1].port"), Some(json!(443)));
+        assert_eq!(evaluate(".spec.ports[*].port", &obj), vec![&json!(80), &json!(443)]);
+        assert_eq!(first(r#".status.conditions[?(@.type=="Ready")].status"#), Some(json!("False")));
+        assert_eq!(first(".status.conditions[?(@.type=='Progressing')].status"), Some(json!("True")));
+        assert_eq!(first(r#".status.conditions[?(@.type!="Ready")].type"#), Some(json!("Progressing")));
+        assert_eq!(first(".metadata.labels['app.kubernetes.io/name']"), Some(json!("web")));
+        assert_eq!(first("{.metadata.name}"), Some(json!("a")));
+        assert_eq!(first(".status.missing"), None);
+        assert_eq!(first(".status.conditions[?(@.type==\"Gone\")].status"), None);
+        assert!(evaluate("not a path", &obj).is_empty());
+    }
+
+    #[test]
+    fn ages_print_as_kube_apiserver_prints_them() {
+        for (seconds, text) in [
+            (5, "5s"),
+            (119, "119s"),
+            (150, "2m30s"),
+            (600, "10m"),
+            (3 * 3600 + 120, "3h2m"),
+            (10 * 3600, "10h"),
+            (3 * 86400 + 3600, "3d1h"),
+            (40 * 86400, "40d"),
+            (3 * 365 * 86400 + 86400, "3y1d"),
+            (-5, "<invalid>"),
+        ] {
+            assert_eq!(human_duration(seconds), text, "{seconds}s");
+        }
+    }
+
+    #[test]
+    fn tables_have_name_then_the_crd_columns_and_metadata_objects() {
+        let columns = vec![PrinterColumn {
+            name: "Ready".into(),
+            type_: "string".into(),
+            format: String::new(),
+            description: String::new(),
+            priority: 0,
+            json_path: r#".status.conditions[?(@.type=="Ready")].status"#.into(),
+        }];
+        let obj = json!({"kind": "W", "metadata": {"name": "w1", "namespace": "d"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        let t = table(&columns, std::slice::from_ref(&obj), json!({"resourceVersion": "7"}), "");
+        assert_eq!(t["kind"], "Table");
+        let names: Vec<&str> =
+            t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Name", "Ready"]);
+        assert_eq!(t["rows"][0]["cells"], json!(["w1", "True"]));
+        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+        assert_eq!(t["metadata"]["resourceVersion"], "7");
+        // No columns: Name and Age.
+        let t = table(&[], std::slice::from_ref(&obj), json!({}), "Object");
+        assert_eq!(t["columnDefinitions"][1]["name"], "Age");
+        assert_eq!(t["rows"][0]["cells"][1], Value::Null);
+        assert_eq!(t["rows"][0]["object"], obj);
+    }
+}
