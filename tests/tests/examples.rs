@@ -147,4 +147,14 @@ fn the_quickstart_runs_against_a_given_cluster_and_kubectl_sees_its_objects() {
     let mut owned: Vec<&str> = owned.lines().collect();
     owned.sort();
     assert_eq!(owned, ["configmap/hello-content", "deployment.apps/hello", "service/hello"]);
+    // Generation 1 created, 2 scaled by hand, 3 restored: re-applying the same Deployment
+    // changed nothing more (it looped through container ports when apply mis-keyed them).
+    assert_eq!(kubectl(&["get", "deploy", "hello", "-o", "jsonpath={.metadata.generation}"]), "3");
+    // kubectl (core/v1 Events) sees what the operator recorded through events.k8s.io/v1, and
+    // the table has the CRD's printer columns.
+    let described = kubectl(&["describe", "website", "hello"]);
+    assert!(described.contains("created Deployment hello"), "{described}");
+    let table = kubectl(&["get", "websites"]);
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "IMAGE", "READY"], "{table}");
 }

@@ -214,9 +214,17 @@ fn merge_applied(live: &mut Value, applied: &Value, field: &str, parent: &Path) 
         }
         (Value::Array(l), Value::Array(a)) if list_key_in(field, parent).is_some() => {
             let key = list_key_in(field, parent).unwrap_or("name");
+            // An element's path is the list's and its key (`ports` in a container is keyed by
+            // containerPort, in a Service's spec by port).
+            let mut list_path = parent.clone();
+            list_path.push(format!("f:{field}"));
             for item in a {
                 match l.iter_mut().find(|x| x.get(key).is_some() && x.get(key) == item.get(key)) {
-                    Some(existing) => merge_applied(existing, item, "", parent),
+                    Some(existing) => {
+                        let mut element = list_path.clone();
+                        element.extend(element_id(key, item));
+                        merge_applied(existing, item, "", &element)
+                    }
                     None => l.push(item.clone()),
                 }
             }
@@ -525,5 +533,27 @@ mod tests {
         let p = set.iter().find(|p| p.last().map(String::as_str) == Some("f:image")).unwrap();
         assert_eq!(value_at(&obj, p), Some(&json!("i")));
         assert_eq!(dotted(p), ".spec.containers[{\"name\":\"c\"}].image");
+    }
+
+    #[test]
+    fn applying_the_same_keyed_lists_again_changes_nothing() {
+        // Container ports are keyed by containerPort (they sit under a container, not a
+        // Service's spec): applying them again must not append copies.
+        let deployment = json!({"spec": {"template": {"spec": {
+            "containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}],
+                "volumeMounts": [{"name": "content", "mountPath": "/html"}]}],
+            "volumes": [{"name": "content", "configMap": {"name": "c"}}]}}}});
+        let mut live = deployment.clone();
+        merge_applied(&mut live, &deployment, "", &Vec::new());
+        assert_eq!(live, deployment);
+        let service = json!({"spec": {"ports": [{"name": "http", "port": 80}]}});
+        let mut live = service.clone();
+        merge_applied(
+            &mut live,
+            &json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}]}}),
+            "",
+            &Vec::new(),
+        );
+        assert_eq!(live, json!({"spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}));
     }
 }

@@ -545,8 +545,13 @@ impl Written {
     }
 }
 
-/// Side effects of a write: CRDs start (or stop) being served.
+/// Side effects of a write: CRDs start (or stop) being served; Events are copied into the other
+/// Event API.
 pub(crate) fn after_write(server: &Server, res: &ResourceDef, written: &Written) {
+    if crate::events::is_event(res) {
+        crate::events::mirror(server, res, written);
+        return;
+    }
     if res.group != "apiextensions.k8s.io" || res.plural != "customresourcedefinitions" {
         return;
     }

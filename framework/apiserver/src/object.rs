@@ -57,6 +57,9 @@ fn summarize(object: &Value) -> Summary {
     if let Some(phase) = object["status"]["phase"].as_str() {
         fields.push(("status.phase", phase.to_string()));
     }
+    if object["kind"] == "Event" {
+        event_fields(object, &mut fields);
+    }
     Summary {
         api_version: text(&object["apiVersion"]),
         namespace: text(&meta["namespace"]),
@@ -77,6 +80,37 @@ fn summarize(object: &Value) -> Summary {
             .unwrap_or_default(),
         deleting: meta.get("deletionTimestamp").is_some_and(|v| !v.is_null()),
     }
+}
+
+/// The selectable fields of an Event, under their core/v1 and events.k8s.io/v1 names.
+fn event_fields(event: &Value, fields: &mut Vec<(&'static str, String)>) {
+    const REFERENCE: [(&str, &str, &str); 7] = [
+        ("kind", "involvedObject.kind", "regarding.kind"),
+        ("namespace", "involvedObject.namespace", "regarding.namespace"),
+        ("name", "involvedObject.name", "regarding.name"),
+        ("uid", "involvedObject.uid", "regarding.uid"),
+        ("apiVersion", "involvedObject.apiVersion", "regarding.apiVersion"),
+        ("resourceVersion", "involvedObject.resourceVersion", "regarding.resourceVersion"),
+        ("fieldPath", "involvedObject.fieldPath", "regarding.fieldPath"),
+    ];
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let object =
+        if event["involvedObject"].is_object() { &event["involvedObject"] } else { &event["regarding"] };
+    for (key, core, new) in REFERENCE {
+        fields.push((core, text(&object[key])));
+        fields.push((new, text(&object[key])));
+    }
+    let controller = if event["reportingComponent"].is_string() {
+        text(&event["reportingComponent"])
+    } else {
+        text(&event["reportingController"])
+    };
+    fields.push(("reportingComponent", controller.clone()));
+    fields.push(("reportingController", controller));
+    let source = if event["source"].is_object() { &event["source"] } else { &event["deprecatedSource"] };
+    fields.push(("source", text(&source["component"])));
+    fields.push(("reason", text(&event["reason"])));
+    fields.push(("type", text(&event["type"])));
 }
 
 /// The store key of an object: `namespace/name`, or `name` for cluster-scoped objects.

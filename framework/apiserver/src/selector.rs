@@ -199,6 +199,31 @@ impl FieldSelector {
 pub(crate) fn supported_fields(group: &str, plural: &str) -> &'static [&'static str] {
     match (group, plural) {
         ("", "pods") => &["metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"],
+        // kube-apiserver's event fields (kubectl describe asks for involvedObject.*); the
+        // events.k8s.io names of the same fields too.
+        ("" | "events.k8s.io", "events") => &[
+            "metadata.name",
+            "metadata.namespace",
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reason",
+            "reportingComponent",
+            "reportingController",
+            "source",
+            "type",
+        ],
         _ => &["metadata.name", "metadata.namespace"],
     }
 }

@@ -1204,3 +1204,80 @@ async fn hostile_shapes_do_not_panic_the_server_or_its_controllers() {
     wait_gone(&core, "", "namespaces", "odd").await;
     assert!(server.resource_version() > 0);
 }
+
+#[tokio::test]
+async fn events_written_through_one_api_are_seen_through_the_other() {
+    let (server, core, _) = start().await;
+    let config = server.kubeconfig().config;
+    let events =
+        RestClient::new(&config.with_group_version(GroupVersion::gv("events.k8s.io", "v1"))).unwrap();
+    let event = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "hello.1"},
+        "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "website-operator",
+        "reportingInstance": "pod-1", "action": "Reconcile", "reason": "Created", "type": "Normal",
+        "note": "created Deployment hello",
+        "regarding": {"apiVersion": "example.krust.dev/v1", "kind": "Website", "namespace": "default", "name": "hello", "uid": "u-1"}});
+    let created = create(&events, "default", "events", &event).await;
+
+    // core/v1, as kubectl describe asks: by the involved object's fields.
+    let list: Value = core
+        .get()
+        .namespace("default")
+        .resource("events")
+        .param(
+            "fieldSelector",
+            "involvedObject.name=hello,involvedObject.kind=Website,involvedObject.uid=u-1",
+        )
+        .send()
+        .await
+        .unwrap()
+        .into()
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    let mirrored = &items[0];
+    assert_eq!(mirrored["apiVersion"], "v1");
+    assert_eq!(mirrored["message"], "created Deployment hello");
+    assert_eq!(mirrored["involvedObject"]["name"], "hello");
+    assert_eq!(mirrored["reportingComponent"], "website-operator");
+    assert_eq!(mirrored["metadata"]["uid"], created["metadata"]["uid"]);
+    let none: Value = core
+        .get()
+        .namespace("default")
+        .resource("events")
+        .param("fieldSelector", "involvedObject.name=other")
+        .send()
+        .await
+        .unwrap()
+        .into()
+        .unwrap();
+    assert_eq!(none["items"].as_array().map(Vec::len), Some(0));
+
+    // A change through core/v1 (a series count) shows through events.k8s.io/v1, and a delete
+    // through either removes both.
+    let r = core
+        .patch(PatchType::Merge)
+        .namespace("default")
+        .resource("events")
+        .name("hello.1")
+        .body(&json!({"count": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen: Value = events
+        .get()
+        .namespace("default")
+        .resource("events")
+        .name("hello.1")
+        .send()
+        .await
+        .unwrap()
+        .into()
+        .unwrap();
+    assert_eq!(seen["deprecatedCount"], 3);
+    assert_eq!(seen["note"], "created Deployment hello");
+    let r = events.delete().namespace("default").resource("events").name("hello.1").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    wait_gone(&core, "default", "events", "hello.1").await;
+}
