@@ -2,10 +2,10 @@
 //! 0.23.7, which scripts/test.sh installs) generates two projects — the defaults (namespaced,
 //! leader election, finalizer) and the other choice of every placeholder (cluster-scoped, neither,
 //! a kind whose plural is irregular); each points `krust` at this workspace with a
-//! `[patch.crates-io]` override, builds without a warning, is rustfmt- and clippy-clean and passes
-//! its own tests (which start an in-process krust-apiserver); its chart lints, renders and
-//! validates with real Helm. The template's chart templates are the ones of
-//! `charts/krust-operator` (no drift).
+//! `[patch.crates-io]` override, builds without a warning, is rustfmt- and clippy-clean, passes
+//! its own tests (which start an in-process krust-apiserver), comes up ready with
+//! `cargo run --example local`, and its chart lints, renders and validates with real Helm. The
+//! template's chart templates are the ones of `charts/krust-operator` (no drift).
 
 use std::{
     path::{Path, PathBuf},
@@ -93,7 +93,42 @@ fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum();
     assert_eq!(passed, 5, "{name}: every test of the generated project runs and passes:\n{stdout}");
+    run_locally(name);
     project
+}
+
+/// The README's first command, `cargo run --example local` (built by `cargo test`): the
+/// operator comes up against its embedded API server and reports ready.
+fn run_locally(name: &str) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let example = target_dir().join("debug/examples/local");
+    let mut child = Command::new(&example)
+        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} does not start: {e}", example.display()));
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        http_status(port, "/readyz") == Some(200)
+    });
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(ready, "{name}: `cargo run --example local` never became ready; it printed:\n{printed}");
+    assert!(printed.contains("krust-apiserver at http://127.0.0.1:"), "{name}: {printed}");
+}
+
+/// The HTTP status of `GET path` on 127.0.0.1:`port`, if it answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
 }
 
 fn check_chart(chart: &Path, objects: &str) {
