@@ -121,6 +121,25 @@ fn get_prints_the_crd_printer_columns_also_while_watching() {
     let header: Vec<&str> = wide.lines().next().unwrap_or_default().split_whitespace().collect();
     assert_eq!(header, ["NAMESPACE", "NAME", "IMAGE", "REPLICAS", "READY", "AGE", "LABELS"], "{wide}");
 
+    // Built-in kinds have kube-apiserver's columns.
+    server.apply(DEPLOYMENT, &[]);
+    server.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: two-keys}\ndata: {a: \"1\", b: \"2\"}\n",
+        &[],
+    );
+    let rows = |out: String| -> Vec<Vec<String>> {
+        out.lines().map(|l| l.split_whitespace().map(String::from).collect()).collect()
+    };
+    let deployments = rows(server.ok(&["get", "deployments"]));
+    assert_eq!(deployments[0], ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    assert_eq!(deployments[1][..2], ["web".to_string(), "0/2".to_string()]);
+    let config_maps = rows(server.ok(&["get", "configmap", "two-keys"]));
+    assert_eq!(config_maps[0], ["NAME", "DATA", "AGE"]);
+    assert_eq!(config_maps[1][..2], ["two-keys".to_string(), "2".to_string()]);
+    let namespaces = rows(server.ok(&["get", "namespace", "default"]));
+    assert_eq!(namespaces[0], ["NAME", "STATUS", "AGE"]);
+    assert_eq!(namespaces[1][..2], ["default".to_string(), "Active".to_string()]);
+
     // kubectl get -w asks for Tables on the watch too: changes keep the columns.
     let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
     let mut watch = std::process::Command::new(kubectl)

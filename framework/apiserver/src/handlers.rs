@@ -135,15 +135,13 @@ pub(crate) fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
     if metadata_only(&ctx.accept) {
         return Ok(json_response(StatusCode::OK, partial(&stored)));
     }
-    if res.custom && crate::table::wants_table(&ctx.accept) {
+    if crate::table::wants_table(&ctx.accept)
+        && let Some(columns) = crate::table::columns_for(res)
+    {
         let object: Value = serde_json::from_slice(&present(res, &stored)).unwrap_or_default();
         let metadata = json!({"resourceVersion": stored.rv.to_string()});
-        let table = crate::table::table(
-            &res.columns,
-            &[object],
-            metadata,
-            ctx.query.get("includeObject").unwrap_or(""),
-        );
+        let table =
+            crate::table::table(&columns, &[object], metadata, ctx.query.get("includeObject").unwrap_or(""));
         return Ok(json_response(StatusCode::OK, table.to_string()));
     }
     Ok(json_response(StatusCode::OK, present(res, &stored)))
@@ -326,10 +324,12 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
         let head = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata});
         return Ok(json_response(StatusCode::OK, list_body_with(head, &items)));
     }
-    if res.custom && crate::table::wants_table(&ctx.accept) {
+    if crate::table::wants_table(&ctx.accept)
+        && let Some(columns) = crate::table::columns_for(&res)
+    {
         let objects: Vec<Value> = items.iter().filter_map(|i| serde_json::from_slice(i).ok()).collect();
         let include = ctx.query.get("includeObject").unwrap_or("");
-        let table = crate::table::table(&res.columns, &objects, metadata, include);
+        let table = crate::table::table(&columns, &objects, metadata, include);
         return Ok(json_response(StatusCode::OK, table.to_string()));
     }
     Ok(json_response(StatusCode::OK, list_body(&res, metadata, &items)))

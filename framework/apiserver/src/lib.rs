@@ -14,9 +14,10 @@
 //! and CustomResourceDefinitions on the REST paths of kube-apiserver with its semantics (list
 //! pagination, watches with bookmarks and 410 Expired, merge/JSON/strategic patches,
 //! server-side apply with managedFields, finalizers, garbage collection, namespace lifecycle,
-//! Tables with a CRD's printer columns for `kubectl get`, Events served through core/v1 and
-//! events.k8s.io/v1 alike), and its discovery documents. Fault controls on [`ApiServer`] let tests close watches, fail
-//! requests, add latency, compact the history or restart.
+//! Tables for `kubectl get` (a CRD's printer columns, the common built-in kinds' columns),
+//! Events served through core/v1 and events.k8s.io/v1 alike), and its discovery documents.
+//! Fault controls on [`ApiServer`] let tests close watches, fail requests, add latency, compact
+//! the history or restart.
 
 mod apply;
 mod controllers;

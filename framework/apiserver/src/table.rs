@@ -1,16 +1,22 @@
-//! Server-side printing of custom resources: what `kubectl get` asks for with
-//! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`. The columns are the CRD version's
-//! `additionalPrinterColumns` after `Name` (or `Name` and `Age` when it has none); each cell is
-//! the first result of the column's JSONPath (the subset CRDs use: fields, `[n]`, `[*]`,
-//! `['name']` and `[?(@.field=="value")]` filters), a `date` column as an age (`5m`, `3h2m`)
-//! as kube-apiserver prints it. Rows carry the object as `includeObject` says (`Metadata` by
-//! default, `Object` or `None`). Built-in resources are answered as before (kubectl prints their
-//! names and ages itself).
+//! Server-side printing: what `kubectl get` asks for with
+//! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`. For a custom resource the columns are
+//! the CRD version's `additionalPrinterColumns` after `Name` (or `Name` and `Age` when it has
+//! none); each cell is the first result of the column's JSONPath (the subset CRDs use: fields,
+//! `[n]`, `[*]`, `['name']` and `[?(@.field=="value")]` filters), a `date` column as an age
+//! (`5m`, `3h2m`) as kube-apiserver prints it. The common built-in kinds have kube-apiserver's
+//! columns (pods, deployments, replicasets, statefulsets, services, configmaps, secrets,
+//! namespaces, service accounts, events, leases, CRDs); other built-in kinds are answered as
+//! plain objects and kubectl prints their names and ages itself. Rows carry the object as
+//! `includeObject` says (`Metadata` by default, `Object` or `None`).
 
 use serde_json::{Value, json};
 
-/// One column of a CRD version's `additionalPrinterColumns`.
-#[derive(Clone, Debug, PartialEq)]
+/// Computes a built-in kind's cell from the object.
+type CellFn = fn(&Value) -> Value;
+
+/// One column of a Table: a CRD version's `additionalPrinterColumns` entry, or a built-in
+/// kind's column.
+#[derive(Clone, Debug)]
 pub(crate) struct PrinterColumn {
     pub name: String,
     pub type_: String,
@@ -18,6 +24,8 @@ pub(crate) struct PrinterColumn {
     pub description: String,
     pub priority: i64,
     pub json_path: String,
+    /// A built-in column computed from the object (instead of `json_path`).
+    pub compute: Option<CellFn>,
 }
 
 /// The printer columns of one CRD version (`spec.versions[].additionalPrinterColumns`).
@@ -35,6 +43,7 @@ pub(crate) fn columns_of(version: &Value) -> Vec<PrinterColumn> {
                     description: text(&c["description"]),
                     priority: c["priority"].as_i64().unwrap_or(0),
                     json_path: text(&c["jsonPath"]),
+                    compute: None,
                 })
                 .collect()
         })
@@ -56,7 +65,11 @@ fn effective_columns(columns: &[PrinterColumn]) -> Vec<PrinterColumn> {
         description: NAME_DESCRIPTION.into(),
         priority: 0,
         json_path: ".metadata.name".into(),
+        compute: None,
     };
+    if columns.iter().any(|c| c.format == "name") {
+        return columns.to_vec();
+    }
     let mut all = vec![name];
     if columns.is_empty() {
         all.push(PrinterColumn {
@@ -68,6 +81,7 @@ fn effective_columns(columns: &[PrinterColumn]) -> Vec<PrinterColumn> {
                     .into(),
             priority: 0,
             json_path: ".metadata.creationTimestamp".into(),
+            compute: None,
         });
     } else {
         all.extend(columns.iter().cloned());
@@ -114,10 +128,19 @@ pub(crate) fn table(columns: &[PrinterColumn], objects: &[Value], metadata: Valu
 }
 
 fn cell(column: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
-    let Some(value) = evaluate(&column.json_path, obj).into_iter().next() else {
-        return Value::Null;
+    let computed;
+    let value = match column.compute {
+        Some(f) => {
+            computed = f(obj);
+            &computed
+        }
+        None => match evaluate(&column.json_path, obj).into_iter().next() {
+            Some(v) => v,
+            None => return Value::Null,
+        },
     };
     match (column.type_.as_str(), value) {
+        (_, Value::Null) => Value::Null,
         ("date", Value::String(s)) => match s.parse::<jiff::Timestamp>() {
             Ok(t) => json!(human_duration(now.as_second() - t.as_second())),
             Err(_) => json!("<invalid>"),
@@ -128,6 +151,232 @@ fn cell(column: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
         (_, Value::String(s)) => json!(s),
         (_, v) => json!(v.to_string()),
     }
+}
+
+/// The columns of a Table of `res`, or `None` when it is answered as plain objects.
+pub(crate) fn columns_for(res: &crate::resources::ResourceDef) -> Option<Vec<PrinterColumn>> {
+    if res.custom { Some(res.columns.clone()) } else { builtin(&res.group, &res.plural) }
+}
+
+fn column(name: &str, type_: &str, json_path: &str) -> PrinterColumn {
+    PrinterColumn {
+        name: name.into(),
+        type_: type_.into(),
+        format: String::new(),
+        description: String::new(),
+        priority: 0,
+        json_path: json_path.into(),
+        compute: None,
+    }
+}
+
+fn computed(name: &str, type_: &str, f: CellFn) -> PrinterColumn {
+    PrinterColumn { compute: Some(f), ..column(name, type_, "") }
+}
+
+fn wide(mut c: PrinterColumn) -> PrinterColumn {
+    c.priority = 1;
+    c
+}
+
+fn age() -> PrinterColumn {
+    column("Age", "date", ".metadata.creationTimestamp")
+}
+
+fn count(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => m.len(),
+        Value::Array(a) => a.len(),
+        _ => 0,
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+fn pod_ready(p: &Value) -> Value {
+    let total = count(&p["spec"]["containers"]);
+    let ready = p["status"]["containerStatuses"]
+        .as_array()
+        .map_or(0, |s| s.iter().filter(|c| c["ready"] == Value::Bool(true)).count());
+    json!(format!("{ready}/{total}"))
+}
+
+fn pod_status(p: &Value) -> Value {
+    if !p["metadata"]["deletionTimestamp"].is_null() {
+        return json!("Terminating");
+    }
+    let waiting = p["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|s| s.iter().find_map(|c| c["state"]["waiting"]["reason"].as_str().map(str::to_string)));
+    match waiting {
+        Some(reason) => json!(reason),
+        None => json!(p["status"]["phase"].as_str().unwrap_or("Pending")),
+    }
+}
+
+fn pod_restarts(p: &Value) -> Value {
+    json!(
+        p["status"]["containerStatuses"]
+            .as_array()
+            .map_or(0, |s| s.iter().map(|c| int(&c["restartCount"])).sum::<i64>())
+    )
+}
+
+fn replicas_ready(o: &Value) -> Value {
+    json!(format!("{}/{}", int(&o["status"]["readyReplicas"]), int(&o["spec"]["replicas"])))
+}
+
+fn containers(o: &Value) -> Value {
+    let names: Vec<&str> = o["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    json!(names.join(","))
+}
+
+fn images(o: &Value) -> Value {
+    let images: Vec<&str> = o["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["image"].as_str()).collect())
+        .unwrap_or_default();
+    json!(images.join(","))
+}
+
+fn selector(o: &Value) -> Value {
+    let labels = if o["spec"]["selector"]["matchLabels"].is_object() {
+        &o["spec"]["selector"]["matchLabels"]
+    } else {
+        &o["spec"]["selector"]
+    };
+    let pairs: Vec<String> = labels
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+        .unwrap_or_default();
+    if pairs.is_empty() { json!("<none>") } else { json!(pairs.join(",")) }
+}
+
+fn service_ports(s: &Value) -> Value {
+    let ports: Vec<String> = s["spec"]["ports"]
+        .as_array()
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|p| {
+                    let protocol = p["protocol"].as_str().unwrap_or("TCP");
+                    match p["nodePort"].as_i64() {
+                        Some(node) => format!("{}:{node}/{protocol}", int(&p["port"])),
+                        None => format!("{}/{protocol}", int(&p["port"])),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if ports.is_empty() { json!("<none>") } else { json!(ports.join(",")) }
+}
+
+fn external_ip(s: &Value) -> Value {
+    let ingress: Vec<&str> = s["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .map(|i| i.iter().filter_map(|i| i["ip"].as_str().or(i["hostname"].as_str())).collect())
+        .unwrap_or_default();
+    let external: Vec<&str> = s["spec"]["externalIPs"]
+        .as_array()
+        .map(|i| i.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let all: Vec<&str> = ingress.into_iter().chain(external).collect();
+    match (all.is_empty(), s["spec"]["type"].as_str()) {
+        (false, _) => json!(all.join(",")),
+        (true, Some("LoadBalancer")) => json!("<pending>"),
+        (true, _) => json!("<none>"),
+    }
+}
+
+fn data_count(o: &Value) -> Value {
+    json!(count(&o["data"]) + count(&o["binaryData"]))
+}
+
+fn event_last_seen(e: &Value) -> Value {
+    for path in [
+        &e["series"]["lastObservedTime"],
+        &e["lastTimestamp"],
+        &e["eventTime"],
+        &e["metadata"]["creationTimestamp"],
+    ] {
+        if let Some(t) = path.as_str().filter(|t| !t.is_empty()) {
+            return json!(t);
+        }
+    }
+    Value::Null
+}
+
+fn event_object(e: &Value) -> Value {
+    let o = &e["involvedObject"];
+    json!(format!(
+        "{}/{}",
+        o["kind"].as_str().unwrap_or_default().to_lowercase(),
+        o["name"].as_str().unwrap_or_default()
+    ))
+}
+
+/// kube-apiserver's columns of the common built-in kinds (the default ones and a few of `-o wide`).
+fn builtin(group: &str, plural: &str) -> Option<Vec<PrinterColumn>> {
+    Some(match (group, plural) {
+        ("", "pods") => vec![
+            computed("Ready", "string", pod_ready),
+            computed("Status", "string", pod_status),
+            computed("Restarts", "integer", pod_restarts),
+            age(),
+            wide(column("IP", "string", ".status.podIP")),
+            wide(column("Node", "string", ".spec.nodeName")),
+        ],
+        ("apps", "deployments") => vec![
+            computed("Ready", "string", replicas_ready),
+            computed("Up-to-date", "integer", |o| json!(int(&o["status"]["updatedReplicas"]))),
+            computed("Available", "integer", |o| json!(int(&o["status"]["availableReplicas"]))),
+            age(),
+            wide(computed("Containers", "string", containers)),
+            wide(computed("Images", "string", images)),
+            wide(computed("Selector", "string", selector)),
+        ],
+        ("apps", "replicasets") => vec![
+            computed("Desired", "integer", |o| json!(int(&o["spec"]["replicas"]))),
+            computed("Current", "integer", |o| json!(int(&o["status"]["replicas"]))),
+            computed("Ready", "integer", |o| json!(int(&o["status"]["readyReplicas"]))),
+            age(),
+        ],
+        ("apps", "statefulsets") => vec![computed("Ready", "string", replicas_ready), age()],
+        ("", "services") => vec![
+            computed("Type", "string", |s| json!(s["spec"]["type"].as_str().unwrap_or("ClusterIP"))),
+            computed("Cluster-IP", "string", |s| json!(s["spec"]["clusterIP"].as_str().unwrap_or("<none>"))),
+            computed("External-IP", "string", external_ip),
+            computed("Port(s)", "string", service_ports),
+            age(),
+            wide(computed("Selector", "string", selector)),
+        ],
+        ("", "configmaps") => vec![computed("Data", "integer", data_count), age()],
+        ("", "secrets") => {
+            vec![column("Type", "string", ".type"), computed("Data", "integer", data_count), age()]
+        }
+        ("", "namespaces") => vec![column("Status", "string", ".status.phase"), age()],
+        ("", "serviceaccounts") => {
+            vec![computed("Secrets", "integer", |o| json!(count(&o["secrets"]))), age()]
+        }
+        ("", "events") => vec![
+            computed("Last Seen", "date", event_last_seen),
+            column("Type", "string", ".type"),
+            column("Reason", "string", ".reason"),
+            computed("Object", "string", event_object),
+            column("Message", "string", ".message"),
+            wide(PrinterColumn { format: "name".into(), ..column("Name", "string", ".metadata.name") }),
+        ],
+        ("coordination.k8s.io", "leases") => vec![column("Holder", "string", ".spec.holderIdentity"), age()],
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            vec![column("Created At", "string", ".metadata.creationTimestamp")]
+        }
+        _ => return None,
+    })
 }
 
 /// apimachinery's `duration.HumanDuration`, in seconds.
@@ -329,6 +578,7 @@ mod tests {
             description: String::new(),
             priority: 0,
             json_path: r#".status.conditions[?(@.type=="Ready")].status"#.into(),
+            compute: None,
         }];
         let obj = json!({"kind": "W", "metadata": {"name": "w1", "namespace": "d"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
@@ -345,5 +595,40 @@ mod tests {
         assert_eq!(t["columnDefinitions"][1]["name"], "Age");
         assert_eq!(t["rows"][0]["cells"][1], Value::Null);
         assert_eq!(t["rows"][0]["object"], obj);
+    }
+
+    #[test]
+    fn built_in_kinds_have_kube_apiserver_columns() {
+        let cells = |group: &str, plural: &str, obj: Value| -> (Vec<String>, Vec<Value>) {
+            let t = table(&builtin(group, plural).unwrap(), &[obj], json!({}), "None");
+            let names = t["columnDefinitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string());
+            (names.collect(), t["rows"][0]["cells"].as_array().unwrap().clone())
+        };
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "a", "ready": true, "restartCount": 2, "state": {"running": {}}},
+                {"name": "b", "ready": false, "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
+        let (names, row) = cells("", "pods", pod);
+        assert_eq!(names, ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node"]);
+        assert_eq!(row[..4], [json!("p"), json!("1/2"), json!("CrashLoopBackOff"), json!(3)]);
+        let service = json!({"metadata": {"name": "s"}, "spec": {"type": "NodePort", "clusterIP": "10.0.0.1",
+            "ports": [{"port": 80, "nodePort": 30080}, {"port": 53, "protocol": "UDP"}], "selector": {"app": "x"}}});
+        let (_, row) = cells("", "services", service);
+        assert_eq!(
+            row[1..5],
+            [json!("NodePort"), json!("10.0.0.1"), json!("<none>"), json!("80:30080/TCP,53/UDP")]
+        );
+        assert_eq!(row[6], json!("app=x"));
+        let event = json!({"metadata": {"name": "e"}, "type": "Warning", "reason": "Failed", "message": "m",
+            "involvedObject": {"kind": "Pod", "name": "p"}, "lastTimestamp": "2020-01-01T00:00:00Z"});
+        let (names, row) = cells("", "events", event);
+        assert_eq!(names, ["Last Seen", "Type", "Reason", "Object", "Message", "Name"]);
+        assert!(row[0].as_str().unwrap().contains('y'), "an age in years: {row:?}");
+        assert_eq!(row[1..], [json!("Warning"), json!("Failed"), json!("pod/p"), json!("m"), json!("e")]);
+        assert!(builtin("", "limitranges").is_none());
     }
 }

@@ -37,9 +37,9 @@ struct Filter {
     fields: FieldSelector,
     /// Send `PartialObjectMetadata` objects (the metadata client).
     metadata_only: bool,
-    /// Send each object as a one-row Table (kubectl get -w on a custom resource), with this
+    /// Send each object as a one-row Table (kubectl get -w) with these columns and this
     /// `includeObject`.
-    table: Option<String>,
+    table: Option<(Vec<crate::table::PrinterColumn>, String)>,
 }
 
 impl Filter {
@@ -79,18 +79,14 @@ fn at_revision(res: &ResourceDef, prev: &Stored, rv: u64) -> Bytes {
 
 /// Appends the frame(s) of one event as this watcher sees it.
 fn render(out: &mut BytesMut, res: &ResourceDef, filter: &Filter, event: &Event) {
-    let as_table = |res: &ResourceDef, object: Bytes, rv: u64| -> Bytes {
-        let Some(include) = &filter.table else { return object };
+    let as_table = |object: Bytes, rv: u64| -> Bytes {
+        let Some((columns, include)) = &filter.table else { return object };
         let value: serde_json::Value = serde_json::from_slice(&object).unwrap_or_default();
         let metadata = json!({"resourceVersion": rv.to_string()});
-        Bytes::from(crate::table::table(&res.columns, &[value], metadata, include).to_string())
+        Bytes::from(crate::table::table(columns, &[value], metadata, include).to_string())
     };
     let present_value = |res: &ResourceDef, s: &Stored| {
-        if filter.metadata_only {
-            crate::handlers::partial(s)
-        } else {
-            as_table(res, present_value(res, s), s.rv)
-        }
+        if filter.metadata_only { crate::handlers::partial(s) } else { as_table(present_value(res, s), s.rv) }
     };
     if filter.is_empty() {
         frame(out, event.kind.as_str(), &present_value(res, &event.obj));
@@ -105,7 +101,7 @@ fn render(out: &mut BytesMut, res: &ResourceDef, filter: &Filter, event: &Event)
             (false, true) => frame(out, "ADDED", &present_value(res, &event.obj)),
             (true, false) => {
                 if let Some(prev) = &event.prev {
-                    frame(out, "DELETED", &as_table(res, at_revision(res, prev, event.rv), event.rv));
+                    frame(out, "DELETED", &as_table(at_revision(res, prev, event.rv), event.rv));
                 }
             }
             (false, false) => {}
@@ -136,8 +132,9 @@ fn streaming_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
 pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
     let res = ctx.target.res.clone();
     let (labels, fields) = selectors(&ctx)?;
-    let table = (res.custom && crate::table::wants_table(&ctx.accept))
-        .then(|| ctx.query.get("includeObject").unwrap_or("").to_string());
+    let table = crate::table::columns_for(&res)
+        .filter(|_| crate::table::wants_table(&ctx.accept))
+        .map(|columns| (columns, ctx.query.get("includeObject").unwrap_or("").to_string()));
     let filter = Filter { labels, fields, metadata_only: crate::handlers::metadata_only(&ctx.accept), table };
     let bookmarks = ctx.query.flag("allowWatchBookmarks")?;
     let send_initial = ctx.query.flag("sendInitialEvents")?;
