@@ -130,6 +130,30 @@ impl ApiServerProcess {
         child.wait_with_output().expect("kubectl finishes")
     }
 
+    /// Starts a long-running kubectl (`get -w`, say): its stdout lines arrive on the receiver,
+    /// read on a thread so that every wait can have a deadline. Kill the child when done.
+    pub fn kubectl_lines(&self, args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
+        let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+        let mut child = Command::new(kubectl)
+            .args(args)
+            .env("HOME", self.dir.path().join("home"))
+            .env("KUBECONFIG", self.kubeconfig())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (child, rx)
+    }
+
     /// Runs kubectl and returns its stdout, failing the test when it fails.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
@@ -182,4 +206,15 @@ impl Drop for ApiServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The HTTP status of `GET path` on 127.0.0.1:`port`, if something answers (probes, metrics).
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
 }

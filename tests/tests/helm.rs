@@ -8,7 +8,7 @@
 
 use std::{path::Path, process::Command};
 
-use krust_tests::{ApiServerProcess, example_binary};
+use krust_tests::{ApiServerProcess, example_binary, http_status};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository")
@@ -145,17 +145,6 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         serde_json::from_str::<serde_json::Value>(first).is_ok_and(|v| v["level"].is_string()),
         "--log-format=json: {first}"
     );
-}
-
-/// The HTTP status of `GET path` on 127.0.0.1:`port`, if it answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split(' ').nth(1)?.parse().ok()
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! server-side apply of a CRD and a custom resource, get with selectors and watches, patches,
 //! finalizers and namespace deletion.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use krust_tests::ApiServerProcess;
 
@@ -104,7 +104,6 @@ fn apply_crd_and_custom_resource_client_and_server_side() {
 
 #[test]
 fn get_prints_the_crd_printer_columns_also_while_watching() {
-    use std::io::BufRead;
     let server = ApiServerProcess::start(&[]);
     server.apply(CRD, &[]);
     server.ok(&["wait", "--for", "condition=established", "--timeout=20s", "crd/websites.example.org"]);
@@ -141,24 +140,8 @@ fn get_prints_the_crd_printer_columns_also_while_watching() {
     assert_eq!(namespaces[1][..2], ["default".to_string(), "Active".to_string()]);
 
     // kubectl get -w asks for Tables on the watch too: changes keep the columns.
-    let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let mut watch = std::process::Command::new(kubectl)
-        .args(["get", "websites", "-w", "--output-watch-events", "--request-timeout=30s"])
-        .env("HOME", server.dir.path().join("home"))
-        .env("KUBECONFIG", server.kubeconfig())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut watch, rx) =
+        server.kubectl_lines(&["get", "websites", "-w", "--output-watch-events", "--request-timeout=30s"]);
     let next = || {
         let line = rx.recv_timeout(Duration::from_secs(30)).expect("a line from kubectl get -w");
         line.split_whitespace().map(String::from).collect::<Vec<_>>()
@@ -217,36 +200,17 @@ fn get_with_labels_json_and_patches() {
 
 #[test]
 fn get_watch_sees_a_change_made_by_another_command() {
-    use std::io::BufRead;
     let server = ApiServerProcess::start(&[]);
     server.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched}\ndata: {a: \"1\"}\n", &[]);
-    let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let mut watch = std::process::Command::new(kubectl)
-        .args([
-            "get",
-            "configmap",
-            "watched",
-            "-w",
-            "-o",
-            "jsonpath={.data.a}{\"\\n\"}",
-            "--request-timeout=30s",
-        ])
-        .env("HOME", server.dir.path().join("home"))
-        .env("KUBECONFIG", server.kubeconfig())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Read lines on a thread so that every wait has a deadline.
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut watch, rx) = server.kubectl_lines(&[
+        "get",
+        "configmap",
+        "watched",
+        "-w",
+        "-o",
+        "jsonpath={.data.a}{\"\\n\"}",
+        "--request-timeout=30s",
+    ]);
     // kubectl prints the current value once its GET is done; it then watches from that
     // resourceVersion, so a change made after this line cannot be missed.
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)).expect("the first line"), "1");

@@ -12,6 +12,8 @@ use std::{
     process::Command,
 };
 
+use krust_tests::http_status;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository")
 }
@@ -118,17 +120,6 @@ fn run_locally(name: &str) {
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(ready, "{name}: `cargo run --example local` never became ready; it printed:\n{printed}");
     assert!(printed.contains("krust-apiserver at http://127.0.0.1:"), "{name}: {printed}");
-}
-
-/// The HTTP status of `GET path` on 127.0.0.1:`port`, if it answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split(' ').nth(1)?.parse().ok()
 }
 
 fn check_chart(chart: &Path, objects: &str) {
