@@ -95,12 +95,16 @@ fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum();
     assert_eq!(passed, 5, "{name}: every test of the generated project runs and passes:\n{stdout}");
+    run(cargo()
+        .current_dir(&project)
+        .args(["build", "--example", "local", "--color", "never"])
+        .env("CARGO_TARGET_DIR", target_dir()));
     run_locally(name);
     project
 }
 
-/// The README's first command, `cargo run --example local` (built by `cargo test`): the
-/// operator comes up against its embedded API server and reports ready.
+/// The README's first command, `cargo run --example local` (just built): the operator comes up
+/// against its embedded API server and reports ready.
 fn run_locally(name: &str) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let example = target_dir().join("debug/examples/local");
