@@ -9,7 +9,6 @@
 //!    every event, and the writer must keep its pace.
 
 use std::{
-    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -24,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::{
     fixtures,
-    stats::{median, option, rss_kib},
+    stats::{ServerProcess, median, option, rss_kib},
 };
 
 pub type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -141,20 +140,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let runs: usize = option(args, "--runs", 3)?;
     let watchers: usize = option(args, "--watchers", 1000)?;
     let writes: usize = option(args, "--writes", 3000)?;
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe).arg("apiserver-serve").stdout(Stdio::piped()).spawn()?;
-    let mut url = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped")), &mut url)?;
-    let url = url.trim().to_string();
-    let pid = child.id();
+    let server = ServerProcess::start()?;
+    let url = server.url.clone();
+    let pid = server.pid();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
             .block_on(measure(&url, pid, pods, runs, watchers, writes))
     }));
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     match result {
         Ok(r) => r,
         Err(_) => anyhow::bail!("the apiserver suite panicked"),

@@ -77,18 +77,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
         // What the informer does: decode into the cache's form and store it.
         let start = Instant::now();
-        let stored = runtime.block_on(async {
-            use krust_runtime::cache::{Cached, Indexer};
-            let store: Indexer<Cached<Pod>> = Indexer::new();
-            let body = stream::iter(chunks.clone().into_iter().map(Ok));
-            let mut watch = krust_client::WatchStream::<Cached<Pod>>::new(body, "bench");
-            while let Some(event) = watch.next().await {
-                if let WatchEvent::Added(o) | WatchEvent::Modified(o) = event? {
-                    store.upsert(std::sync::Arc::new(o));
-                }
-            }
-            Ok::<_, krust_client::Error>(store.len())
-        })?;
+        let stored = runtime.block_on(decode_into_store(chunks.clone()))?;
         cached.push(start.elapsed().as_secs_f64());
         anyhow::ensure!(stored > 0, "nothing stored");
     }
@@ -151,9 +140,23 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the informer does with a watch stream: decode each event into the cache's form and
+/// store it. Returns how many objects were stored.
+async fn decode_into_store(chunks: Vec<Bytes>) -> Result<usize, krust_client::Error> {
+    use krust_runtime::cache::{Cached, Indexer};
+    let store: Indexer<Cached<Pod>> = Indexer::new();
+    let body = stream::iter(chunks.into_iter().map(Ok));
+    let mut watch = krust_client::WatchStream::<Cached<Pod>>::new(body, "bench");
+    while let Some(event) = watch.next().await {
+        if let WatchEvent::Added(o) | WatchEvent::Modified(o) = event? {
+            store.upsert(std::sync::Arc::new(o));
+        }
+    }
+    Ok(store.len())
+}
+
 /// For profiling: only the informer's path (decode into `Cached<Pod>` and store), `--runs` times.
 pub fn cached_only(args: &[String]) -> anyhow::Result<()> {
-    use krust_runtime::cache::{Cached, Indexer};
     let events: usize = option(args, "--events", 100_000)?;
     let runs: usize = option(args, "--runs", 5)?;
     let data = Bytes::from(fixtures::watch_stream(events));
@@ -162,17 +165,7 @@ pub fn cached_only(args: &[String]) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     for _ in 0..runs {
         let start = Instant::now();
-        let stored = runtime.block_on(async {
-            let store: Indexer<Cached<Pod>> = Indexer::new();
-            let body = stream::iter(chunks.clone().into_iter().map(Ok));
-            let mut watch = krust_client::WatchStream::<Cached<Pod>>::new(body, "bench");
-            while let Some(event) = watch.next().await {
-                if let WatchEvent::Added(o) | WatchEvent::Modified(o) = event? {
-                    store.upsert(std::sync::Arc::new(o));
-                }
-            }
-            Ok::<_, krust_client::Error>(store.len())
-        })?;
+        let stored = runtime.block_on(decode_into_store(chunks.clone()))?;
         println!("{stored} stored, {:.0} events/s", events as f64 / start.elapsed().as_secs_f64());
     }
     Ok(())

@@ -9,7 +9,6 @@
 //!    kube-rs' `Api::watch` into its reflector `Writer`.
 
 use std::{
-    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -20,7 +19,7 @@ use kube_core::WatchEvent;
 
 use crate::{
     apiserver::{http_client, load_pods},
-    stats::{field, median, option, peak_rss_kib, rss_kib as rss_of, run_child},
+    stats::{ServerProcess, field, median, option, peak_rss_kib, rss_kib as rss_of, run_child},
 };
 
 fn rss_kib() -> u64 {
@@ -30,14 +29,8 @@ fn rss_kib() -> u64 {
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let pods: usize = option(args, "--pods", 100_000)?;
     let runs: usize = option(args, "--runs", 3)?;
-    let exe = std::env::current_exe()?;
-    let mut server = Command::new(&exe).arg("apiserver-serve").stdout(Stdio::piped()).spawn()?;
-    let mut url = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().expect("piped")),
-        &mut url,
-    )?;
-    let url = url.trim().to_string();
+    let server = ServerProcess::start()?;
+    let url = server.url.clone();
     let outcome = (|| -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(load_pods(&http_client(), &url, pods))?;
@@ -82,8 +75,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         println!("result rss_per_object_ratio {:.3}", kr / br);
         Ok(())
     })();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     outcome
 }
 

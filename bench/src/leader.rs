@@ -16,7 +16,7 @@ use std::{
 
 use parking_lot::Mutex;
 
-use crate::stats::{median, option};
+use crate::stats::{ServerProcess, median, option};
 
 const LEASE: f64 = 3.0;
 const RENEW: f64 = 2.0;
@@ -83,11 +83,8 @@ fn wait_leader(events: &Events, not: Option<&str>, timeout: Duration) -> anyhow:
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let rounds: usize = option(args, "--rounds", 20)?;
     let exe = std::env::current_exe()?;
-    let mut server = Command::new(&exe).arg("apiserver-serve").stdout(Stdio::piped()).spawn()?;
-    let mut url = String::new();
-    BufReader::new(server.stdout.take().ok_or_else(|| anyhow::anyhow!("no server stdout"))?)
-        .read_line(&mut url)?;
-    let url = url.trim().to_string();
+    let server = ServerProcess::start()?;
+    let url = server.url.clone();
     let events: Events = Arc::default();
     let mut next = 0;
     let mut new_id = || {
@@ -172,8 +169,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         println!("result retry_period_s {RETRY}");
         Ok(())
     })();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     outcome
 }
 

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::{
     apiserver::{http_client, request},
-    stats::{field, median, option, percentile},
+    stats::{ServerProcess, field, median, option, percentile},
 };
 
 const STAMP: &str = "bench/ts";
@@ -110,11 +110,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let seconds: u64 = option(args, "--seconds", 5)?;
     let runs: usize = option(args, "--runs", 3)?;
     let exe = std::env::current_exe()?;
-    let mut server = Command::new(&exe).arg("apiserver-serve").stdout(Stdio::piped()).spawn()?;
-    let mut url = String::new();
-    BufReader::new(server.stdout.take().ok_or_else(|| anyhow::anyhow!("no server stdout"))?)
-        .read_line(&mut url)?;
-    let url = url.trim().to_string();
+    let server = ServerProcess::start()?;
+    let url = server.url.clone();
     let outcome = (|| -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(load(&url, objects))?;
@@ -173,8 +170,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         println!("result reconcile_p99_ms_kube_rs {:.3}", m(1, |r| r.1));
         Ok(())
     })();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     outcome
 }
 

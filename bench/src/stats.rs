@@ -1,4 +1,4 @@
-//! Small helpers shared by the suites: medians, option parsing, peak RSS.
+//! Small helpers shared by the suites: medians, option parsing, RSS, the server process.
 
 /// The median of some samples (the mean of the middle two for an even count).
 pub fn median(samples: &[f64]) -> f64 {
@@ -71,4 +71,39 @@ pub fn field(text: &str, key: &str) -> anyhow::Result<f64> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let i = words.iter().position(|w| *w == key).ok_or_else(|| anyhow::anyhow!("no {key} in {text:?}"))?;
     Ok(words.get(i + 1).ok_or_else(|| anyhow::anyhow!("no value for {key}"))?.parse()?)
+}
+
+/// A krust-apiserver in a process of its own (`krust-bench apiserver-serve`), so that its CPU
+/// and memory are not the measured client's; killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// Its URL.
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts it and waits for the line giving its URL.
+    pub fn start() -> anyhow::Result<ServerProcess> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg("apiserver-serve")
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no server stdout"))?;
+        let mut url = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut url)?;
+        Ok(ServerProcess { child, url: url.trim().to_string() })
+    }
+
+    /// Its process id (to read its RSS).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
