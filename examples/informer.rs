@@ -18,20 +18,20 @@ struct Printer;
 impl EventHandler<Pod> for Printer {
     fn on_add(&self, pod: &Arc<Cached<Pod>>, initial: bool) {
         let when = if initial { " (initial list)" } else { "" };
-        println!("added: {}/{}{when}", pod.meta().namespace, pod.meta().name);
+        println!("added: {}/{}{when}", pod.namespace(), pod.name());
     }
     fn on_update(&self, old: &Arc<Cached<Pod>>, new: &Arc<Cached<Pod>>) {
         println!(
             "updated: {}/{} (resourceVersion {} -> {})",
-            new.meta().namespace,
-            new.meta().name,
-            old.meta().resource_version,
-            new.meta().resource_version
+            new.namespace(),
+            new.name(),
+            old.resource_version(),
+            new.resource_version()
         );
     }
     fn on_delete(&self, pod: &DeltaObject<Cached<Pod>>) {
         match pod {
-            DeltaObject::Object(p) => println!("deleted: {}/{}", p.meta().namespace, p.meta().name),
+            DeltaObject::Object(p) => println!("deleted: {}/{}", p.namespace(), p.name()),
             DeltaObject::DeletedFinalStateUnknown { key, .. } => {
                 println!("deleted (missed while away): {key}")
             }
@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let informer = factory.informer::<Pod>();
     // An index by node name, added before the informer starts.
     let by_node: IndexFunc<Cached<Pod>> = Arc::new(|p: &Cached<Pod>| {
-        p.get().ok().and_then(|p| p.spec.as_ref().and_then(|s| s.node_name.clone())).into_iter().collect()
+        p.decode().ok().and_then(|p| p.spec.and_then(|s| s.node_name)).into_iter().collect()
     });
     informer.indexer().add_indexers(vec![("node".to_string(), by_node)])?;
     informer.add_event_handler(Printer);

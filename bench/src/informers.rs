@@ -120,7 +120,7 @@ async fn krust(url: &str, n: usize) -> anyhow::Result<(f64, f64, f64, f64)> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss = (rss_kib().saturating_sub(before)) as f64 * 1024.0 / n as f64;
     for o in informer.indexer().list() {
-        o.get()?;
+        o.decode()?;
     }
     let rss_typed = (rss_kib().saturating_sub(before)) as f64 * 1024.0 / n as f64;
     informer.shutdown();

@@ -224,7 +224,7 @@ impl krust_runtime::controller::Reconciler for Recorder {
         req: krust_runtime::controller::Request,
         ctx: &krust_runtime::controller::Context,
     ) -> Result<krust_runtime::controller::Action, Self::Error> {
-        if let Some(cm) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name)
+        if let Ok(Some(cm)) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name)
             && let Some(ms) = latency_ms(&cm)
         {
             self.0.lock().push(ms);

@@ -235,7 +235,8 @@ where
         + Sync
         + 'static,
 {
-    ctx.lister::<K>().namespace(ns).get(name).and_then(|o| o.meta().resource_version.clone())
+    // Only the resourceVersion is needed: read the cached metadata, nothing is decoded.
+    ctx.lister::<K>().namespace(ns).get_cached(name).map(|o| o.resource_version().to_string())
 }
 
 impl WebsiteReconciler {
@@ -290,7 +291,7 @@ impl Reconciler for WebsiteReconciler {
     type Error = OperatorError;
 
     async fn reconcile(&self, req: Request, ctx: &Context) -> Result<Action, OperatorError> {
-        let Some(site) = ctx.lister::<Website>().namespace(&req.namespace).get(&req.name) else {
+        let Some(site) = ctx.lister::<Website>().namespace(&req.namespace).get(&req.name)? else {
             return Ok(Action::done()); // deleted: its objects are garbage-collected
         };
         let client = ctx.client::<Website>(Some(&req.namespace));

@@ -89,15 +89,16 @@ impl {{kind}}Reconciler {
     async fn apply(&self, obj: &{{kind}}, ctx: &Context) -> Result<Action, Error> {
         let desired = desired_config_map(obj)?;
         let (namespace, name) = (config_map_namespace(obj), config_map_name(obj));
-        let before = ctx.lister::<ConfigMap>().namespace(&namespace).get(&name);
+        // Only its resourceVersion is compared: the cached metadata, nothing decoded.
+        let before = ctx.lister::<ConfigMap>().namespace(&namespace).get_cached(&name);
         let applied = ctx
             .clientset()
             .core_v1()
             .config_maps(&namespace)
             .apply(&desired, &PatchOptions::apply(MANAGER).force())
             .await?;
-        let changed = before.as_ref().and_then(|b| b.metadata.resource_version.as_ref())
-            != applied.metadata.resource_version.as_ref();
+        let changed =
+            before.as_ref().map(|b| b.resource_version()) != applied.metadata.resource_version.as_deref();
         if changed {
             let (reason, note) = match before {
                 None => ("Created", format!("created ConfigMap {namespace}/{name}")),
@@ -142,11 +143,11 @@ impl Reconciler for {{kind}}Reconciler {
 
     async fn reconcile(&self, req: Request, ctx: &Context) -> Result<Action, Error> {
 {%- if scope == "Namespaced" %}
-        let Some(obj) = ctx.lister::<{{kind}}>().namespace(&req.namespace).get(&req.name) else {
+        let Some(obj) = ctx.lister::<{{kind}}>().namespace(&req.namespace).get(&req.name)? else {
             return Ok(Action::done()); // gone: what it owned is garbage-collected
         };
 {%- else %}
-        let Some(obj) = ctx.lister::<{{kind}}>().get(&req.name) else {
+        let Some(obj) = ctx.lister::<{{kind}}>().get(&req.name)? else {
             return Ok(Action::done()); // gone: what it owned is garbage-collected
         };
 {%- endif %}

@@ -153,11 +153,7 @@ async fn primary_owned_and_mapped_changes_each_reconcile() {
     let controller = Controller::for_::<Deployment>()
         .owns::<ConfigMap>()
         .watches::<Secret>(|s| {
-            s.meta()
-                .labels
-                .get("for")
-                .map(|d| vec![Request::new(s.meta().namespace.clone(), d.clone())])
-                .unwrap_or_default()
+            s.labels().get("for").map(|d| vec![Request::new(s.namespace(), d.as_ref())]).unwrap_or_default()
         })
         .build(probe.clone());
     let deployment: Deployment = serde_json::from_value(json!({
@@ -457,7 +453,7 @@ async fn finalizer_events_and_create_or_update() {
     let probe = Probe::new(move |req, ctx, _| {
         let c = c.clone();
         async move {
-            let Some(obj) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name) else {
+            let Some(obj) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name)? else {
                 return Ok(Action::done());
             };
             let client = ctx.clientset().core_v1().config_maps(&req.namespace);
@@ -581,11 +577,7 @@ async fn dynamic_controllers_own_and_watch_by_api_resource() {
     let controller = Controller::for_dynamic(&deployments, true)
         .owns_dynamic(&config_maps)
         .watches_metadata(&secrets, |s| {
-            s.meta()
-                .labels
-                .get("for")
-                .map(|d| vec![Request::new(s.meta().namespace.clone(), d.clone())])
-                .unwrap_or_default()
+            s.labels().get("for").map(|d| vec![Request::new(s.namespace(), d.as_ref())]).unwrap_or_default()
         })
         .named("dynamic")
         .build(probe.clone());

@@ -19,14 +19,14 @@ struct Recorder(Arc<Mutex<Vec<String>>>);
 
 impl EventHandler<ConfigMap> for Recorder {
     fn on_add(&self, obj: &Arc<Cached<ConfigMap>>, initial: bool) {
-        self.0.lock().push(format!("add {} {initial}", obj.meta().name));
+        self.0.lock().push(format!("add {} {initial}", obj.name()));
     }
     fn on_update(&self, _old: &Arc<Cached<ConfigMap>>, new: &Arc<Cached<ConfigMap>>) {
-        self.0.lock().push(format!("update {}", new.meta().name));
+        self.0.lock().push(format!("update {}", new.name()));
     }
     fn on_delete(&self, obj: &DeltaObject<Cached<ConfigMap>>) {
         match obj {
-            DeltaObject::Object(o) => self.0.lock().push(format!("delete {}", o.meta().name)),
+            DeltaObject::Object(o) => self.0.lock().push(format!("delete {}", o.name())),
             DeltaObject::DeletedFinalStateUnknown { key, .. } => {
                 self.0.lock().push(format!("tombstone {key}"))
             }
@@ -66,7 +66,7 @@ fn cm(name: &str) -> ConfigMap {
 }
 
 fn cached_names(informer: &SharedIndexInformer<ConfigMap>) -> Vec<String> {
-    let mut names: Vec<String> = informer.indexer().list().iter().map(|o| o.meta().name.clone()).collect();
+    let mut names: Vec<String> = informer.indexer().list().iter().map(|o| o.name().to_string()).collect();
     names.sort();
     names
 }
@@ -91,9 +91,9 @@ async fn syncs_then_follows_changes() {
     cms.delete("a", &DeleteOptions::default()).await.unwrap();
     recorder.wait_for("delete a").await;
     assert_eq!(cached_names(&informer), ["b", "c"]);
-    // Listers hand out typed objects, decoded once.
-    let b = informer.indexer().get("default/b").unwrap();
-    assert_eq!(b.get().unwrap().data.as_ref().unwrap()["v"], "2");
+    // Listers hand out typed objects, decoded on read.
+    let b = informer.lister().get("default/b").unwrap().unwrap();
+    assert_eq!(b.data.as_ref().unwrap()["v"], "2");
     informer.shutdown();
 }
 
@@ -211,19 +211,20 @@ async fn listers_read_typed_objects_by_namespace_selector_and_index() {
         ListOptions::default(),
     );
     // A custom index, added before start.
-    let by_tier: IndexFunc<Cached<ConfigMap>> =
-        Arc::new(|o: &Cached<ConfigMap>| o.meta().labels.get("tier").cloned().into_iter().collect());
+    let by_tier: IndexFunc<Cached<ConfigMap>> = Arc::new(|o: &Cached<ConfigMap>| {
+        o.labels().get("tier").map(|t| t.into_owned()).into_iter().collect()
+    });
     informer.indexer().add_indexers(vec![("tier".to_string(), by_tier)]).unwrap();
     tokio::spawn(informer.clone().run());
     assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
     let lister = informer.lister();
-    assert_eq!(lister.list(None).len(), 3);
+    assert_eq!(lister.list(None).unwrap().len(), 3);
     let web: kube_core::Selector = kube_core::Expression::Equal("tier".into(), "web".into()).into();
-    assert_eq!(lister.list(Some(&web)).len(), 2);
-    assert_eq!(lister.namespace("default").list(Some(&web)).len(), 1);
-    let b = lister.namespace("default").get("b").unwrap();
+    assert_eq!(lister.list(Some(&web)).unwrap().len(), 2);
+    assert_eq!(lister.namespace("default").list(Some(&web)).unwrap().len(), 1);
+    let b = lister.namespace("default").get("b").unwrap().unwrap();
     assert_eq!(b.data.as_ref().unwrap()["tier"], "db");
-    assert!(lister.namespace("default").get("c").is_none());
+    assert!(lister.namespace("default").get("c").unwrap().is_none());
     let mut names: Vec<String> =
         lister.by_index("tier", "web").unwrap().iter().map(|c| c.metadata.name.clone().unwrap()).collect();
     names.sort();
@@ -264,17 +265,17 @@ async fn the_factory_shares_one_informer_per_type_and_serves_dynamic_and_metadat
     let namespaces = factory.informer::<k8s_openapi::api::core::v1::Namespace>();
     factory.start();
     assert!(factory.wait_for_cache_sync(Duration::from_secs(10)).await, "unsynced: {:?}", factory.unsynced());
-    assert!(namespaces.lister().get("kube-system").is_some(), "namespaces are cached cluster-wide");
-    let one = a.lister().namespace("default").get("one").unwrap();
+    assert!(namespaces.lister().get("kube-system").unwrap().is_some(), "namespaces are cached cluster-wide");
+    let one = a.lister().namespace("default").get("one").unwrap().unwrap();
     assert_eq!(one.data.as_ref().unwrap()["v"], "1");
     assert!(one.metadata.managed_fields.is_none(), "the factory strips managedFields");
     // ConfigMap's transform ran for ConfigMap's informer only (not the dynamic/metadata ones).
     assert_eq!(transformed.load(std::sync::atomic::Ordering::SeqCst), 1);
     // ConfigMap's custom resync period: the unchanged object comes again as an update.
     recorder.wait_for("update one").await;
-    let d: Arc<DynamicObject> = dynamic.lister().namespace("default").get("one").unwrap();
+    let d: Arc<DynamicObject> = dynamic.lister().namespace("default").get("one").unwrap().unwrap();
     assert_eq!(d.data["data"]["v"], "1");
-    let m: Arc<PartialObjectMeta> = metadata.lister().namespace("default").get("one").unwrap();
+    let m: Arc<PartialObjectMeta> = metadata.lister().namespace("default").get("one").unwrap().unwrap();
     assert_eq!(m.metadata.name.as_deref(), Some("one"));
     assert!(
         !String::from_utf8_lossy(metadata.indexer().get("default/one").unwrap().raw()).contains("\"data\""),
@@ -513,10 +514,10 @@ async fn managed_fields_are_stripped_on_request_and_transforms_apply() {
     tokio::spawn(kept.clone().run());
     assert!(stripped.wait_for_cache_sync(Duration::from_secs(10)).await);
     assert!(kept.wait_for_cache_sync(Duration::from_secs(10)).await);
-    let a = stripped.lister().namespace("default").get("a").unwrap();
+    let a = stripped.lister().namespace("default").get("a").unwrap().unwrap();
     assert!(a.metadata.managed_fields.is_none(), "stripped on request");
     assert_eq!(a.data.as_ref().unwrap()["v"], "1");
-    let b = kept.lister().namespace("default").get("a").unwrap();
+    let b = kept.lister().namespace("default").get("a").unwrap().unwrap();
     assert_eq!(b.metadata.managed_fields.as_ref().unwrap()[0].manager.as_deref(), Some("tests"));
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the transform saw the listed object");
     stripped.shutdown();
@@ -545,7 +546,7 @@ async fn a_handler_that_overflows_during_the_initial_list_catches_up_and_syncs()
     impl EventHandler<ConfigMap> for Slow {
         fn on_add(&self, obj: &Arc<Cached<ConfigMap>>, _initial: bool) {
             std::thread::sleep(Duration::from_micros(200));
-            self.0.lock().insert(obj.meta().name.clone());
+            self.0.lock().insert(obj.name().to_string());
         }
     }
     let seen = Arc::new(Mutex::new(HashSet::new()));

@@ -296,8 +296,9 @@ fn reason_for_code(code: StatusCode) -> &'static str {
     }
 }
 
-/// A printable excerpt of at most [`EXCERPT_LEN`] bytes of a body, cut on a char boundary.
-pub(crate) fn excerpt(body: &[u8]) -> String {
+/// A printable excerpt of the first 256 bytes of a body (what [`Error::Decode`] shows), cut on
+/// a char boundary.
+pub fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_LEN)]);
     let text = text.trim();
     let mut out: String = text.chars().filter(|c| !c.is_control() || *c == ' ').collect();

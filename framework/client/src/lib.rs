@@ -34,5 +34,5 @@ pub use config::{Config, ConfigError};
 pub use discovery::{CachedDiscovery, Discovery, DiscoveryClient, Mapping, RestMapper};
 pub use error::{ApiError, Error, Result};
 pub use metadata::MetadataClient;
-pub use rest::{PatchType, Request, Response, RestClient, WatchStream};
+pub use rest::{PatchType, Request, Response, RestClient, WatchLines, WatchStream};
 pub use retry::{DEFAULT_RETRY, retry_on_conflict};

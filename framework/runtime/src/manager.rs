@@ -184,7 +184,11 @@ impl ManagerBuilder {
         self
     }
 
-    /// Informers strip `metadata.managedFields` before caching (default: no).
+    /// Whether the cache drops `metadata.managedFields` of every object (default: yes, as
+    /// controller-runtime users configure with `cache.TransformStripManagedFields`). It is
+    /// dropped while each event is decoded, at no extra cost, and saves about a fifth of a
+    /// typical object's bytes. Opt out with `strip_managed_fields(false)` when a reconciler
+    /// reads managedFields from the cache (reads through the clients always have them).
     #[must_use]
     pub fn strip_managed_fields(mut self, strip: bool) -> Self {
         self.strip_managed_fields = strip;
@@ -346,7 +350,7 @@ impl Manager {
             cache_sync_timeout: Duration::from_secs(120),
             graceful_shutdown_timeout: Duration::from_secs(30),
             identity: None,
-            strip_managed_fields: false,
+            strip_managed_fields: true,
             leader: None,
             leader_config: crate::leader::LeaderElectionConfig::default(),
             exit_on_lost_leadership: true,

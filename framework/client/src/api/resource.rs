@@ -15,7 +15,7 @@ use super::options::{
 };
 use crate::{
     error::{Error, Result},
-    rest::{PatchType, Request, RestClient, WatchStream},
+    rest::{PatchType, Request, RestClient, WatchLines, WatchStream},
 };
 
 /// The page size of [`ResourceClient::pager`] when the options set none (client-go's 500).
@@ -124,6 +124,17 @@ where
     /// WATCH from `opts.resource_version`.
     pub async fn watch(&self, opts: &ListOptions) -> Result<WatchStream<K>> {
         opts.add_watch_to(self.on(self.rest.get())).watch().await
+    }
+
+    /// LIST, the response body undecoded (a 2xx body; an error status is `Err`), for decoders
+    /// of their own.
+    pub async fn list_raw(&self, opts: &ListOptions) -> Result<Bytes> {
+        opts.add_to(self.on(self.rest.get())).send().await?.bytes()
+    }
+
+    /// WATCH from `opts.resource_version`, the lines undecoded ([`WatchLines`]).
+    pub async fn watch_lines(&self, opts: &ListOptions) -> Result<WatchLines> {
+        opts.add_watch_to(self.on(self.rest.get())).watch_lines().await
     }
 
     /// Every object, page by page (`opts.limit`, default 500), as one stream; the pages are a

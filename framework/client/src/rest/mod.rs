@@ -23,7 +23,7 @@ use http_body_util::{BodyDataStream, BodyExt, Full};
 use kube_core::GroupVersion;
 use serde::{Serialize, de::DeserializeOwned};
 
-pub use watch::WatchStream;
+pub use watch::{WatchLines, WatchStream};
 
 use crate::{
     auth::Auth,
@@ -432,7 +432,21 @@ impl Request {
     /// Starts a watch (`watch=true` is added when absent) and returns its events as they arrive.
     /// A watch has no client-side timeout: set `timeoutSeconds` to have the server end it. An
     /// error status at the start (e.g. 410 Gone) is returned as `Err`.
-    pub async fn watch<T: DeserializeOwned>(mut self) -> Result<WatchStream<T>> {
+    pub async fn watch<T: DeserializeOwned>(self) -> Result<WatchStream<T>> {
+        let (body, url) = self.start_watch().await?;
+        Ok(WatchStream::new(body, url))
+    }
+
+    /// Starts a watch like [`Request::watch`], handing its lines over undecoded
+    /// ([`WatchLines`]).
+    pub async fn watch_lines(self) -> Result<WatchLines> {
+        let (body, url) = self.start_watch().await?;
+        Ok(WatchLines::new(body, url))
+    }
+
+    async fn start_watch(
+        mut self,
+    ) -> Result<(impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static + use<>, String)> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -451,7 +465,7 @@ impl Request {
         let body_url = url.clone();
         let body = BodyDataStream::new(response.into_body())
             .map_err(move |source| Error::Body { url: body_url.clone(), source });
-        Ok(WatchStream::new(body, url))
+        Ok((body, url))
     }
 
     /// Sends the request and streams the body of a 2xx response as it arrives (pod logs); an

@@ -131,6 +131,80 @@ impl<T: DeserializeOwned> WatchStream<T> {
     }
 }
 
+/// A watch response's lines, undecoded, for decoders of their own (krust-runtime's informers
+/// scan events straight into their cache's form). Framing follows [`WatchStream`]'s rules: a
+/// line inside one chunk is handed over in place, a line split across chunks is copied once
+/// into a reused buffer.
+pub struct WatchLines {
+    body: ByteStream,
+    framer: LineFramer,
+    source: String,
+    done: bool,
+}
+
+impl std::fmt::Debug for WatchLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchLines").field("source", &self.source).field("done", &self.done).finish()
+    }
+}
+
+impl WatchLines {
+    /// The lines of a byte stream; `source` names it in errors (e.g. the URL).
+    pub fn new<S>(body: S, source: impl Into<String>) -> Self
+    where
+        S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
+    {
+        WatchLines { body: Box::pin(body), framer: LineFramer::default(), source: source.into(), done: false }
+    }
+
+    /// Where the lines come from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Calls `f` with the next non-blank line (without its newline) and returns what it
+    /// returned; `None` at the end of the body. A transport error, or a line longer than
+    /// [`MAX_EVENT_BYTES`], is returned once as `Err` and ends the lines.
+    pub async fn next_with<R>(&mut self, mut f: impl FnMut(&[u8]) -> R) -> Option<Result<R, Error>> {
+        use futures_util::StreamExt;
+        loop {
+            match self.framer.next_line(|line| f(trim_newline(line))) {
+                Ok(Some(r)) => return Some(Ok(r)),
+                Ok(None) => {}
+                Err(size) => {
+                    self.done = true;
+                    self.framer = LineFramer::default();
+                    return Some(Err(Error::InvalidRequest(format!(
+                        "a watch event from {} exceeds {MAX_EVENT_BYTES} bytes ({size} bytes without a newline); \
+                         the stream was closed",
+                        self.source
+                    ))));
+                }
+            }
+            if self.done {
+                return None;
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.framer.push(chunk),
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.done = true;
+                    let rest = self.framer.take_rest()?;
+                    return Some(Ok(f(trim_newline(&rest))));
+                }
+            }
+        }
+    }
+}
+
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
 impl<T: DeserializeOwned> Stream for WatchStream<T> {
     type Item = Result<WatchEvent<T>, Error>;
 
@@ -270,6 +344,24 @@ mod tests {
             Ok(WatchEvent::Error(status)) => assert_eq!(status.code, 410),
             other => panic!("expected an error event, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn lines_are_handed_over_whole_across_chunks() {
+        let all = format!("{}\n\n{}\r\n{}", event("a"), event("b"), event("c")).into_bytes();
+        for cut in [1, 10, all.len() / 2, all.len() - 1] {
+            let chunks = vec![Ok(Bytes::from(all[..cut].to_vec())), Ok(Bytes::from(all[cut..].to_vec()))];
+            let mut lines = WatchLines::new(stream::iter(chunks), "t");
+            let mut got = Vec::new();
+            while let Some(line) = lines.next_with(|l| String::from_utf8(l.to_vec()).unwrap()).await {
+                got.push(line.unwrap());
+            }
+            assert_eq!(got, [event("a"), event("b"), event("c")], "cut at {cut}");
+        }
+        let failing: Vec<Result<Bytes, Error>> = vec![Err(Error::InvalidRequest("reset".into()))];
+        let mut lines = WatchLines::new(stream::iter(failing), "t");
+        assert!(lines.next_with(|_| ()).await.unwrap().is_err());
+        assert!(lines.next_with(|_| ()).await.is_none());
     }
 
     #[tokio::test]

@@ -9,18 +9,26 @@
 //!    (an object over a `DeletedFinalStateUnknown` tombstone).
 //! 3. `pop` removes a key and hands over all of its deltas at once; a key added again after the
 //!    pop starts a new list.
-//! 4. `replace` (a relist) queues `Replaced` for every listed object and
-//!    `Deleted(DeletedFinalStateUnknown)` for every key that is known (in the store or queued)
-//!    but not listed: deletions missed while disconnected arrive as tombstones.
+//! 4. A relist (`replace`, or page by page with [`DeltaFifo::begin_replace`]) queues
+//!    `Replaced` for every listed object and, when it finishes, `Deleted(DeletedFinalStateUnknown)`
+//!    for every key that is known (in the store or queued) but was not listed: deletions
+//!    missed while disconnected arrive as tombstones. A relist that does not finish (a failed
+//!    page) queues no tombstones.
 //! 5. Deleting a key that is neither known nor queued is a no-op.
-//! 6. `has_synced` is true once the first `replace` (or add) happened and every item queued by
-//!    that first `replace` has been popped.
+//! 6. `has_synced` is true once the first relist finished (or an add happened) and every item
+//!    it queued has been popped; items popped before that are part of the initial list.
 //! 7. `resync` queues `Sync` for every known object that has no pending delta.
 //! 8. `close` wakes every `pop`; items already queued are still popped, then `pop` returns None.
+//! 9. [`DeltaFifo::wait_for_room`] returns once at most the given number of keys are queued: a
+//!    reflector waits on it between pages, so a relist never holds more than a few pages of
+//!    new objects beside the cache.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use parking_lot::Mutex;
@@ -100,6 +108,18 @@ pub trait KnownObjects<T>: Send + Sync {
     fn list_keys(&self) -> Vec<String>;
     /// A known object.
     fn get_by_key(&self, key: &str) -> Option<Arc<T>>;
+    /// A known object by namespace (`""`: cluster-scoped) and name.
+    fn get_by_name(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
+        if namespace.is_empty() {
+            self.get_by_key(name)
+        } else {
+            self.get_by_key(&format!("{namespace}/{name}"))
+        }
+    }
+    /// Whether nothing is known.
+    fn is_empty(&self) -> bool {
+        self.list_keys().is_empty()
+    }
 }
 
 impl<T: CacheObject> KnownObjects<T> for Indexer<T> {
@@ -109,6 +129,12 @@ impl<T: CacheObject> KnownObjects<T> for Indexer<T> {
     fn get_by_key(&self, key: &str) -> Option<Arc<T>> {
         self.get(key)
     }
+    fn get_by_name(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
+        Indexer::get_by_name(self, namespace, name)
+    }
+    fn is_empty(&self) -> bool {
+        Indexer::is_empty(self)
+    }
 }
 
 struct State<T> {
@@ -116,8 +142,6 @@ struct State<T> {
     queue: VecDeque<String>,
     populated: bool,
     initial_population_count: usize,
-    /// The first `replace` listed nothing (so no pop will mark the end of the initial list).
-    initial_list_empty: bool,
     closed: bool,
 }
 
@@ -125,7 +149,95 @@ struct State<T> {
 pub struct DeltaFifo<T> {
     state: Mutex<State<T>>,
     notify: Notify,
+    /// Woken by pops while someone waits for room.
+    room: Notify,
+    room_wanted: AtomicBool,
+    /// Woken when the initial population has been popped.
+    synced: Notify,
     known: Option<Arc<dyn KnownObjects<T>>>,
+}
+
+/// A relist delivered page by page ([`DeltaFifo::begin_replace`]): pages of listed objects,
+/// then [`Replace::finish`].
+pub struct Replace<'a, T: CacheObject> {
+    fifo: &'a DeltaFifo<T>,
+    /// The listed keys, when deletions are possible (something was known or queued at start).
+    listed: Option<HashSet<String>>,
+}
+
+impl<T: CacheObject> Replace<'_, T> {
+    /// Queues `Replaced` for each object of a page.
+    pub fn add_page(&mut self, objects: Vec<Arc<T>>) {
+        if objects.is_empty() {
+            return;
+        }
+        let mut state = self.fifo.state.lock();
+        for obj in objects {
+            let key = obj.key();
+            if let Some(listed) = &mut self.listed {
+                listed.insert(key.clone());
+            }
+            DeltaFifo::queue_action(
+                &mut state,
+                key,
+                Delta { kind: DeltaType::Replaced, object: DeltaObject::Object(obj) },
+            );
+        }
+        drop(state);
+        self.fifo.notify.notify_waiters();
+    }
+
+    /// The relist is complete: tombstones for what it did not list.
+    pub fn finish(self) {
+        let fifo = self.fifo;
+        let mut state = fifo.state.lock();
+        if let Some(listed) = &self.listed {
+            // Queued keys that the relist no longer has.
+            let queued_gone: Vec<(String, Option<Arc<T>>)> = state
+                .items
+                .iter()
+                .filter(|(k, _)| !listed.contains(*k))
+                .map(|(k, deltas)| (k.clone(), deltas.last().and_then(|d| d.object.object().cloned())))
+                .collect();
+            for (key, last) in queued_gone {
+                if state.items.get(&key).and_then(|d| d.last()).is_some_and(|d| d.kind == DeltaType::Deleted)
+                {
+                    continue;
+                }
+                let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object: last };
+                DeltaFifo::queue_action(
+                    &mut state,
+                    key,
+                    Delta { kind: DeltaType::Deleted, object: tombstone },
+                );
+            }
+            // Known keys that the relist no longer has.
+            if let Some(known) = &fifo.known {
+                for key in known.list_keys() {
+                    if listed.contains(&key) || state.items.contains_key(&key) {
+                        continue;
+                    }
+                    let object = known.get_by_key(&key);
+                    let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object };
+                    DeltaFifo::queue_action(
+                        &mut state,
+                        key,
+                        Delta { kind: DeltaType::Deleted, object: tombstone },
+                    );
+                }
+            }
+        }
+        if !state.populated {
+            state.populated = true;
+            state.initial_population_count = state.queue.len();
+        }
+        let synced = state.initial_population_count == 0;
+        drop(state);
+        fifo.notify.notify_waiters();
+        if synced {
+            fifo.synced.notify_waiters();
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for DeltaFifo<T> {
@@ -151,10 +263,12 @@ impl<T: CacheObject> DeltaFifo<T> {
                 queue: VecDeque::new(),
                 populated: false,
                 initial_population_count: 0,
-                initial_list_empty: false,
                 closed: false,
             }),
             notify: Notify::new(),
+            room: Notify::new(),
+            room_wanted: AtomicBool::new(false),
+            synced: Notify::new(),
             known,
         }
     }
@@ -215,54 +329,23 @@ impl<T: CacheObject> DeltaFifo<T> {
         self.notify.notify_waiters();
     }
 
-    /// A relist: `Replaced` for each object, tombstones for known keys that are gone.
+    /// A relist in one call: `Replaced` for each object, tombstones for known keys that are
+    /// gone.
     pub fn replace(&self, objects: Vec<Arc<T>>) {
-        let mut state = self.state.lock();
-        let mut listed = HashSet::with_capacity(objects.len());
-        for obj in objects {
-            let key = obj.key();
-            listed.insert(key.clone());
-            Self::queue_action(
-                &mut state,
-                key,
-                Delta { kind: DeltaType::Replaced, object: DeltaObject::Object(obj) },
-            );
-        }
-        let mut deletions = 0;
-        // Queued keys that the relist no longer has.
-        let queued_gone: Vec<(String, Option<Arc<T>>)> = state
-            .items
-            .iter()
-            .filter(|(k, _)| !listed.contains(*k))
-            .map(|(k, deltas)| (k.clone(), deltas.last().and_then(|d| d.object.object().cloned())))
-            .collect();
-        for (key, last) in queued_gone {
-            if state.items.get(&key).and_then(|d| d.last()).is_some_and(|d| d.kind == DeltaType::Deleted) {
-                continue;
-            }
-            deletions += 1;
-            let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object: last };
-            Self::queue_action(&mut state, key, Delta { kind: DeltaType::Deleted, object: tombstone });
-        }
-        // Known keys that the relist no longer has.
-        if let Some(known) = &self.known {
-            for key in known.list_keys() {
-                if listed.contains(&key) || state.items.contains_key(&key) {
-                    continue;
-                }
-                deletions += 1;
-                let object = known.get_by_key(&key);
-                let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object };
-                Self::queue_action(&mut state, key, Delta { kind: DeltaType::Deleted, object: tombstone });
-            }
-        }
-        if !state.populated {
-            state.populated = true;
-            state.initial_population_count = listed.len() + deletions;
-            state.initial_list_empty = state.initial_population_count == 0;
-        }
-        drop(state);
-        self.notify.notify_waiters();
+        let mut replace = self.begin_replace();
+        replace.add_page(objects);
+        replace.finish();
+    }
+
+    /// Starts a relist delivered page by page (invariant 4).
+    pub fn begin_replace(&self) -> Replace<'_, T> {
+        let track = !self.state.lock().items.is_empty() || self.known.as_ref().is_some_and(|k| !k.is_empty());
+        Replace { fifo: self, listed: track.then(HashSet::new) }
+    }
+
+    /// The known object (in the store) of this namespace and name.
+    pub fn known_by_name(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
+        self.known.as_ref()?.get_by_name(namespace, name)
     }
 
     /// Queues `Sync` for every known object without pending deltas (invariant 7).
@@ -313,9 +396,19 @@ impl<T: CacheObject> DeltaFifo<T> {
                 let mut state = self.state.lock();
                 if let Some(key) = state.queue.pop_front() {
                     let deltas = state.items.remove(&key).unwrap_or_default();
-                    let initial = state.initial_population_count > 0;
-                    if initial {
+                    // client-go's isInInitialList: popped before the initial population was.
+                    let initial = !state.populated || state.initial_population_count > 0;
+                    let mut synced = false;
+                    if state.initial_population_count > 0 {
                         state.initial_population_count -= 1;
+                        synced = state.initial_population_count == 0;
+                    }
+                    drop(state);
+                    if synced {
+                        self.synced.notify_waiters();
+                    }
+                    if self.room_wanted.load(Ordering::Acquire) {
+                        self.room.notify_waiters();
                     }
                     return Some((key, deltas, initial));
                 }
@@ -327,10 +420,36 @@ impl<T: CacheObject> DeltaFifo<T> {
         }
     }
 
-    /// Whether the first relist has been delivered to the processor (invariant 6).
-    /// Whether the first `replace` listed nothing: synced with nothing to pop.
-    pub fn initial_list_was_empty(&self) -> bool {
-        self.state.lock().initial_list_empty
+    /// Waits until the initial population has been popped (invariant 6).
+    pub async fn wait_synced(&self) {
+        loop {
+            let notified = self.synced.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.has_synced() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until at most `limit` keys are queued (invariant 9), or the queue is closed.
+    pub async fn wait_for_room(&self, limit: usize) {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            self.room_wanted.store(true, Ordering::Release);
+            {
+                let state = self.state.lock();
+                if state.queue.len() <= limit || state.closed {
+                    drop(state);
+                    self.room_wanted.store(false, Ordering::Release);
+                    return;
+                }
+            }
+            notified.await;
+        }
     }
 
     /// Whether the initial list has been popped (client-go's `HasSynced`).
@@ -343,6 +462,7 @@ impl<T: CacheObject> DeltaFifo<T> {
     pub fn close(&self) {
         self.state.lock().closed = true;
         self.notify.notify_waiters();
+        self.room.notify_waiters();
     }
 
     /// The queued keys, in order.

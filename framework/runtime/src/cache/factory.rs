@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::{
     informer::SharedIndexInformer,
     reflector::{Transform, WatchErrorHandler},
+    scan::FieldPath,
 };
 
 trait Lifecycle: Send + Sync {
@@ -57,6 +58,9 @@ pub struct SharedInformerFactory {
     namespace: Option<String>,
     options: ListOptions,
     strip_managed_fields: bool,
+    drop_fields: Vec<FieldPath>,
+    drop_fields_by_type: HashMap<TypeId, Vec<FieldPath>>,
+    recently_decoded: usize,
     watch_list: bool,
     resync: Option<Duration>,
     custom_resync: HashMap<TypeId, Duration>,
@@ -88,6 +92,9 @@ impl SharedInformerFactory {
             namespace: None,
             options: ListOptions::default(),
             strip_managed_fields: false,
+            drop_fields: Vec::new(),
+            drop_fields_by_type: HashMap::new(),
+            recently_decoded: super::lister::DEFAULT_RECENTLY_DECODED,
             watch_list: false,
             resync: None,
             custom_resync: HashMap::new(),
@@ -111,11 +118,35 @@ impl SharedInformerFactory {
         self
     }
 
-    /// Every informer of this factory strips `metadata.managedFields` before caching (see
-    /// [`InformerOptions::strip_managed_fields`](super::InformerOptions) for the trade-off).
+    /// Every informer of this factory drops `metadata.managedFields` while decoding (see
+    /// [`InformerOptions::strip_managed_fields`](super::InformerOptions)).
     #[must_use]
     pub fn with_strip_managed_fields(mut self, strip: bool) -> Self {
         self.strip_managed_fields = strip;
+        self
+    }
+
+    /// Every informer of this factory drops these fields while decoding (controller-runtime's
+    /// `DefaultTransform`, for the common case of removing fields).
+    #[must_use]
+    pub fn with_drop_fields(mut self, paths: Vec<FieldPath>) -> Self {
+        self.drop_fields = paths;
+        self
+    }
+
+    /// `K`'s informer also drops these fields (controller-runtime's `ByObject` transform). For
+    /// dynamic and metadata informers, `K` is `DynamicObject` or `PartialObjectMeta`.
+    #[must_use]
+    pub fn with_drop_fields_for<K: 'static>(mut self, paths: Vec<FieldPath>) -> Self {
+        self.drop_fields_by_type.insert(TypeId::of::<K>(), paths);
+        self
+    }
+
+    /// How many typed objects each informer's listers keep decoded for repeated reads (default
+    /// [`DEFAULT_RECENTLY_DECODED`](super::DEFAULT_RECENTLY_DECODED)).
+    #[must_use]
+    pub fn with_recently_decoded(mut self, objects: usize) -> Self {
+        self.recently_decoded = objects;
         self
     }
 
@@ -161,8 +192,12 @@ impl SharedInformerFactory {
         &self,
         client: ResourceClient<super::object::Cached<K>>,
     ) -> Arc<SharedIndexInformer<K>> {
+        let mut drop_fields = self.drop_fields.clone();
+        drop_fields.extend(self.drop_fields_by_type.get(&TypeId::of::<K>()).into_iter().flatten().cloned());
         let options = super::informer::InformerOptions {
             strip_managed_fields: self.strip_managed_fields,
+            drop_fields,
+            recently_decoded: self.recently_decoded,
             watch_list: self.watch_list,
             transform: self
                 .transforms

@@ -2,13 +2,19 @@
 //! DeltaFIFO, whose deltas are applied to the [`Indexer`] (the cache listers read) and then
 //! handed to every registered event handler.
 //!
-//! Each handler has its own bounded buffer and task, so a slow or panicking handler delays
-//! nobody else. client-go's per-handler buffer is unbounded (a stuck handler grows memory
-//! without limit); here, when a handler's buffer is full, notifications for it are dropped
-//! until it has drained its buffer, and then it receives the whole cache as
-//! `on_add(_, false)` (and its registration counts as synced if the informer is): a
-//! level-triggered controller converges exactly as after a resync, memory stays bounded, and
-//! nothing depends on later events arriving.
+//! Two kinds of handlers:
+//! - [`SharedIndexInformer::add_event_handler`]: each handler has its own bounded buffer and
+//!   task, so a slow or panicking handler delays nobody else. client-go's per-handler buffer is
+//!   unbounded (a stuck handler grows memory without limit); here, when a handler's buffer is
+//!   full, notifications for it are dropped until it has drained its buffer, and then it
+//!   receives the whole cache as `on_add(_, false)` (and its registration counts as synced if
+//!   the informer is): a level-triggered handler converges exactly as after a resync, memory
+//!   stays bounded, and nothing depends on later events arriving.
+//! - [`SharedIndexInformer::add_inline_handler`]: called on the informer's own task, in order,
+//!   with nothing buffered and nothing dropped. For handlers that only turn events into keys of
+//!   a deduplicating queue (a controller's): their memory is bounded by the number of keys, so
+//!   no burst or relist can make them lose events or replay the cache.
+//!
 //! A handler added after the informer started first receives the current cache as adds.
 
 use std::{
@@ -36,15 +42,23 @@ use super::{
 
 /// How an informer lists, and what it keeps.
 pub struct InformerOptions<K> {
-    /// Remove `metadata.managedFields` before caching (default: no). Measured with the
-    /// `informers` benchmark (100k Pods): stripping makes the initial sync ~40% slower (the
-    /// bytes are rewritten) and does not lower RSS during a bulk load (the allocator keeps the
-    /// freed originals), but it halves the memory of objects once read typed (19 KB instead of
-    /// 38 KB per Pod). Turn it on when listers read most objects typed.
+    /// Drop `metadata.managedFields` while decoding (default: no here; the [`Manager`]'s cache
+    /// turns it on). It is dropped in the pass that decodes each event, so it costs no extra
+    /// time, and it saves about a fifth of a typical object's bytes.
+    ///
+    /// [`Manager`]: crate::manager::Manager
     pub strip_managed_fields: bool,
+    /// Further fields to drop while decoding (e.g. a large annotation, or `status` of objects
+    /// read only for their spec); client-go's `TransformFunc` for the common case, without a
+    /// second pass over the bytes.
+    pub drop_fields: Vec<super::scan::FieldPath>,
+    /// How many typed objects the informer's listers keep decoded for repeated reads (default
+    /// [`DEFAULT_RECENTLY_DECODED`](super::lister::DEFAULT_RECENTLY_DECODED); 0: decode every read).
+    pub recently_decoded: usize,
     /// Use WatchList for the initial state (default: no).
     pub watch_list: bool,
-    /// Another transform applied before caching (after the stripping).
+    /// A transform applied to every decoded object before caching (after the dropped fields);
+    /// it rewrites the object, so prefer [`drop_fields`](Self::drop_fields) where it suffices.
     pub transform: Option<super::reflector::Transform<K>>,
     /// The resync period of handlers added with [`SharedIndexInformer::add_event_handler`]
     /// (client-go's `defaultEventHandlerResyncPeriod`; default: none).
@@ -57,6 +71,8 @@ impl<K> Default for InformerOptions<K> {
     fn default() -> Self {
         InformerOptions {
             strip_managed_fields: false,
+            drop_fields: Vec::new(),
+            recently_decoded: super::lister::DEFAULT_RECENTLY_DECODED,
             watch_list: false,
             transform: None,
             resync: None,
@@ -132,12 +148,32 @@ impl HandlerRegistration {
     }
 }
 
+/// A handler called on the informer's task.
+struct Inline<K> {
+    id: u64,
+    handler: Box<dyn EventHandler<K>>,
+    synced: Arc<AtomicBool>,
+}
+
+/// Calls an inline handler; a panic is logged and contained.
+fn call_inline(what: impl FnOnce()) {
+    if std::panic::catch_unwind(AssertUnwindSafe(what)).is_err() {
+        tracing::error!("an informer event handler panicked; it keeps receiving events");
+    }
+}
+
 /// The informer.
 pub struct SharedIndexInformer<K> {
     indexer: Arc<Indexer<Cached<K>>>,
+    recent: Arc<super::decoded::RecentlyDecoded<K>>,
     fifo: Arc<DeltaFifo<Cached<K>>>,
     reflector: Arc<Reflector<K>>,
     slots: Mutex<Vec<Arc<Slot<K>>>>,
+    inline: Mutex<Vec<Inline<K>>>,
+    /// Held while popped deltas are applied, so that the sync is never announced in the middle.
+    processing: Mutex<()>,
+    /// Woken when the sync is announced.
+    synced_notify: tokio::sync::Notify,
     started: AtomicBool,
     synced_announced: Arc<AtomicBool>,
     next_id: std::sync::atomic::AtomicU64,
@@ -172,24 +208,27 @@ where
     ) -> Arc<Self> {
         let indexer = Arc::new(Indexer::new());
         let fifo = Arc::new(DeltaFifo::new(Some(indexer.clone() as Arc<dyn KnownObjects<Cached<K>>>)));
-        let transform: Option<super::reflector::Transform<K>> =
-            match (informer.strip_managed_fields, informer.transform) {
-                (true, Some(t)) => Some(Arc::new(move |o: Cached<K>| t(o.without_managed_fields()))),
-                (true, None) => Some(Arc::new(|o: Cached<K>| o.without_managed_fields())),
-                (false, t) => t,
-            };
+        let mut drops = informer.drop_fields;
+        if informer.strip_managed_fields {
+            drops.push(super::scan::FieldPath::managed_fields());
+        }
         let mut reflector = Reflector::new(client, options, fifo.clone())
             .with_watch_list(informer.watch_list)
-            .with_transform(transform);
+            .with_drop_fields(&drops)
+            .with_transform(informer.transform);
         if let Some(handler) = informer.watch_error_handler {
             reflector = reflector.with_error_handler(handler);
         }
         let reflector = Arc::new(reflector);
         Arc::new(SharedIndexInformer {
             indexer,
+            recent: Arc::new(super::decoded::RecentlyDecoded::new(informer.recently_decoded)),
             fifo,
             reflector,
             slots: Mutex::new(Vec::new()),
+            inline: Mutex::new(Vec::new()),
+            processing: Mutex::new(()),
+            synced_notify: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
             synced_announced: Arc::new(AtomicBool::new(false)),
             next_id: std::sync::atomic::AtomicU64::new(0),
@@ -203,9 +242,10 @@ where
         &self.indexer
     }
 
-    /// A typed lister over the cache.
+    /// A typed lister over the cache (listers of one informer share its recently decoded
+    /// objects).
     pub fn lister(&self) -> super::lister::Lister<K> {
-        super::lister::Lister::new(self.indexer.clone())
+        super::lister::Lister::shared(self.indexer.clone(), self.recent.clone())
     }
 
     /// The reflector (e.g. for its last synced resourceVersion).
@@ -290,10 +330,42 @@ where
         HandlerRegistration { id, synced }
     }
 
+    /// Registers a handler called on the informer's own task, for every event in order, with
+    /// nothing buffered and nothing dropped (see the module doc). It must be quick and must not
+    /// block or wait (no I/O, no `.await` on other tasks, no locks held elsewhere for long) and
+    /// must not add or remove handlers of this informer. After start it first receives the
+    /// current cache as adds.
+    pub fn add_inline_handler(&self, handler: impl EventHandler<K>) -> HandlerRegistration {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let synced = Arc::new(AtomicBool::new(false));
+        let mut inline = self.inline.lock();
+        if self.started.load(Ordering::SeqCst) {
+            // Under the lock the informer's task cannot dispatch: nothing is missed between
+            // this replay and the next event.
+            for o in self.indexer.list() {
+                call_inline(|| handler.on_add(&o, false));
+            }
+            if self.synced_announced.load(Ordering::SeqCst) {
+                synced.store(true, Ordering::SeqCst);
+            }
+        }
+        inline.push(Inline { id, handler: Box::new(handler), synced: synced.clone() });
+        HandlerRegistration { id, synced }
+    }
+
     /// Removes a handler: it gets nothing more (what is already in its buffer is still handed
     /// over).
     pub fn remove_event_handler(&self, registration: &HandlerRegistration) {
         self.slots.lock().retain(|s| s.id != registration.id);
+        self.inline.lock().retain(|s| s.id != registration.id);
+    }
+
+    /// Hands a delta's notification to the inline handlers (`resync_only`: none, they are not
+    /// resynced).
+    fn dispatch_inline(&self, notify: impl Fn(&dyn EventHandler<K>)) {
+        for slot in self.inline.lock().iter() {
+            call_inline(|| notify(&*slot.handler));
+        }
     }
 
     fn dispatch(&self, make: impl Fn() -> Notification<K>) {
@@ -338,20 +410,17 @@ where
             let this = self.clone();
             tokio::spawn(async move { this.resync_loop().await })
         };
-        // An empty initial list is never popped: announce the sync when it is seen.
-        let empty_sync = {
+        // The initial list may leave nothing to pop (empty, or popped while it was listed).
+        let synced_watch = {
             let this = self.clone();
             tokio::spawn(async move {
-                while !this.synced_announced.load(Ordering::SeqCst) && !this.stop.is_cancelled() {
-                    if this.fifo.initial_list_was_empty() {
-                        this.announce_synced();
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+                this.fifo.wait_synced().await;
+                let _processing = this.processing.lock();
+                this.announce_synced();
             })
         };
         while let Some((_, deltas, initial)) = self.fifo.pop_with_initial().await {
+            let _processing = self.processing.lock();
             for delta in deltas {
                 match delta.kind {
                     DeltaType::Sync => {
@@ -362,8 +431,14 @@ where
                     DeltaType::Added | DeltaType::Updated | DeltaType::Replaced => {
                         let Some(new) = delta.object.object().cloned() else { continue };
                         match self.indexer.upsert(new.clone()) {
-                            Some(old) => self.dispatch(|| Notification::Update(old.clone(), new.clone())),
-                            None => self.dispatch(|| Notification::Add(new.clone(), initial)),
+                            Some(old) => {
+                                self.dispatch_inline(|h| h.on_update(&old, &new));
+                                self.dispatch(|| Notification::Update(old.clone(), new.clone()));
+                            }
+                            None => {
+                                self.dispatch_inline(|h| h.on_add(&new, initial));
+                                self.dispatch(|| Notification::Add(new.clone(), initial));
+                            }
                         }
                     }
                     DeltaType::Deleted => {
@@ -372,7 +447,8 @@ where
                             DeltaObject::DeletedFinalStateUnknown { key, .. } => key.clone(),
                         };
                         self.indexer.delete(&key);
-                        let object = delta.object.clone();
+                        let object = delta.object;
+                        self.dispatch_inline(|h| h.on_delete(&object));
                         self.dispatch(|| Notification::Delete(object.clone()));
                     }
                 }
@@ -382,14 +458,20 @@ where
             }
         }
         resyncer.abort();
-        empty_sync.abort();
+        synced_watch.abort();
         let _ = list_watch.await;
     }
 
     /// Tells every handler the initial list is complete (once).
     fn announce_synced(&self) {
+        let inline = self.inline.lock();
         if self.synced_announced.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            for slot in inline.iter() {
+                slot.synced.store(true, Ordering::SeqCst);
+            }
+            drop(inline);
             self.dispatch(|| Notification::Synced);
+            self.synced_notify.notify_waiters();
         }
     }
 
@@ -432,19 +514,25 @@ where
 
     /// Whether the initial list has been processed into the cache.
     pub fn has_synced(&self) -> bool {
-        self.fifo.has_synced()
+        self.synced_announced.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the initial list has been processed into the cache.
+    pub async fn wait_synced(&self) {
+        loop {
+            let notified = self.synced_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.has_synced() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Waits until synced or `timeout`; returns whether it synced.
     pub async fn wait_for_cache_sync(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.has_synced() {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        true
+        tokio::time::timeout(timeout, self.wait_synced()).await.is_ok()
     }
 
     /// Stops the reflector and the processing loop.

@@ -1,311 +1,465 @@
-//! How the informer keeps an object: its JSON bytes as the server sent them, the few metadata
-//! fields the cache needs (key, labels, resourceVersion, owners), and the typed object decoded
-//! on first read and then shared.
+//! How the informer keeps an object: its JSON bytes (without the dropped fields) and where in
+//! them the metadata the cache needs lies. Nothing else stays: the typed object is decoded from
+//! the bytes when someone reads it, and is not kept by the cache afterwards (listers share
+//! recently decoded objects through a small bounded set, see [`Lister`](super::Lister)).
 //!
 //! The trade-off, measured against kube-rs (which decodes every event into its typed struct and
-//! keeps that): decoding a watch event costs one validating scan of its bytes plus a scan for
-//! the metadata, instead of building a ~2.4 KB struct with ~115 allocations; a cached Pod costs
-//! about its JSON size plus a small header instead of ~17 KB of structs. The price is paid on
-//! the first typed read of each version of an object (a full decode, then shared through an
-//! `Arc`), so a controller that reads every object on every event pays what kube-rs pays, once
-//! per version.
+//! keeps that): a watch event costs one structural scan and one copy of its bytes instead of
+//! building a ~2.4 KB struct with ~115 allocations, and a cached Pod costs about its JSON size
+//! plus ~200 bytes instead of ~17 KB of structs, however often it is read. The price is a
+//! decode on each typed read that misses the recently-decoded set (about 10 µs for a 3 KB Pod).
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, OnceLock},
-};
+use std::{borrow::Cow, collections::BTreeMap, marker::PhantomData, sync::Arc};
 
 use bytes::Bytes;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube_core::{Expression, Selector};
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use super::store::CacheObject;
+use super::{
+    scan::{
+        Decoder, DropTree, ESCAPED_NAME, ESCAPED_NAMESPACE, ESCAPED_RESOURCE_VERSION, ESCAPED_UID, FieldPath,
+        MetaSpans, ScannedObject, Span,
+    },
+    store::CacheObject,
+};
 
-/// The metadata the cache decodes eagerly.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct CacheMeta {
-    /// `metadata.name`.
-    #[serde(default)]
-    pub name: String,
-    /// `metadata.namespace` (empty when cluster-scoped).
-    #[serde(default)]
-    pub namespace: String,
-    /// `metadata.uid`.
-    #[serde(default)]
-    pub uid: String,
-    /// `metadata.resourceVersion`.
-    #[serde(default)]
-    pub resource_version: String,
-    /// `metadata.generation`.
-    #[serde(default)]
-    pub generation: Option<i64>,
-    /// `metadata.labels`.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Whether `metadata.deletionTimestamp` is set.
-    #[serde(default, rename = "deletionTimestamp", deserialize_with = "present")]
-    pub deleting: bool,
+/// Unescaped copies of string fields that the server sent with JSON escapes (rare).
+#[derive(Debug, Default)]
+struct Unescaped {
+    name: String,
+    namespace: String,
+    uid: String,
+    resource_version: String,
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<serde::de::IgnoredAny>::deserialize(d)?.is_some())
-}
-
-#[derive(Deserialize)]
-struct Head {
-    #[serde(default)]
-    metadata: CacheMeta,
-}
-
-/// One cached object: JSON bytes, eager metadata, lazily decoded typed value.
+/// One cached object: its JSON bytes and where its metadata lies in them.
 pub struct Cached<K> {
     raw: Bytes,
-    meta: CacheMeta,
-    typed: OnceLock<Arc<K>>,
+    meta: MetaSpans,
+    unescaped: Option<Box<Unescaped>>,
+    _type: PhantomData<fn() -> K>,
 }
 
 impl<K> Clone for Cached<K> {
     fn clone(&self) -> Self {
-        let typed = OnceLock::new();
-        if let Some(t) = self.typed.get() {
-            let _ = typed.set(t.clone());
+        Cached {
+            raw: self.raw.clone(),
+            meta: self.meta.clone(),
+            unescaped: self.unescaped.as_ref().map(|u| {
+                Box::new(Unescaped {
+                    name: u.name.clone(),
+                    namespace: u.namespace.clone(),
+                    uid: u.uid.clone(),
+                    resource_version: u.resource_version.clone(),
+                })
+            }),
+            _type: PhantomData,
         }
-        Cached { raw: self.raw.clone(), meta: self.meta.clone(), typed }
     }
 }
 
 impl<K> std::fmt::Debug for Cached<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cached").field("meta", &self.meta).field("bytes", &self.raw.len()).finish()
+        f.debug_struct("Cached")
+            .field("namespace", &self.namespace_str())
+            .field("name", &self.name_str())
+            .field("resource_version", &self.resource_version_str())
+            .field("bytes", &self.raw.len())
+            .finish()
     }
 }
 
+fn unescape_span(bytes: &[u8], span: Span) -> String {
+    let mut quoted = Vec::with_capacity(span.range().len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(bytes.get(span.range()).unwrap_or_default());
+    quoted.push(b'"');
+    serde_json::from_slice(&quoted).unwrap_or_default()
+}
+
 impl<K> Cached<K> {
-    /// Parses the metadata of an object's JSON. Only the `metadata` value is read: it is
-    /// found by a scan of the top-level keys (it comes third in Kubernetes objects), so the
-    /// rest of the object is not parsed a second time. The bytes must be valid JSON: the list
-    /// and watch decoders (`Deserialize` of `Cached`) have validated them already.
-    pub fn from_json(raw: Bytes) -> Result<Self, serde_json::Error> {
-        let meta = match metadata_start(&raw) {
-            Some(start) => {
-                let mut de = serde_json::Deserializer::from_slice(&raw[start..]);
-                CacheMeta::deserialize(&mut de)?
-            }
-            // No top-level metadata found by the scan: parse it all (and report bad JSON).
-            None => serde_json::from_slice::<Head>(&raw)?.metadata,
-        };
-        Ok(Cached { raw, meta, typed: OnceLock::new() })
+    /// From a scan: the kept bytes and their metadata.
+    pub(crate) fn from_scanned(scanned: ScannedObject) -> Self {
+        let ScannedObject { bytes, meta } = scanned;
+        let unescaped = (meta.escaped != 0).then(|| {
+            let field = |bit: u8, span: Span| {
+                if meta.escaped & bit != 0 { unescape_span(&bytes, span) } else { String::new() }
+            };
+            Box::new(Unescaped {
+                name: field(ESCAPED_NAME, meta.name),
+                namespace: field(ESCAPED_NAMESPACE, meta.namespace),
+                uid: field(ESCAPED_UID, meta.uid),
+                resource_version: field(ESCAPED_RESOURCE_VERSION, meta.resource_version),
+            })
+        });
+        Cached { raw: Bytes::from(bytes), meta, unescaped, _type: PhantomData }
     }
 
-    /// The eagerly decoded metadata.
-    pub fn meta(&self) -> &CacheMeta {
-        &self.meta
+    /// Scans an object's JSON: its bytes are kept (copied once), its metadata located. Errors
+    /// when the bytes are not a JSON object or its metadata has the wrong shape.
+    pub fn from_json(raw: &[u8]) -> Result<Self, serde_json::Error> {
+        Decoder::default().object(raw).map(Self::from_scanned).map_err(|e| e.into_json())
     }
 
-    /// The object's JSON as the server sent it.
-    pub fn raw(&self) -> &Bytes {
-        &self.raw
-    }
-
-    /// This object without `metadata.managedFields` (often a fifth of a Pod's bytes, and rarely
-    /// needed by controllers): the bytes are rewritten once, without decoding the rest.
-    pub fn without_managed_fields(self) -> Self {
-        match strip_managed_fields(&self.raw) {
-            Some(raw) => Cached { raw, meta: self.meta, typed: OnceLock::new() },
-            None => self,
+    /// This object without the members at `paths` (e.g. [`FieldPath::managed_fields`]); the
+    /// bytes are scanned and copied once. The informer drops fields while it decodes events
+    /// ([`InformerOptions::drop_fields`](super::InformerOptions)); this is for objects from
+    /// elsewhere.
+    pub fn without(&self, paths: &[FieldPath]) -> Self {
+        let mut decoder = Decoder::new(Arc::new(DropTree::new(paths)));
+        match decoder.object(&self.raw) {
+            Ok(scanned) => Self::from_scanned(scanned),
+            Err(_) => self.clone(),
         }
     }
 
-    /// Whether the typed value has been decoded.
-    pub fn is_decoded(&self) -> bool {
-        self.typed.get().is_some()
+    fn str_at(&self, span: Span) -> &str {
+        // The bytes were checked to be UTF-8 when scanned, and spans start and end at quotes.
+        self.raw.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+    }
+
+    fn string_field(&self, bit: u8, span: Span, pick: fn(&Unescaped) -> &str) -> &str {
+        match &self.unescaped {
+            Some(u) if self.meta.escaped & bit != 0 => pick(u),
+            _ => self.str_at(span),
+        }
+    }
+
+    fn name_str(&self) -> &str {
+        self.string_field(ESCAPED_NAME, self.meta.name, |u| &u.name)
+    }
+
+    fn namespace_str(&self) -> &str {
+        self.string_field(ESCAPED_NAMESPACE, self.meta.namespace, |u| &u.namespace)
+    }
+
+    fn resource_version_str(&self) -> &str {
+        self.string_field(ESCAPED_RESOURCE_VERSION, self.meta.resource_version, |u| &u.resource_version)
+    }
+
+    fn span_bytes(&self, span: Span) -> &[u8] {
+        self.raw.get(span.range()).unwrap_or_default()
+    }
+
+    /// The size of what the cache holds for this object, in bytes (JSON and header).
+    pub fn cached_size(&self) -> usize {
+        self.raw.len()
+            + std::mem::size_of::<Self>()
+            + self.unescaped.as_ref().map_or(0, |u| {
+                std::mem::size_of::<Unescaped>()
+                    + u.name.len()
+                    + u.namespace.len()
+                    + u.uid.len()
+                    + u.resource_version.len()
+            })
     }
 }
 
 impl<K: DeserializeOwned> Cached<K> {
-    /// The typed object, decoded on first use and shared afterwards.
-    pub fn get(&self) -> Result<Arc<K>, serde_json::Error> {
-        if let Some(t) = self.typed.get() {
-            return Ok(t.clone());
+    /// Decodes the typed object from the bytes. Each call decodes (about 10 µs for a 3 KB Pod);
+    /// listers share what they decoded recently, so read through a [`Lister`](super::Lister)
+    /// where you can.
+    pub fn decode(&self) -> Result<K, serde_json::Error> {
+        match std::str::from_utf8(&self.raw) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(&self.raw),
         }
-        let decoded = Arc::new(serde_json::from_slice::<K>(&self.raw)?);
-        Ok(self.typed.get_or_init(|| decoded).clone())
     }
 }
 
-/// What every cached object offers without its type: the eager metadata, the bytes, and the
-/// metadata fields the cache does not keep decoded (parsed from the bytes on demand). Predicates
-/// and event mappers work on this.
+/// A view of an object's `metadata.labels`, read from the cached bytes.
+#[derive(Clone, Copy)]
+pub struct Labels<'a> {
+    json: &'a [u8],
+}
+
+impl std::fmt::Debug for Labels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<'a> Labels<'a> {
+    /// Every label, in the order the server sent them.
+    pub fn iter(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
+        StringPairs::new(self.json)
+    }
+
+    /// The value of label `key`.
+    pub fn get(&self, key: &str) -> Option<Cow<'a, str>> {
+        self.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// The labels as a map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    }
+
+    /// Whether these labels are the same as `other`'s (the same pairs, in any order).
+    pub fn same_as(&self, other: &Labels<'_>) -> bool {
+        self.json == other.json || self.to_map() == other.to_map()
+    }
+
+    /// Whether the labels satisfy `selector` (kube-core's `SelectorExt::matches`, without
+    /// building a map).
+    pub fn matches(&self, selector: &Selector) -> bool {
+        if selector.selects_all() {
+            return true;
+        }
+        // kube-core's Selector only gives its expressions by value.
+        let expressions: Vec<Expression> = selector.clone().into_iter().collect();
+        self.matches_all(&expressions)
+    }
+
+    /// Whether the labels satisfy every expression.
+    pub fn matches_all(&self, expressions: &[Expression]) -> bool {
+        expressions.iter().all(|e| match e {
+            Expression::In(key, values) => self.get(key).is_some_and(|v| values.contains(v.as_ref())),
+            Expression::NotIn(key, values) => self.get(key).is_none_or(|v| !values.contains(v.as_ref())),
+            Expression::Equal(key, value) => self.get(key).is_some_and(|v| v == value.as_str()),
+            Expression::NotEqual(key, value) => self.get(key).is_none_or(|v| v != value.as_str()),
+            Expression::Exists(key) => self.get(key).is_some(),
+            Expression::DoesNotExist(key) => self.get(key).is_none(),
+        })
+    }
+}
+
+/// The string members of a JSON object of strings (`{"k":"v",...}`), unescaped where needed.
+/// Members whose value is not a string are skipped; a malformed object ends the iteration.
+struct StringPairs<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> StringPairs<'a> {
+    fn new(json: &'a [u8]) -> Self {
+        // Past the opening brace (an empty or absent span yields nothing).
+        let i = json.iter().position(|c| *c == b'{').map_or(json.len(), |p| p + 1);
+        StringPairs { b: json, i }
+    }
+
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let b = self.b;
+        let start = self.i;
+        if b.get(start) != Some(&b'"') {
+            return None;
+        }
+        let mut j = start + 1;
+        let mut escaped = false;
+        loop {
+            match b.get(j)? {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    j += 2;
+                }
+                _ => j += 1,
+            }
+        }
+        self.i = j + 1;
+        if escaped {
+            serde_json::from_slice::<String>(&b[start..=j]).ok().map(Cow::Owned)
+        } else {
+            std::str::from_utf8(&b[start + 1..j]).ok().map(Cow::Borrowed)
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while self.b.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+}
+
+impl<'a> Iterator for StringPairs<'a> {
+    type Item = (Cow<'a, str>, Cow<'a, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.skip_ws();
+            if self.b.get(self.i) == Some(&b',') {
+                self.i += 1;
+                self.skip_ws();
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.b.get(self.i) != Some(&b':') {
+                self.i = self.b.len();
+                return None;
+            }
+            self.i += 1;
+            self.skip_ws();
+            match self.string() {
+                Some(value) => return Some((key, value)),
+                None => {
+                    // Not a string value (labels never are): skip it.
+                    let rest = self.b.get(self.i..).unwrap_or_default();
+                    let end = rest.iter().position(|c| matches!(c, b',' | b'}')).unwrap_or(rest.len());
+                    if rest.get(end) != Some(&b',') {
+                        self.i = self.b.len();
+                        return None;
+                    }
+                    self.i += end;
+                }
+            }
+        }
+    }
+}
+
+/// What every cached object offers without its type: its metadata, read from the bytes.
+/// Predicates, index functions and event mappers work on this.
 pub trait ObjectView: Send + Sync {
-    /// The eagerly decoded metadata.
-    fn meta(&self) -> &CacheMeta;
     /// The object's JSON.
     fn raw(&self) -> &Bytes;
-
-    /// `metadata.annotations`, read from the bytes (empty when absent or unreadable).
-    fn annotations(&self) -> BTreeMap<String, String> {
-        metadata_field::<Annotations>(self.raw()).map(|m| m.annotations).unwrap_or_default()
+    /// `metadata.name`.
+    fn name(&self) -> &str;
+    /// `metadata.namespace` (empty when cluster-scoped).
+    fn namespace(&self) -> &str;
+    /// `metadata.uid`.
+    fn uid(&self) -> &str;
+    /// `metadata.resourceVersion`.
+    fn resource_version(&self) -> &str;
+    /// `metadata.generation`.
+    fn generation(&self) -> Option<i64>;
+    /// Whether `metadata.deletionTimestamp` is set.
+    fn is_deleting(&self) -> bool;
+    /// `metadata.labels`.
+    fn labels(&self) -> Labels<'_>;
+    /// `metadata.annotations` (empty when absent or unreadable).
+    fn annotations(&self) -> BTreeMap<String, String>;
+    /// `metadata.ownerReferences` (empty when absent or unreadable).
+    fn owner_references(&self) -> Vec<OwnerReference>;
+    /// `metadata.finalizers` (empty when absent or unreadable).
+    fn finalizers(&self) -> Vec<String>;
+    /// The store key: `namespace/name`, or `name` when cluster-scoped.
+    fn key(&self) -> String {
+        match self.namespace() {
+            "" => self.name().to_string(),
+            ns => format!("{ns}/{}", self.name()),
+        }
     }
+}
 
-    /// `metadata.ownerReferences`, read from the bytes (empty when absent or unreadable).
-    fn owner_references(&self) -> Vec<OwnerReference> {
-        metadata_field::<Owners>(self.raw()).map(|m| m.owner_references).unwrap_or_default()
+impl<K> Cached<K> {
+    /// The object's JSON.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
     }
-
-    /// `metadata.finalizers`, read from the bytes.
-    fn finalizers(&self) -> Vec<String> {
-        metadata_field::<Finalizers>(self.raw()).map(|m| m.finalizers).unwrap_or_default()
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        self.name_str()
+    }
+    /// `metadata.namespace` (empty when cluster-scoped).
+    pub fn namespace(&self) -> &str {
+        self.namespace_str()
+    }
+    /// `metadata.uid`.
+    pub fn uid(&self) -> &str {
+        self.string_field(ESCAPED_UID, self.meta.uid, |u| &u.uid)
+    }
+    /// `metadata.resourceVersion`.
+    pub fn resource_version(&self) -> &str {
+        self.resource_version_str()
+    }
+    /// `metadata.generation`.
+    pub fn generation(&self) -> Option<i64> {
+        self.meta.generation
+    }
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub fn is_deleting(&self) -> bool {
+        self.meta.deleting
+    }
+    /// `metadata.labels`.
+    pub fn labels(&self) -> Labels<'_> {
+        Labels { json: self.span_bytes(self.meta.labels) }
+    }
+    /// `metadata.annotations` (empty when absent or unreadable).
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        StringPairs::new(self.span_bytes(self.meta.annotations))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+    /// `metadata.ownerReferences` (empty when absent or unreadable).
+    pub fn owner_references(&self) -> Vec<OwnerReference> {
+        let span = self.meta.owner_references;
+        if span.is_empty() {
+            return Vec::new();
+        }
+        serde_json::from_slice(self.span_bytes(span)).unwrap_or_default()
+    }
+    /// `metadata.finalizers` (empty when absent or unreadable).
+    pub fn finalizers(&self) -> Vec<String> {
+        let span = self.meta.finalizers;
+        if span.is_empty() {
+            return Vec::new();
+        }
+        serde_json::from_slice(self.span_bytes(span)).unwrap_or_default()
+    }
+    /// The store key: `namespace/name`, or `name` when cluster-scoped.
+    pub fn key(&self) -> String {
+        match self.namespace() {
+            "" => self.name().to_string(),
+            ns => format!("{ns}/{}", self.name()),
+        }
     }
 }
 
 impl<K: Send + Sync> ObjectView for Cached<K> {
-    fn meta(&self) -> &CacheMeta {
-        &self.meta
-    }
     fn raw(&self) -> &Bytes {
-        &self.raw
+        Cached::raw(self)
     }
-}
-
-#[derive(Deserialize)]
-struct Annotations {
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Owners {
-    #[serde(default)]
-    owner_references: Vec<OwnerReference>,
-}
-
-#[derive(Deserialize)]
-struct Finalizers {
-    #[serde(default)]
-    finalizers: Vec<String>,
-}
-
-/// Parses part of the top-level metadata of an object's JSON.
-fn metadata_field<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
-    let start = metadata_start(raw)?;
-    let mut de = serde_json::Deserializer::from_slice(&raw[start..]);
-    T::deserialize(&mut de).ok()
-}
-
-/// Where the value of the top-level `"metadata"` key starts, by a scan that tracks strings and
-/// nesting only. `None` when the input is not an object or has no such key.
-fn metadata_start(raw: &[u8]) -> Option<usize> {
-    const KEY: &[u8] = b"\"metadata\"";
-    let mut i = raw.iter().position(|b| !b.is_ascii_whitespace())?;
-    if raw[i] != b'{' {
-        return None;
+    fn name(&self) -> &str {
+        Cached::name(self)
     }
-    i += 1;
-    let mut depth = 1usize;
-    let mut expecting_key = true;
-    while i < raw.len() {
-        match raw[i] {
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < raw.len() && raw[i] != b'"' {
-                    i += if raw[i] == b'\\' { 2 } else { 1 };
-                }
-                if depth == 1 && expecting_key && raw.get(start..=i) == Some(KEY) {
-                    let colon = i + 1 + raw[i + 1..].iter().position(|b| !b.is_ascii_whitespace())?;
-                    if raw[colon] != b':' {
-                        return None;
-                    }
-                    return Some(colon + 1);
-                }
-                expecting_key = false;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth = depth.checked_sub(1)?,
-            b',' if depth == 1 => expecting_key = true,
-            _ => {}
-        }
-        i += 1;
+    fn namespace(&self) -> &str {
+        Cached::namespace(self)
     }
-    None
-}
-
-#[derive(Deserialize)]
-struct MetaSpan<'a> {
-    #[serde(borrow, default)]
-    metadata: Option<&'a RawValue>,
-}
-
-/// The fields of a JSON object in order, values left as text.
-struct Fields<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = Fields<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(Fields(fields))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
+    fn uid(&self) -> &str {
+        Cached::uid(self)
     }
-}
-
-/// The object's bytes without `metadata.managedFields`, or `None` when it has none.
-fn strip_managed_fields(raw: &Bytes) -> Option<Bytes> {
-    let span: MetaSpan = serde_json::from_slice(raw).ok()?;
-    let meta = span.metadata?.get();
-    let fields: Fields = serde_json::from_str(meta).ok()?;
-    if !fields.0.iter().any(|(k, _)| k == "managedFields") {
-        return None;
+    fn resource_version(&self) -> &str {
+        Cached::resource_version(self)
     }
-    let start = meta.as_ptr() as usize - raw.as_ptr() as usize;
-    let end = start + meta.len();
-    let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(&raw[..start]);
-    out.push(b'{');
-    let mut first = true;
-    for (k, v) in fields.0.iter().filter(|(k, _)| k != "managedFields") {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        out.extend_from_slice(serde_json::to_string(k).ok()?.as_bytes());
-        out.push(b':');
-        out.extend_from_slice(v.get().as_bytes());
+    fn generation(&self) -> Option<i64> {
+        Cached::generation(self)
     }
-    out.push(b'}');
-    out.extend_from_slice(&raw[end..]);
-    Some(Bytes::from(out))
+    fn is_deleting(&self) -> bool {
+        Cached::is_deleting(self)
+    }
+    fn labels(&self) -> Labels<'_> {
+        Cached::labels(self)
+    }
+    fn annotations(&self) -> BTreeMap<String, String> {
+        Cached::annotations(self)
+    }
+    fn owner_references(&self) -> Vec<OwnerReference> {
+        Cached::owner_references(self)
+    }
+    fn finalizers(&self) -> Vec<String> {
+        Cached::finalizers(self)
+    }
 }
 
 impl<K: Send + Sync + 'static> CacheObject for Cached<K> {
     fn namespace(&self) -> Option<&str> {
-        (!self.meta.namespace.is_empty()).then_some(self.meta.namespace.as_str())
+        Some(self.namespace_str()).filter(|n| !n.is_empty())
     }
     fn name(&self) -> &str {
-        &self.meta.name
+        self.name_str()
     }
 }
 
 impl<'de, K> Deserialize<'de> for Cached<K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // One copy of the object's bytes (the RawValue), kept as they are.
         let raw: Box<RawValue> = Box::deserialize(d)?;
-        let text: Box<str> = raw.into();
-        let bytes = Bytes::from(text.into_boxed_bytes());
-        Cached::from_json(bytes).map_err(serde::de::Error::custom)
+        Cached::from_json(raw.get().as_bytes()).map_err(serde::de::Error::custom)
     }
 }
 
@@ -314,57 +468,78 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_top_level_metadata_only() {
-        let tricky = br#"{"kind":"X","spec":{"metadata":{"name":"inner"}},"note":"\"metadata\":","metadata":{"name":"outer"}}"#;
-        let start = metadata_start(tricky).unwrap();
-        assert!(tricky[start..].starts_with(br#"{"name":"outer"}"#));
-        let c: Cached<serde_json::Value> = Cached::from_json(Bytes::from_static(tricky)).unwrap();
-        assert_eq!(c.meta().name, "outer");
-        assert_eq!(metadata_start(b"[1,2]"), None);
-        assert_eq!(metadata_start(br#"{"a":1}"#), None);
-        assert!(Cached::<serde_json::Value>::from_json(Bytes::from_static(b"{\"metadata\": 5}")).is_err());
-        let none: Cached<serde_json::Value> =
-            Cached::from_json(Bytes::from_static(br#"{"kind":"X"}"#)).unwrap();
-        assert_eq!(none.meta(), &CacheMeta::default());
-    }
-
-    #[test]
-    fn reads_annotations_owners_and_finalizers_on_demand() {
-        let json = br#"{"metadata":{"name":"a","annotations":{"x":"1"},"finalizers":["f"],"ownerReferences":[{"apiVersion":"v1","kind":"K","name":"o","uid":"u","controller":true}]},"spec":{"metadata":{"annotations":{"y":"2"}}}}"#;
-        let cached: Cached<serde_json::Value> = serde_json::from_slice(json).unwrap();
-        assert_eq!(cached.annotations()["x"], "1");
-        assert_eq!(cached.annotations().len(), 1);
-        assert_eq!(cached.finalizers(), ["f"]);
-        let owners = cached.owner_references();
-        assert_eq!((owners[0].name.as_str(), owners[0].controller), ("o", Some(true)));
-        let bare: Cached<serde_json::Value> =
-            serde_json::from_slice(br#"{"metadata":{"name":"b"}}"#).unwrap();
-        assert!(bare.annotations().is_empty() && bare.owner_references().is_empty());
-    }
-
-    #[test]
-    fn decodes_metadata_now_and_the_object_later() {
-        let json = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"ns","resourceVersion":"7","labels":{"x":"y"},"deletionTimestamp":"2026-01-01T00:00:00Z","managedFields":[{"manager":"m"}]},"data":{"k":"v"}}"#;
+    fn reads_the_metadata_from_the_bytes() {
+        let json = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"7","generation":2,"labels":{"x":"y","tier":"web"},"annotations":{"n":"1"},"finalizers":["f"],"ownerReferences":[{"apiVersion":"v1","kind":"K","name":"o","uid":"u","controller":true}],"deletionTimestamp":"2026-01-01T00:00:00Z","managedFields":[{"manager":"m"}]},"data":{"k":"v"}}"#;
         let cached: Cached<k8s_openapi::api::core::v1::ConfigMap> = serde_json::from_slice(json).unwrap();
         assert_eq!(cached.key(), "ns/a");
-        assert_eq!(cached.meta().resource_version, "7");
-        assert_eq!(cached.meta().labels["x"], "y");
-        assert!(cached.meta().deleting);
-        assert!(!cached.is_decoded());
-        let typed = cached.get().unwrap();
-        assert_eq!(typed.data.as_ref().unwrap()["k"], "v");
-        assert!(Arc::ptr_eq(&typed, &cached.get().unwrap()), "decoded once, shared");
+        assert_eq!(cached.namespace(), "ns");
+        assert_eq!(cached.uid(), "u");
+        assert_eq!(cached.resource_version(), "7");
+        assert_eq!(cached.generation(), Some(2));
+        assert!(cached.is_deleting());
+        assert_eq!(cached.labels().get("x").as_deref(), Some("y"));
+        assert_eq!(cached.labels().to_map().len(), 2);
+        assert_eq!(cached.annotations()["n"], "1");
+        assert_eq!(cached.finalizers(), ["f"]);
+        assert_eq!(cached.owner_references()[0].name, "o");
         assert_eq!(cached.raw().as_ref(), json.as_slice());
+        let typed = cached.decode().unwrap();
+        assert_eq!(typed.data.as_ref().unwrap()["k"], "v");
 
-        let stripped = cached.clone().without_managed_fields();
+        let stripped = cached.without(&[FieldPath::managed_fields()]);
         let v: serde_json::Value = serde_json::from_slice(stripped.raw()).unwrap();
         assert!(v["metadata"].get("managedFields").is_none());
-        assert_eq!(v["metadata"]["labels"]["x"], "y");
         assert_eq!(v["data"]["k"], "v");
-        assert_eq!(stripped.meta(), cached.meta());
+        assert_eq!(stripped.resource_version(), "7");
+        assert_eq!(stripped.labels().get("tier").as_deref(), Some("web"));
         assert!(stripped.raw().len() < cached.raw().len());
-        // Without managedFields the bytes stay as they are.
-        let again = stripped.clone().without_managed_fields();
-        assert_eq!(again.raw(), stripped.raw());
+    }
+
+    #[test]
+    fn objects_without_metadata_or_with_escapes() {
+        let none: Cached<serde_json::Value> = Cached::from_json(br#"{"kind":"X"}"#).unwrap();
+        assert_eq!((none.name(), none.namespace(), none.generation()), ("", "", None));
+        assert!(
+            none.labels().is_empty() && none.annotations().is_empty() && none.owner_references().is_empty()
+        );
+        let escaped: Cached<serde_json::Value> = Cached::from_json(
+            br#"{"metadata":{"name":"a\u0062","namespace":"n\"s","labels":{"k\u0065y":"v\\1"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(escaped.name(), "ab");
+        assert_eq!(escaped.namespace(), "n\"s");
+        assert_eq!(escaped.labels().get("key").as_deref(), Some("v\\1"));
+        assert!(Cached::<serde_json::Value>::from_json(br#"{"metadata": 5}"#).is_err());
+        assert!(Cached::<serde_json::Value>::from_json(b"[1]").is_err());
+    }
+
+    #[test]
+    fn labels_match_selectors_like_kube_core() {
+        use kube_core::SelectorExt;
+        let cached: Cached<serde_json::Value> =
+            Cached::from_json(br#"{"metadata":{"name":"a","labels":{"app":"web","tier":"front"}}}"#).unwrap();
+        let map = cached.labels().to_map();
+        for selector in [
+            "app=web",
+            "app!=web",
+            "app in (web,db)",
+            "app notin (web)",
+            "tier",
+            "!tier",
+            "x",
+            "!x",
+            "app=web,tier=back",
+            "",
+        ] {
+            let parsed = crate::controller::predicate::parse_selector(selector).unwrap();
+            assert_eq!(cached.labels().matches(&parsed), parsed.matches(&map), "{selector}");
+        }
+    }
+
+    #[test]
+    fn decoding_a_wrong_shape_is_an_error() {
+        let cached: Cached<k8s_openapi::api::core::v1::ConfigMap> =
+            Cached::from_json(br#"{"metadata":{"name":"a"},"data":{"k":5}}"#).unwrap();
+        assert!(cached.decode().is_err());
     }
 }

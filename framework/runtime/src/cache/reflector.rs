@@ -10,6 +10,13 @@
 //!   `ListAndWatch` does.
 //! - Backoff 800 ms -> 30 s, x2, jittered (client-go's values, with `backon`); the watch timeout
 //!   is random in 5-10 minutes, so that many informers do not re-watch together.
+//!
+//! Decoding: list pages and watch events are scanned once each ([`super::scan`]) straight into
+//! the cache's form, dropping the configured fields (managedFields) in the same pass. A list is
+//! handed to the DeltaFIFO page by page while the next page is already being fetched, and it
+//! waits for the informer to keep up, so a relist holds a few pages beside the cache, not a
+//! second cache. An object whose key and resourceVersion are already cached is not kept twice:
+//! the relist queues the cached object itself.
 
 use std::{
     sync::Arc,
@@ -17,14 +24,17 @@ use std::{
 };
 
 use backon::BackoffBuilder;
-use futures_util::StreamExt;
-use krust_client::{Error, ListOptions, ResourceClient};
+use krust_client::{Error, ListOptions, ResourceClient, WatchLines};
 use kube_core::WatchEvent;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
-use super::{delta_fifo::DeltaFifo, object::Cached};
+use super::{
+    delta_fifo::DeltaFifo,
+    object::Cached,
+    scan::{Decoder, DropTree, FieldPath, ScanError},
+};
 
 /// client-go's initial list page size.
 pub const PAGE_SIZE: u32 = 500;
@@ -48,7 +58,21 @@ pub struct Reflector<K> {
     watch_list_refused: std::sync::atomic::AtomicBool,
     /// LIST requests for a first page (a relist, or a list restarted after an expired token).
     lists: std::sync::atomic::AtomicU64,
+    /// Lists that completed.
+    lists_completed: std::sync::atomic::AtomicU64,
     transform: Option<Transform<K>>,
+    drops: Arc<DropTree>,
+}
+
+/// How many keys may wait in the DeltaFIFO before the list waits for the informer.
+const QUEUED_KEYS_BEFORE_WAITING: usize = PAGE_SIZE as usize;
+
+fn decode_error(source: &str, bytes: &[u8], error: ScanError) -> Error {
+    Error::Decode {
+        what: format!("a watch event or list from {source}"),
+        excerpt: krust_client::error::excerpt(bytes),
+        source: error.into_json(),
+    }
 }
 
 enum WatchEnd {
@@ -90,8 +114,18 @@ where
             watch_list: false,
             watch_list_refused: std::sync::atomic::AtomicBool::new(false),
             lists: std::sync::atomic::AtomicU64::new(0),
+            lists_completed: std::sync::atomic::AtomicU64::new(0),
             transform: None,
+            drops: Arc::new(DropTree::default()),
         }
+    }
+
+    /// Drops these fields of every object while decoding it (e.g.
+    /// [`FieldPath::managed_fields`]).
+    #[must_use]
+    pub fn with_drop_fields(mut self, paths: &[FieldPath]) -> Self {
+        self.drops = Arc::new(DropTree::new(paths));
+        self
     }
 
     /// Sets a transform applied to every object before it reaches the cache.
@@ -116,6 +150,11 @@ where
     /// How many lists were started (initial, relists, restarts after an expired continue token).
     pub fn lists_started(&self) -> u64 {
         self.lists.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many lists completed (every page handed to the DeltaFIFO, deletions included).
+    pub fn lists_completed(&self) -> u64 {
+        self.lists_completed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Opts in to WatchList: the initial state comes as a watch (`sendInitialEvents=true`,
@@ -148,6 +187,7 @@ where
 
     /// Lists and watches until `stop` is cancelled.
     pub async fn run(&self, stop: CancellationToken) {
+        let mut decoder = Decoder::new(self.drops.clone());
         let mut need_list = true;
         let mut delays = backoff();
         let mut healthy_since = Instant::now();
@@ -163,7 +203,7 @@ where
             {
                 let synced = tokio::select! {
                     _ = stop.cancelled() => return,
-                    r = self.watch_list_sync() => r,
+                    r = self.watch_list_sync(&mut decoder) => r,
                 };
                 match synced {
                     Ok(Some(s)) => {
@@ -186,7 +226,7 @@ where
             if need_list {
                 let listed = tokio::select! {
                     _ = stop.cancelled() => return,
-                    r = self.list() => r,
+                    r = self.list(&mut decoder) => r,
                 };
                 match listed {
                     Ok(()) => need_list = false,
@@ -203,8 +243,8 @@ where
                 delays = backoff();
             }
             let end = match stream {
-                Some(s) => self.consume(s, &stop).await,
-                None => self.watch_once(&stop).await,
+                Some(s) => self.consume(s, &mut decoder, &stop).await,
+                None => self.watch_once(&mut decoder, &stop).await,
             };
             match end {
                 WatchEnd::Stopped => return,
@@ -247,8 +287,22 @@ where
         }
     }
 
-    /// A full, paginated list into the FIFO (`replace`). An expired continue token restarts it.
-    async fn list(&self) -> Result<(), Error> {
+    /// The cached form of a listed object: the cached object itself when its key and
+    /// resourceVersion are already in the store (no second copy), else the new one.
+    fn listed(&self, object: Cached<K>) -> Arc<Cached<K>> {
+        let rv = object.resource_version();
+        if !rv.is_empty()
+            && let Some(known) = self.fifo.known_by_name(object.namespace(), object.name())
+            && known.resource_version() == rv
+        {
+            return known;
+        }
+        self.prepare(object)
+    }
+
+    /// A full, paginated list into the FIFO, page by page (the next page is fetched while this
+    /// one is decoded). An expired continue token restarts it.
+    async fn list(&self, decoder: &mut Decoder) -> Result<(), Error> {
         'restart: loop {
             self.lists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut options = self.options.clone();
@@ -256,57 +310,105 @@ where
             options.resource_version = None;
             options.resource_version_match = None;
             options.continue_token = None;
-            let mut items = Vec::new();
+            let mut replace = self.fifo.begin_replace();
+            let mut body = self.client.list_raw(&options).await?;
             loop {
-                let page = match self.client.list(&options).await {
-                    Ok(p) => p,
-                    Err(e) if e.is_gone() && options.continue_token.is_some() => {
+                let source =
+                    || format!("LIST {}", options.continue_token.as_deref().unwrap_or("(first page)"));
+                let meta = decoder.list_meta(&body).map_err(|e| decode_error(&source(), &body, e))?;
+                let next = meta.continue_token.clone().filter(|c| !c.is_empty()).map(|token| {
+                    let mut next = options.clone();
+                    next.continue_token = Some(token);
+                    let client = self.client.clone();
+                    let fetch_options = next.clone();
+                    (
+                        next,
+                        AbortOnDropHandle::new(tokio::spawn(
+                            async move { client.list_raw(&fetch_options).await },
+                        )),
+                    )
+                });
+                let mut page = Vec::with_capacity(PAGE_SIZE as usize);
+                decoder
+                    .list(&body, |scanned| page.push(self.listed(Cached::from_scanned(scanned))))
+                    .map_err(|e| decode_error(&source(), &body, e))?;
+                drop(body);
+                replace.add_page(page);
+                self.fifo.wait_for_room(QUEUED_KEYS_BEFORE_WAITING).await;
+                let Some((next_options, fetch)) = next else {
+                    *self.last_rv.lock() = meta.resource_version.unwrap_or_default();
+                    break;
+                };
+                options = next_options;
+                body = match fetch.await {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) if e.is_gone() => {
                         tracing::info!("reflector: the list's continue token expired; listing again");
                         continue 'restart;
                     }
-                    Err(e) => return Err(e),
-                };
-                items.extend(page.items.into_iter().map(|o| self.prepare(o)));
-                match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                    Some(token) => options.continue_token = Some(token),
-                    None => {
-                        *self.last_rv.lock() = page.metadata.resource_version.unwrap_or_default();
-                        break;
+                    Ok(Err(e)) => return Err(e),
+                    Err(e) => {
+                        return Err(Error::InvalidRequest(format!("the list page request failed: {e}")));
                     }
-                }
+                };
             }
-            self.fifo.replace(items);
+            replace.finish();
+            self.lists_completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         }
     }
 
-    async fn watch_once(&self, stop: &CancellationToken) -> WatchEnd {
+    fn set_last_rv(&self, rv: &str) {
+        let mut last = self.last_rv.lock();
+        last.clear();
+        last.push_str(rv);
+    }
+
+    async fn watch_once(&self, decoder: &mut Decoder, stop: &CancellationToken) -> WatchEnd {
         let mut options = self.options.clone();
         options.resource_version = Some(self.last_rv.lock().clone());
         options.allow_watch_bookmarks = true;
         options.timeout_seconds = Some(300 + (crate::random::random_u64() % 300) as u32);
         let started = tokio::select! {
             _ = stop.cancelled() => return WatchEnd::Stopped,
-            w = self.client.watch(&options) => w,
+            w = self.client.watch_lines(&options) => w,
         };
         let stream = match started {
             Ok(s) => s,
             Err(e) if e.is_gone() || e.is_resource_version_too_large() => return WatchEnd::Relist(e),
             Err(e) => return WatchEnd::Backoff(e),
         };
-        self.consume(stream, stop).await
+        self.consume(stream, decoder, stop).await
+    }
+
+    /// The next watch event of `lines`, decoded into the cache's form.
+    async fn next_event(
+        &self,
+        lines: &mut WatchLines,
+        decoder: &mut Decoder,
+    ) -> Option<Result<WatchEvent<Cached<K>>, Error>> {
+        let source = lines.source().to_string();
+        let next = lines
+            .next_with(|line| {
+                decoder
+                    .event(line)
+                    .map(|e| e.map(Cached::from_scanned))
+                    .map_err(|e| decode_error(&source, line, e))
+            })
+            .await?;
+        Some(next.and_then(|r| r))
     }
 
     /// WatchList: the initial state as ADDED events up to the `initial-events-end` bookmark, then
     /// `replace`; returns the stream to go on watching. `Ok(None)`: the server refused it.
-    async fn watch_list_sync(&self) -> Result<Option<krust_client::WatchStream<Cached<K>>>, Error> {
+    async fn watch_list_sync(&self, decoder: &mut Decoder) -> Result<Option<WatchLines>, Error> {
         let mut options = self.options.clone();
         options.resource_version = Some(String::new());
         options.resource_version_match = Some("NotOlderThan".into());
         options.send_initial_events = Some(true);
         options.allow_watch_bookmarks = true;
         options.timeout_seconds = Some(300 + (crate::random::random_u64() % 300) as u32);
-        let mut stream = match self.client.watch(&options).await {
+        let mut stream = match self.client.watch_lines(&options).await {
             Ok(s) => s,
             Err(e) if e.api_error().is_some_and(|a| matches!(a.code.as_u16(), 400 | 403 | 422)) => {
                 return Ok(None);
@@ -314,7 +416,7 @@ where
             Err(e) => return Err(e),
         };
         let mut items = Vec::new();
-        while let Some(event) = stream.next().await {
+        while let Some(event) = self.next_event(&mut stream, decoder).await {
             match event? {
                 WatchEvent::Added(o) => items.push(self.prepare(o)),
                 WatchEvent::Bookmark(b)
@@ -325,12 +427,14 @@ where
                 {
                     *self.last_rv.lock() = b.metadata.resource_version;
                     self.fifo.replace(items);
+                    self.lists_completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Ok(Some(stream));
                 }
                 WatchEvent::Bookmark(_) => {}
                 WatchEvent::Modified(o) => items.push(self.prepare(o)),
-                WatchEvent::Deleted(o) => items
-                    .retain(|i| i.meta().name != o.meta().name || i.meta().namespace != o.meta().namespace),
+                WatchEvent::Deleted(o) => {
+                    items.retain(|i: &Arc<Cached<K>>| i.name() != o.name() || i.namespace() != o.namespace())
+                }
                 WatchEvent::Error(status) => {
                     return Err(Error::Api(Box::new(krust_client::ApiError {
                         code: http::StatusCode::from_u16(status.code).unwrap_or(http::StatusCode::GONE),
@@ -344,13 +448,14 @@ where
 
     async fn consume(
         &self,
-        mut stream: krust_client::WatchStream<Cached<K>>,
+        mut stream: WatchLines,
+        decoder: &mut Decoder,
         stop: &CancellationToken,
     ) -> WatchEnd {
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => return WatchEnd::Stopped,
-                n = stream.next() => n,
+                n = self.next_event(&mut stream, decoder) => n,
             };
             let event = match next {
                 None => return WatchEnd::Ended,
@@ -363,15 +468,15 @@ where
             };
             match event {
                 WatchEvent::Added(o) => {
-                    *self.last_rv.lock() = o.meta().resource_version.clone();
+                    self.set_last_rv(o.resource_version());
                     self.fifo.add(self.prepare(o));
                 }
                 WatchEvent::Modified(o) => {
-                    *self.last_rv.lock() = o.meta().resource_version.clone();
+                    self.set_last_rv(o.resource_version());
                     self.fifo.update(self.prepare(o));
                 }
                 WatchEvent::Deleted(o) => {
-                    *self.last_rv.lock() = o.meta().resource_version.clone();
+                    self.set_last_rv(o.resource_version());
                     self.fifo.delete(self.prepare(o));
                 }
                 WatchEvent::Bookmark(b) => {

@@ -3,9 +3,11 @@
 //!
 //! Invariants:
 //! - objects are held as `Arc<T>`: a read hands out a reference count, never a deep copy;
-//! - every index maps an index value to exactly the keys whose current object produces that
-//!   value: an update removes the old object's values before adding the new one's, a delete
-//!   removes them, `replace` rebuilds every index from scratch;
+//! - every index maps an index value to exactly the objects whose current version produces that
+//!   value (the same `Arc`s the store holds): an update moves the key from the old object's
+//!   values to the new one's, a delete removes it, `replace` rebuilds every index from scratch;
+//! - no key is stored: objects and index entries live in hash tables keyed by the objects' own
+//!   namespace and name (a cached object costs the store two pointers, not two key strings);
 //! - indexers are added before the store holds objects (as in client-go, adding one later is an
 //!   error), the namespace index ([`NAMESPACE_INDEX`]) is always present;
 //! - one `parking_lot::RwLock` guards objects and indexes together, so a reader never sees an
@@ -13,9 +15,11 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
+    hash::BuildHasher,
     sync::Arc,
 };
 
+use hashbrown::{DefaultHashBuilder, HashTable, hash_table::Entry};
 use parking_lot::RwLock;
 
 /// The built-in index of objects by namespace.
@@ -42,6 +46,7 @@ pub type IndexFunc<T> = Arc<dyn Fn(&T) -> Vec<String> + Send + Sync>;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The index does not exist.
     #[error("index \"{0}\" does not exist; add it with add_indexers before the informer starts")]
@@ -54,16 +59,31 @@ pub enum StoreError {
     Duplicate(String),
 }
 
+/// A set of objects keyed by their namespace and name, without a copy of the key: the table
+/// hashes and compares the objects' own names.
+type ObjectSet<T> = HashTable<Arc<T>>;
+
+fn ident<T: CacheObject>(o: &T) -> (&str, &str) {
+    (o.namespace().unwrap_or(""), o.name())
+}
+
+/// A store key split into namespace and name (no namespace: cluster-scoped).
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once('/').unwrap_or(("", key))
+}
+
 struct Inner<T> {
-    items: HashMap<String, Arc<T>>,
-    indexers: HashMap<String, IndexFunc<T>>,
-    /// index name -> index value -> keys
-    indices: HashMap<String, HashMap<String, BTreeSet<String>>>,
+    items: ObjectSet<T>,
+    by_namespace: HashMap<String, ObjectSet<T>>,
+    indexers: Vec<(String, IndexFunc<T>)>,
+    /// index name -> index value -> objects
+    indices: HashMap<String, HashMap<String, ObjectSet<T>>>,
 }
 
 /// The indexed, thread-safe store.
 pub struct Indexer<T> {
     inner: RwLock<Inner<T>>,
+    hasher: DefaultHashBuilder,
 }
 
 impl<T: CacheObject> Default for Indexer<T> {
@@ -75,26 +95,58 @@ impl<T: CacheObject> Default for Indexer<T> {
 impl<T> std::fmt::Debug for Indexer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let inner = self.inner.read();
-        f.debug_struct("Indexer")
-            .field("objects", &inner.items.len())
-            .field("indexers", &inner.indexers.keys().collect::<Vec<_>>())
-            .finish()
+        let mut indexers: Vec<&str> = vec![NAMESPACE_INDEX];
+        indexers.extend(inner.indexers.iter().map(|(n, _)| n.as_str()));
+        f.debug_struct("Indexer").field("objects", &inner.items.len()).field("indexers", &indexers).finish()
     }
 }
 
 impl<T: CacheObject> Indexer<T> {
     /// An empty store with the namespace index.
     pub fn new() -> Self {
-        let namespace: IndexFunc<T> = Arc::new(|o: &T| vec![o.namespace().unwrap_or("").to_string()]);
-        let mut indexers = HashMap::new();
-        indexers.insert(NAMESPACE_INDEX.to_string(), namespace);
         Indexer {
             inner: RwLock::new(Inner {
-                items: HashMap::new(),
-                indexers,
-                indices: HashMap::from([(NAMESPACE_INDEX.to_string(), HashMap::new())]),
+                items: HashTable::new(),
+                by_namespace: HashMap::new(),
+                indexers: Vec::new(),
+                indices: HashMap::new(),
             }),
+            hasher: DefaultHashBuilder::default(),
         }
+    }
+
+    fn hash(&self, namespace: &str, name: &str) -> u64 {
+        self.hasher.hash_one((namespace, name))
+    }
+
+    /// Inserts or replaces `obj` in `set`; returns the replaced object.
+    fn set_insert(&self, set: &mut ObjectSet<T>, obj: Arc<T>) -> Option<Arc<T>> {
+        let (ns, name) = ident(&*obj);
+        let hash = self.hash(ns, name);
+        let entry = set.entry(
+            hash,
+            |o| ident(&**o) == (ns, name),
+            |o| {
+                let (ns, name) = ident(&**o);
+                self.hash(ns, name)
+            },
+        );
+        match entry {
+            Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), obj)),
+            Entry::Vacant(e) => {
+                e.insert(obj);
+                None
+            }
+        }
+    }
+
+    fn set_remove(&self, set: &mut ObjectSet<T>, namespace: &str, name: &str) -> Option<Arc<T>> {
+        let hash = self.hash(namespace, name);
+        set.find_entry(hash, |o| ident(&**o) == (namespace, name)).ok().map(|e| e.remove().0)
+    }
+
+    fn set_get<'a>(&self, set: &'a ObjectSet<T>, namespace: &str, name: &str) -> Option<&'a Arc<T>> {
+        set.find(self.hash(namespace, name), |o| ident(&**o) == (namespace, name))
     }
 
     /// Adds indexers; only while the store is empty.
@@ -104,62 +156,98 @@ impl<T: CacheObject> Indexer<T> {
             if !inner.items.is_empty() {
                 return Err(StoreError::NotEmpty(name.clone()));
             }
-            if inner.indexers.contains_key(name) {
+            if name == NAMESPACE_INDEX || inner.indexers.iter().any(|(n, _)| n == name) {
                 return Err(StoreError::Duplicate(name.clone()));
             }
         }
         for (name, f) in indexers {
             inner.indices.insert(name.clone(), HashMap::new());
-            inner.indexers.insert(name, f);
+            inner.indexers.push((name, f));
         }
         Ok(())
     }
 
     /// Adds or replaces an object; returns the previous one.
     pub fn upsert(&self, obj: Arc<T>) -> Option<Arc<T>> {
-        let key = obj.key();
-        let mut inner = self.inner.write();
-        let old = inner.items.insert(key.clone(), obj.clone());
-        update_indices(&mut inner, old.as_deref(), Some(&obj), &key);
+        let mut guard = self.inner.write();
+        let inner = &mut *guard;
+        let old = self.set_insert(&mut inner.items, obj.clone());
+        let namespace = obj.namespace().unwrap_or("");
+        match inner.by_namespace.get_mut(namespace) {
+            Some(set) => {
+                self.set_insert(set, obj.clone());
+            }
+            None => {
+                let mut set = HashTable::new();
+                self.set_insert(&mut set, obj.clone());
+                inner.by_namespace.insert(namespace.to_string(), set);
+            }
+        }
+        if !inner.indexers.is_empty() {
+            self.update_indices(inner, old.as_deref(), Some(&obj));
+        }
         old
     }
 
     /// Removes an object by key; returns it.
     pub fn delete(&self, key: &str) -> Option<Arc<T>> {
-        let mut inner = self.inner.write();
-        let old = inner.items.remove(key);
-        if let Some(o) = &old {
-            update_indices(&mut inner, Some(o), None, key);
+        let (namespace, name) = split_key(key);
+        let mut guard = self.inner.write();
+        let inner = &mut *guard;
+        let old = self.set_remove(&mut inner.items, namespace, name)?;
+        if let Some(set) = inner.by_namespace.get_mut(namespace) {
+            self.set_remove(set, namespace, name);
+            if set.is_empty() {
+                inner.by_namespace.remove(namespace);
+            }
         }
-        old
+        if !inner.indexers.is_empty() {
+            self.update_indices(inner, Some(&old), None);
+        }
+        Some(old)
     }
 
-    /// Replaces the whole content (a relist); indexes are rebuilt.
+    /// Replaces the whole content; indexes are rebuilt.
     pub fn replace(&self, objects: Vec<Arc<T>>) {
-        let mut inner = self.inner.write();
-        inner.items = objects.into_iter().map(|o| (o.key(), o)).collect();
+        let mut guard = self.inner.write();
+        let inner = &mut *guard;
+        inner.items.clear();
+        inner.by_namespace.clear();
         for index in inner.indices.values_mut() {
             index.clear();
         }
-        let keys: Vec<(String, Arc<T>)> = inner.items.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        for (key, obj) in keys {
-            update_indices(&mut inner, None, Some(&obj), &key);
+        for obj in objects {
+            let old = self.set_insert(&mut inner.items, obj.clone());
+            let namespace = obj.namespace().unwrap_or("").to_string();
+            let set = inner.by_namespace.entry(namespace).or_default();
+            self.set_insert(set, obj.clone());
+            if !inner.indexers.is_empty() {
+                self.update_indices(inner, old.as_deref(), Some(&obj));
+            }
         }
     }
 
     /// The object with this key.
     pub fn get(&self, key: &str) -> Option<Arc<T>> {
-        self.inner.read().items.get(key).cloned()
+        let (namespace, name) = split_key(key);
+        self.get_by_name(namespace, name)
+    }
+
+    /// The object `name` of `namespace` (`""` for cluster-scoped objects), without building
+    /// its key.
+    pub fn get_by_name(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
+        let inner = self.inner.read();
+        self.set_get(&inner.items, namespace, name).cloned()
     }
 
     /// Every object.
     pub fn list(&self) -> Vec<Arc<T>> {
-        self.inner.read().items.values().cloned().collect()
+        self.inner.read().items.iter().cloned().collect()
     }
 
     /// Every key.
     pub fn list_keys(&self) -> Vec<String> {
-        self.inner.read().items.keys().cloned().collect()
+        self.inner.read().items.iter().map(|o| o.key()).collect()
     }
 
     /// The number of objects.
@@ -172,26 +260,40 @@ impl<T: CacheObject> Indexer<T> {
         self.len() == 0
     }
 
-    /// The objects whose index `index` has value `value` (client-go's `ByIndex`).
-    pub fn by_index(&self, index: &str, value: &str) -> Result<Vec<Arc<T>>, StoreError> {
+    fn with_index<R>(
+        &self,
+        index: &str,
+        value: &str,
+        f: impl FnOnce(Option<&ObjectSet<T>>) -> R,
+    ) -> Result<R, StoreError> {
         let inner = self.inner.read();
+        if index == NAMESPACE_INDEX {
+            return Ok(f(inner.by_namespace.get(value)));
+        }
         let idx = inner.indices.get(index).ok_or_else(|| StoreError::NoSuchIndex(index.to_string()))?;
-        Ok(idx
-            .get(value)
-            .map(|keys| keys.iter().filter_map(|k| inner.items.get(k).cloned()).collect())
-            .unwrap_or_default())
+        Ok(f(idx.get(value)))
     }
 
-    /// The keys whose index `index` has value `value` (`IndexKeys`).
+    /// The objects whose index `index` has value `value` (client-go's `ByIndex`).
+    pub fn by_index(&self, index: &str, value: &str) -> Result<Vec<Arc<T>>, StoreError> {
+        self.with_index(index, value, |set| set.map(|s| s.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    /// The keys whose index `index` has value `value` (`IndexKeys`), sorted.
     pub fn index_keys(&self, index: &str, value: &str) -> Result<Vec<String>, StoreError> {
-        let inner = self.inner.read();
-        let idx = inner.indices.get(index).ok_or_else(|| StoreError::NoSuchIndex(index.to_string()))?;
-        Ok(idx.get(value).map(|keys| keys.iter().cloned().collect()).unwrap_or_default())
+        let mut keys: Vec<String> = self
+            .with_index(index, value, |set| set.map(|s| s.iter().map(|o| o.key()).collect()))?
+            .unwrap_or_default();
+        keys.sort();
+        Ok(keys)
     }
 
     /// Every value of index `index` (`ListIndexFuncValues`).
     pub fn list_index_func_values(&self, index: &str) -> Result<Vec<String>, StoreError> {
         let inner = self.inner.read();
+        if index == NAMESPACE_INDEX {
+            return Ok(inner.by_namespace.keys().cloned().collect());
+        }
         let idx = inner.indices.get(index).ok_or_else(|| StoreError::NoSuchIndex(index.to_string()))?;
         Ok(idx.keys().cloned().collect())
     }
@@ -199,35 +301,57 @@ impl<T: CacheObject> Indexer<T> {
     /// The objects sharing any index value with `obj` (`Index`).
     pub fn index(&self, index: &str, obj: &T) -> Result<Vec<Arc<T>>, StoreError> {
         let inner = self.inner.read();
-        let f = inner.indexers.get(index).ok_or_else(|| StoreError::NoSuchIndex(index.to_string()))?;
-        let idx = &inner.indices[index];
-        let mut keys = BTreeSet::new();
-        for value in f(obj) {
-            if let Some(k) = idx.get(&value) {
-                keys.extend(k.iter().cloned());
-            }
-        }
-        Ok(keys.iter().filter_map(|k| inner.items.get(k).cloned()).collect())
-    }
-}
-
-fn update_indices<T>(inner: &mut Inner<T>, old: Option<&T>, new: Option<&T>, key: &str) {
-    let Inner { indexers, indices, .. } = inner;
-    for (name, f) in indexers.iter() {
-        let index = indices.entry(name.clone()).or_default();
-        if let Some(o) = old {
-            for value in f(o) {
-                if let Some(keys) = index.get_mut(&value) {
-                    keys.remove(key);
-                    if keys.is_empty() {
-                        index.remove(&value);
-                    }
+        let values: Vec<String> = if index == NAMESPACE_INDEX {
+            vec![obj.namespace().unwrap_or("").to_string()]
+        } else {
+            let (_, f) = inner
+                .indexers
+                .iter()
+                .find(|(n, _)| n == index)
+                .ok_or_else(|| StoreError::NoSuchIndex(index.to_string()))?;
+            f(obj)
+        };
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for value in values {
+            let set = if index == NAMESPACE_INDEX {
+                inner.by_namespace.get(&value)
+            } else {
+                inner.indices.get(index).and_then(|idx| idx.get(&value))
+            };
+            for o in set.into_iter().flat_map(|s| s.iter()) {
+                if seen.insert(o.key()) {
+                    out.push(o.clone());
                 }
             }
         }
-        if let Some(n) = new {
-            for value in f(n) {
-                index.entry(value).or_default().insert(key.to_string());
+        Ok(out)
+    }
+
+    /// Moves the custom index entries of a key from `old` to `new` (either may be absent).
+    fn update_indices(&self, inner: &mut Inner<T>, old: Option<&T>, new: Option<&Arc<T>>) {
+        let Inner { indexers, indices, .. } = inner;
+        for (name, f) in indexers.iter() {
+            let index = indices.entry(name.clone()).or_default();
+            let new_values = new.map(|n| f(n)).unwrap_or_default();
+            if let Some(o) = old {
+                let (namespace, obj_name) = ident(o);
+                for value in f(o) {
+                    if new_values.contains(&value) {
+                        continue;
+                    }
+                    if let Some(set) = index.get_mut(&value) {
+                        self.set_remove(set, namespace, obj_name);
+                        if set.is_empty() {
+                            index.remove(&value);
+                        }
+                    }
+                }
+            }
+            if let Some(n) = new {
+                for value in new_values {
+                    self.set_insert(index.entry(value).or_default(), n.clone());
+                }
             }
         }
     }

@@ -24,8 +24,7 @@ use super::{
 };
 use crate::{
     cache::{
-        Cached, DeltaObject, EventHandler, HandlerRegistration, ObjectView, SharedIndexInformer,
-        SharedInformerFactory,
+        Cached, DeltaObject, EventHandler, HandlerRegistration, SharedIndexInformer, SharedInformerFactory,
     },
     workqueue::{RateLimiter, RateLimitingQueue},
 };
@@ -255,7 +254,7 @@ impl Controller {
 }
 
 fn primary_mapper<K>() -> Mapper<K> {
-    Arc::new(|o: &Cached<K>| vec![Request::new(o.meta().namespace.clone(), o.meta().name.clone())])
+    Arc::new(|o: &Cached<K>| vec![Request::new(o.namespace().to_string(), o.name().to_string())])
 }
 
 fn owner_mapper<K: Send + Sync>(primary: &Primary) -> Mapper<K> {
@@ -269,7 +268,7 @@ fn owner_mapper<K: Send + Sync>(primary: &Primary) -> Mapper<K> {
                 group == primary.group
             })
             .map(|r| {
-                let namespace = if primary.namespaced { o.meta().namespace.clone() } else { String::new() };
+                let namespace = if primary.namespaced { o.namespace().to_string() } else { String::new() };
                 Request::new(namespace, r.name)
             })
             .collect()
@@ -446,7 +445,10 @@ where
         low_priority: cx.low_priority,
         primary,
     };
-    let registration: HandlerRegistration = informer.add_event_handler(handler);
+    // Inline: the handler only maps events to keys of the deduplicating queue, so it runs on
+    // the informer's task with nothing buffered and nothing dropped; the queue is bounded by
+    // the number of keys, whatever the burst.
+    let registration: HandlerRegistration = informer.add_inline_handler(handler);
     // The handler stays for the informer's life (the manager's).
     Installed { has_synced: Box::new(move || registration.has_synced()) }
 }
@@ -480,7 +482,7 @@ impl<K: DeserializeOwned + Send + Sync + 'static> EventHandler<K> for Enqueue<K>
             return;
         }
         // A resync delivers the same version again.
-        let resync = old.meta().resource_version == new.meta().resource_version;
+        let resync = old.resource_version() == new.resource_version();
         let priority = if resync { self.low_priority } else { 0 };
         let requests = (self.mapper)(new);
         if !resync {

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use kube_core::{Selector, SelectorExt};
+use kube_core::Selector;
 
 use crate::cache::ObjectView;
 
@@ -80,7 +80,7 @@ pub struct GenerationChanged;
 
 impl Predicate for GenerationChanged {
     fn update(&self, old: &dyn ObjectView, new: &dyn ObjectView) -> bool {
-        old.meta().generation != new.meta().generation
+        old.generation() != new.generation()
     }
 }
 
@@ -90,7 +90,7 @@ pub struct ResourceVersionChanged;
 
 impl Predicate for ResourceVersionChanged {
     fn update(&self, old: &dyn ObjectView, new: &dyn ObjectView) -> bool {
-        old.meta().resource_version != new.meta().resource_version
+        old.resource_version() != new.resource_version()
     }
 }
 
@@ -100,7 +100,7 @@ pub struct LabelChanged;
 
 impl Predicate for LabelChanged {
     fn update(&self, old: &dyn ObjectView, new: &dyn ObjectView) -> bool {
-        old.meta().labels != new.meta().labels
+        !old.labels().same_as(&new.labels())
     }
 }
 
@@ -117,11 +117,27 @@ impl Predicate for AnnotationChanged {
 /// Every event passes when the object's labels match the selector (for an update, the new
 /// object's).
 #[derive(Clone, Debug)]
-pub struct LabelSelector(pub Selector);
+pub struct LabelSelector {
+    selector: Selector,
+    expressions: Vec<kube_core::Expression>,
+}
+
+impl LabelSelector {
+    /// The predicate of `selector`.
+    pub fn new(selector: Selector) -> Self {
+        let expressions = selector.clone().into_iter().collect();
+        LabelSelector { selector, expressions }
+    }
+
+    /// Its selector.
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+}
 
 /// A [`LabelSelector`] from the selector syntax (`app=web,tier in (a,b),!legacy`).
 pub fn label_selector(selector: &str) -> Result<LabelSelector, kube_core::ParseExpressionError> {
-    Ok(LabelSelector(parse_selector(selector)?))
+    Ok(LabelSelector::new(parse_selector(selector)?))
 }
 
 /// Parses the label selector syntax of `kubectl -l` and `labelSelector=`: `k=v`, `k==v`,
@@ -175,13 +191,13 @@ pub fn parse_selector(selector: &str) -> Result<Selector, kube_core::ParseExpres
 
 impl Predicate for LabelSelector {
     fn create(&self, obj: &dyn ObjectView) -> bool {
-        self.0.matches(&obj.meta().labels)
+        obj.labels().matches_all(&self.expressions)
     }
     fn update(&self, _old: &dyn ObjectView, new: &dyn ObjectView) -> bool {
-        self.0.matches(&new.meta().labels)
+        new.labels().matches_all(&self.expressions)
     }
     fn delete(&self, obj: &dyn ObjectView) -> bool {
-        self.0.matches(&obj.meta().labels)
+        obj.labels().matches_all(&self.expressions)
     }
 }
 
@@ -271,6 +287,8 @@ impl<F: Fn(&dyn ObjectView) -> bool + Send + Sync + 'static> Predicate for FromF
 
 #[cfg(test)]
 mod tests {
+    use kube_core::SelectorExt;
+
     use super::*;
     use crate::cache::Cached;
 
@@ -300,7 +318,7 @@ mod tests {
         assert!(!either.update(&a, &status_only) && either.update(&a, &spec));
         let both = and(GenerationChanged, not(web.clone()));
         assert!(both.update(&a, &spec) && !both.update(&status_only, &a));
-        let named = from_fn(|o| o.meta().name == "a");
+        let named = from_fn(|o| o.name() == "a");
         assert!(named.create(&a));
         assert!(!GenerationChanged.or(LabelChanged).and(web).update(&status_only, &a));
         assert!(label_selector("a in (").is_err());
