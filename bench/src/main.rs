@@ -4,6 +4,7 @@
 //! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`, `leader`.
 
 mod apiserver;
+mod bytesource;
 mod decode;
 mod fixtures;
 mod informers;
@@ -17,7 +18,8 @@ fn usage() -> ! {
         "usage: krust-bench <suite> [options]\n\nsuites:\n  decode [--events N] [--runs R]   watch-event decoding: \
          krust vs the serde_json ceiling, and krust vs kube-rs over loopback HTTP\n  \
          apiserver [--pods N] [--runs R] [--watchers W] [--writes N]   krust-apiserver throughput and memory\n  \
-         informers [--pods N] [--runs R]   krust informer vs kube-rs reflector: sync, RSS, watch events\n  \
+         informers [1m] [--pods N] [--runs R]   krust informer vs kube-rs reflector on a byte-pushing source: \
+         sync, RSS (typed reads), watch events, relist; 1m: a million Pods\n  \
          workqueue [--items N] [--deep N] [--timers N] [--runs R]   work queue cycles and timers vs kube-rs' scheduler\n  \
          reconcile [--objects N] [--rate R] [--seconds S] [--runs R]   write-to-reconcile latency, krust vs kube-rs Controller\n  \
          leader [--rounds N]   leader election failover after kills and graceful stops"
@@ -40,12 +42,18 @@ fn main() -> anyhow::Result<()> {
         Some("reconcile-client") => reconcile::client(&args[1..]),
         // Internal: one framework's informer in its own process.
         Some("informers-client") => informers::client(&args[1..]),
+        // Internal: one framework's informer against krust-apiserver.
+        Some("informers-apiserver-client") => informers::apiserver_client(&args[1..]),
+        // Internal: the byte-pushing source of the informers suite.
+        Some("bytes-serve") => bytesource::serve(&args[1..]),
         // Internal: the server process of the apiserver suite.
         Some("apiserver-serve") => apiserver::serve(&args[1..]),
         // Internal: one watch client in its own process (so its RSS is its own).
         Some("decode-client") => decode::client(&args[1..]),
         // For profiling: serve the decode suite's watch stream until killed.
         Some("decode-serve") => decode::serve_forever(&args[1..]),
+        // For profiling: the informer's list decoder alone.
+        Some("scan-lists") => decode::scan_lists(&args[1..]),
         // For profiling: the informer's decode-and-store path alone.
         Some("decode-cached") => decode::cached_only(&args[1..]),
         _ => usage(),

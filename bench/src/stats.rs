@@ -84,14 +84,20 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts it and waits for the line giving its URL.
     pub fn start() -> anyhow::Result<ServerProcess> {
+        Self::start_with(&["apiserver-serve"])
+    }
+
+    /// Starts `krust-bench <args>` (a server printing its URL first) and waits for the URL.
+    pub fn start_with(args: &[&str]) -> anyhow::Result<ServerProcess> {
         use std::io::BufRead;
         let mut child = std::process::Command::new(std::env::current_exe()?)
-            .arg("apiserver-serve")
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no server stdout"))?;
         let mut url = String::new();
         std::io::BufReader::new(stdout).read_line(&mut url)?;
+        anyhow::ensure!(url.starts_with("http"), "{} printed no URL", args.join(" "));
         Ok(ServerProcess { child, url: url.trim().to_string() })
     }
 
@@ -106,4 +112,16 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system) this process has used, in seconds (0 where /proc is unavailable).
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // After the command name (which may hold spaces) in parentheses: fields 14 and 15 (utime,
+    // stime) are the 12th and 13th after it.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Clock ticks are 100 per second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -162,24 +162,33 @@ impl WatchLines {
         &self.source
     }
 
+    /// [`next_with`](Self::next_with) for a line already received: `None` when the next line
+    /// needs more of the body (nothing is awaited), so that a consumer can take every line of
+    /// a chunk at once.
+    pub fn next_buffered_with<R>(&mut self, mut f: impl FnMut(&[u8]) -> R) -> Option<Result<R, Error>> {
+        match self.framer.next_line(|line| f(trim_newline(line))) {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => None,
+            Err(size) => {
+                self.done = true;
+                self.framer = LineFramer::default();
+                Some(Err(Error::InvalidRequest(format!(
+                    "a watch event from {} exceeds {MAX_EVENT_BYTES} bytes ({size} bytes without a newline); \
+                     the stream was closed",
+                    self.source
+                ))))
+            }
+        }
+    }
+
     /// Calls `f` with the next non-blank line (without its newline) and returns what it
     /// returned; `None` at the end of the body. A transport error, or a line longer than
     /// [`MAX_EVENT_BYTES`], is returned once as `Err` and ends the lines.
     pub async fn next_with<R>(&mut self, mut f: impl FnMut(&[u8]) -> R) -> Option<Result<R, Error>> {
         use futures_util::StreamExt;
         loop {
-            match self.framer.next_line(|line| f(trim_newline(line))) {
-                Ok(Some(r)) => return Some(Ok(r)),
-                Ok(None) => {}
-                Err(size) => {
-                    self.done = true;
-                    self.framer = LineFramer::default();
-                    return Some(Err(Error::InvalidRequest(format!(
-                        "a watch event from {} exceeds {MAX_EVENT_BYTES} bytes ({size} bytes without a newline); \
-                         the stream was closed",
-                        self.source
-                    ))));
-                }
+            if let Some(r) = self.next_buffered_with(&mut f) {
+                return Some(r);
             }
             if self.done {
                 return None;

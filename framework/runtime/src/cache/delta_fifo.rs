@@ -24,13 +24,14 @@
 //!    new objects beside the cache.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::VecDeque,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
 };
 
+use hashbrown::{HashMap, HashSet};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -292,12 +293,32 @@ impl<T: CacheObject> DeltaFifo<T> {
     }
 
     fn push(&self, kind: DeltaType, obj: Arc<T>) {
-        let key = obj.key();
+        self.push_all(std::iter::once((kind, obj)));
+    }
+
+    /// Several changes at once, in order (one lock, one wake-up): `Added`, `Updated` or
+    /// `Deleted` each, with the rules of [`add`](Self::add), [`update`](Self::update) and
+    /// [`delete`](Self::delete).
+    pub fn push_all(&self, changes: impl IntoIterator<Item = (DeltaType, Arc<T>)>) {
         let mut state = self.state.lock();
-        state.populated = true;
-        Self::queue_action(&mut state, key, Delta { kind, object: DeltaObject::Object(obj) });
+        let mut queued_any = false;
+        for (kind, obj) in changes {
+            let key = obj.key();
+            state.populated = true;
+            if kind == DeltaType::Deleted {
+                // Invariant 5: a deletion of a key neither known nor queued is a no-op.
+                let queued = state.items.contains_key(&key);
+                if !queued && !self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some()) {
+                    continue;
+                }
+            }
+            Self::queue_action(&mut state, key, Delta { kind, object: DeltaObject::Object(obj) });
+            queued_any = true;
+        }
         drop(state);
-        self.notify.notify_waiters();
+        if queued_any {
+            self.notify.notify_waiters();
+        }
     }
 
     /// An object was added.
@@ -312,21 +333,7 @@ impl<T: CacheObject> DeltaFifo<T> {
 
     /// An object was deleted (a no-op for a key neither known nor queued: invariant 5).
     pub fn delete(&self, obj: Arc<T>) {
-        let key = obj.key();
-        let mut state = self.state.lock();
-        state.populated = true;
-        let queued = state.items.contains_key(&key);
-        let known = self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some());
-        if !queued && !known {
-            return;
-        }
-        Self::queue_action(
-            &mut state,
-            key,
-            Delta { kind: DeltaType::Deleted, object: DeltaObject::Object(obj) },
-        );
-        drop(state);
-        self.notify.notify_waiters();
+        self.push(DeltaType::Deleted, obj);
     }
 
     /// A relist in one call: `Replaced` for each object, tombstones for known keys that are
@@ -383,6 +390,33 @@ impl<T: CacheObject> DeltaFifo<T> {
     /// Waits for the next key and returns it with all its deltas; `None` once closed and empty.
     pub async fn pop(&self) -> Option<(String, Vec<Delta<T>>)> {
         self.pop_with_initial().await.map(|(k, d, _)| (k, d))
+    }
+
+    /// Waits for queued keys and takes up to `max` of them at once, in order, each with its
+    /// deltas and whether it was part of the initial list; empty once closed and drained.
+    pub async fn pop_batch(&self, max: usize) -> Vec<(String, Vec<Delta<T>>, bool)> {
+        let Some(first) = self.pop_with_initial().await else { return Vec::new() };
+        let mut batch = vec![first];
+        let mut state = self.state.lock();
+        let mut synced = false;
+        while batch.len() < max.max(1) {
+            let Some(key) = state.queue.pop_front() else { break };
+            let deltas = state.items.remove(&key).unwrap_or_default();
+            let initial = !state.populated || state.initial_population_count > 0;
+            if state.initial_population_count > 0 {
+                state.initial_population_count -= 1;
+                synced = state.initial_population_count == 0;
+            }
+            batch.push((key, deltas, initial));
+        }
+        drop(state);
+        if synced {
+            self.synced.notify_waiters();
+        }
+        if batch.len() > 1 && self.room_wanted.load(Ordering::Acquire) {
+            self.room.notify_waiters();
+        }
+        batch
     }
 
     /// [`DeltaFifo::pop`], also telling whether the item was part of the initial list

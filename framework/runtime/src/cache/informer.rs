@@ -81,6 +81,9 @@ impl<K> Default for InformerOptions<K> {
     }
 }
 
+/// How many keys the informer takes from the DeltaFIFO at once.
+const POP_BATCH: usize = 256;
+
 /// Default capacity of each handler's buffer.
 pub const HANDLER_BUFFER: usize = 1024;
 
@@ -399,7 +402,7 @@ where
         self.started.store(true, Ordering::SeqCst);
         let reflector = self.reflector.clone();
         let stop = self.stop.clone();
-        let list_watch = tokio::spawn(async move { reflector.run(stop).await });
+        let list_watch = async move { reflector.run(stop).await };
         let fifo = self.fifo.clone();
         let stop = self.stop.clone();
         tokio::spawn(async move {
@@ -419,47 +422,68 @@ where
                 this.announce_synced();
             })
         };
-        while let Some((_, deltas, initial)) = self.fifo.pop_with_initial().await {
-            let _processing = self.processing.lock();
-            for delta in deltas {
-                match delta.kind {
-                    DeltaType::Sync => {
-                        let Some(new) = delta.object.object().cloned() else { continue };
-                        let old = self.indexer.upsert(new.clone()).unwrap_or_else(|| new.clone());
-                        self.dispatch_to(|| Notification::Update(old.clone(), new.clone()), true);
-                    }
-                    DeltaType::Added | DeltaType::Updated | DeltaType::Replaced => {
-                        let Some(new) = delta.object.object().cloned() else { continue };
-                        match self.indexer.upsert(new.clone()) {
-                            Some(old) => {
-                                self.dispatch_inline(|h| h.on_update(&old, &new));
-                                self.dispatch(|| Notification::Update(old.clone(), new.clone()));
-                            }
-                            None => {
-                                self.dispatch_inline(|h| h.on_add(&new, initial));
-                                self.dispatch(|| Notification::Add(new.clone(), initial));
-                            }
+        let process = async {
+            loop {
+                let batch = self.fifo.pop_batch(POP_BATCH).await;
+                if batch.is_empty() {
+                    break;
+                }
+                {
+                    let _processing = self.processing.lock();
+                    for (_, deltas, initial) in batch {
+                        for delta in deltas {
+                            self.apply(delta, initial);
                         }
                     }
-                    DeltaType::Deleted => {
-                        let key = match &delta.object {
-                            DeltaObject::Object(o) => super::store::CacheObject::key(o.as_ref()),
-                            DeltaObject::DeletedFinalStateUnknown { key, .. } => key.clone(),
-                        };
-                        self.indexer.delete(&key);
-                        let object = delta.object;
-                        self.dispatch_inline(|h| h.on_delete(&object));
-                        self.dispatch(|| Notification::Delete(object.clone()));
+                    if self.fifo.has_synced() {
+                        self.announce_synced();
+                    }
+                }
+                // Let the reflector (polled by this same task) go on between batches.
+                tokio::task::yield_now().await;
+            }
+        };
+        // The reflector and the processing loop are polled by one task: decoding, applying and
+        // freeing happen on one thread at a time (no wake-ups across threads, no allocator
+        // traffic between them), which costs less CPU per event than two threads handing
+        // objects over; the DeltaFIFO between them keeps its semantics.
+        tokio::join!(list_watch, process);
+        resyncer.abort();
+        synced_watch.abort();
+    }
+
+    /// Applies one delta to the cache and tells the handlers.
+    fn apply(&self, delta: super::delta_fifo::Delta<Cached<K>>, initial: bool) {
+        match delta.kind {
+            DeltaType::Sync => {
+                let Some(new) = delta.object.object().cloned() else { return };
+                let old = self.indexer.upsert(new.clone()).unwrap_or_else(|| new.clone());
+                self.dispatch_to(|| Notification::Update(old.clone(), new.clone()), true);
+            }
+            DeltaType::Added | DeltaType::Updated | DeltaType::Replaced => {
+                let Some(new) = delta.object.object().cloned() else { return };
+                match self.indexer.upsert(new.clone()) {
+                    Some(old) => {
+                        self.dispatch_inline(|h| h.on_update(&old, &new));
+                        self.dispatch(|| Notification::Update(old.clone(), new.clone()));
+                    }
+                    None => {
+                        self.dispatch_inline(|h| h.on_add(&new, initial));
+                        self.dispatch(|| Notification::Add(new.clone(), initial));
                     }
                 }
             }
-            if self.fifo.has_synced() {
-                self.announce_synced();
+            DeltaType::Deleted => {
+                let key = match &delta.object {
+                    DeltaObject::Object(o) => super::store::CacheObject::key(o.as_ref()),
+                    DeltaObject::DeletedFinalStateUnknown { key, .. } => key.clone(),
+                };
+                self.indexer.delete(&key);
+                let object = delta.object;
+                self.dispatch_inline(|h| h.on_delete(&object));
+                self.dispatch(|| Notification::Delete(object.clone()));
             }
         }
-        resyncer.abort();
-        synced_watch.abort();
-        let _ = list_watch.await;
     }
 
     /// Tells every handler the initial list is complete (once).

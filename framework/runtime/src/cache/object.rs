@@ -454,6 +454,24 @@ impl<K: Send + Sync + 'static> CacheObject for Cached<K> {
     fn name(&self) -> &str {
         self.name_str()
     }
+    fn namespace_and_name(&self) -> (&[u8], &[u8]) {
+        // Straight from the spans: no UTF-8 check on every hash and comparison.
+        match &self.unescaped {
+            Some(u) => (
+                if self.meta.escaped & ESCAPED_NAMESPACE != 0 {
+                    u.namespace.as_bytes()
+                } else {
+                    self.span_bytes(self.meta.namespace)
+                },
+                if self.meta.escaped & ESCAPED_NAME != 0 {
+                    u.name.as_bytes()
+                } else {
+                    self.span_bytes(self.meta.name)
+                },
+            ),
+            None => (self.span_bytes(self.meta.namespace), self.span_bytes(self.meta.name)),
+        }
+    }
 }
 
 impl<'de, K> Deserialize<'de> for Cached<K> {

@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
 use super::{
-    delta_fifo::DeltaFifo,
+    delta_fifo::{DeltaFifo, DeltaType},
     object::Cached,
     scan::{Decoder, DropTree, FieldPath, ScanError},
 };
@@ -62,6 +62,8 @@ pub struct Reflector<K> {
     lists_completed: std::sync::atomic::AtomicU64,
     transform: Option<Transform<K>>,
     drops: Arc<DropTree>,
+    /// The last backoff step waited out.
+    last_backoff: Mutex<Option<Duration>>,
 }
 
 /// How many keys may wait in the DeltaFIFO before the list waits for the informer.
@@ -117,6 +119,7 @@ where
             lists_completed: std::sync::atomic::AtomicU64::new(0),
             transform: None,
             drops: Arc::new(DropTree::default()),
+            last_backoff: Mutex::new(None),
         }
     }
 
@@ -150,6 +153,11 @@ where
     /// How many lists were started (initial, relists, restarts after an expired continue token).
     pub fn lists_started(&self) -> u64 {
         self.lists.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The last backoff step waited out after a failure (`None` before the first).
+    pub fn last_backoff(&self) -> Option<Duration> {
+        *self.last_backoff.lock()
     }
 
     /// How many lists completed (every page handed to the DeltaFIFO, deletions included).
@@ -281,6 +289,7 @@ where
 
     async fn sleep(&self, delays: &mut impl Iterator<Item = Duration>, stop: &CancellationToken) -> bool {
         let wait = delays.next().unwrap_or(Duration::from_secs(30));
+        *self.last_backoff.lock() = Some(wait);
         tokio::select! {
             _ = stop.cancelled() => false,
             _ = tokio::time::sleep(wait) => true,
@@ -381,6 +390,22 @@ where
         self.consume(stream, decoder, stop).await
     }
 
+    /// The next watch event of `lines` already received (nothing is awaited).
+    fn next_buffered_event(
+        &self,
+        lines: &mut WatchLines,
+        decoder: &mut Decoder,
+    ) -> Option<Result<WatchEvent<Cached<K>>, Error>> {
+        let source = lines.source().to_string();
+        let next = lines.next_buffered_with(|line| {
+            decoder
+                .event(line)
+                .map(|e| e.map(Cached::from_scanned))
+                .map_err(|e| decode_error(&source, line, e))
+        })?;
+        Some(next.and_then(|r| r))
+    }
+
     /// The next watch event of `lines`, decoded into the cache's form.
     async fn next_event(
         &self,
@@ -446,50 +471,74 @@ where
         Err(Error::InvalidRequest("the WatchList stream ended before its initial-events-end bookmark".into()))
     }
 
+    /// Applies the events of a watch until it ends. The events already received are taken
+    /// together and handed to the DeltaFIFO at once (one lock, one wake-up of the informer).
     async fn consume(
         &self,
         mut stream: WatchLines,
         decoder: &mut Decoder,
         stop: &CancellationToken,
     ) -> WatchEnd {
+        const BATCH: usize = 256;
+        let mut changes: Vec<(DeltaType, Arc<Cached<K>>)> = Vec::with_capacity(BATCH);
         loop {
-            let next = tokio::select! {
+            let mut next = tokio::select! {
                 _ = stop.cancelled() => return WatchEnd::Stopped,
                 n = self.next_event(&mut stream, decoder) => n,
             };
-            let event = match next {
-                None => return WatchEnd::Ended,
-                Some(Ok(e)) => e,
-                Some(Err(e @ Error::Decode { .. })) => {
-                    self.report(&e);
-                    continue;
+            let end = loop {
+                let event = match next {
+                    None => break Some(WatchEnd::Ended),
+                    Some(Ok(e)) => Some(e),
+                    Some(Err(e @ Error::Decode { .. })) => {
+                        self.report(&e);
+                        None
+                    }
+                    Some(Err(e)) => break Some(WatchEnd::Backoff(e)),
+                };
+                match event {
+                    Some(WatchEvent::Added(o)) => {
+                        self.set_last_rv(o.resource_version());
+                        changes.push((DeltaType::Added, self.prepare(o)));
+                    }
+                    Some(WatchEvent::Modified(o)) => {
+                        self.set_last_rv(o.resource_version());
+                        changes.push((DeltaType::Updated, self.prepare(o)));
+                    }
+                    Some(WatchEvent::Deleted(o)) => {
+                        self.set_last_rv(o.resource_version());
+                        changes.push((DeltaType::Deleted, self.prepare(o)));
+                    }
+                    Some(WatchEvent::Bookmark(b)) => {
+                        // A bookmark advances the resourceVersion without an event.
+                        *self.last_rv.lock() = b.metadata.resource_version;
+                    }
+                    Some(WatchEvent::Error(status)) => {
+                        let error = Error::Api(Box::new(krust_client::ApiError {
+                            code: http::StatusCode::from_u16(status.code).unwrap_or(http::StatusCode::GONE),
+                            status: *status,
+                        }));
+                        break Some(if error.is_gone() {
+                            WatchEnd::Relist(error)
+                        } else {
+                            WatchEnd::Backoff(error)
+                        });
+                    }
+                    None => {}
                 }
-                Some(Err(e)) => return WatchEnd::Backoff(e),
+                if changes.len() >= BATCH {
+                    break None;
+                }
+                match self.next_buffered_event(&mut stream, decoder) {
+                    Some(n) => next = Some(n),
+                    None => break None,
+                }
             };
-            match event {
-                WatchEvent::Added(o) => {
-                    self.set_last_rv(o.resource_version());
-                    self.fifo.add(self.prepare(o));
-                }
-                WatchEvent::Modified(o) => {
-                    self.set_last_rv(o.resource_version());
-                    self.fifo.update(self.prepare(o));
-                }
-                WatchEvent::Deleted(o) => {
-                    self.set_last_rv(o.resource_version());
-                    self.fifo.delete(self.prepare(o));
-                }
-                WatchEvent::Bookmark(b) => {
-                    // A bookmark advances the resourceVersion without an event.
-                    *self.last_rv.lock() = b.metadata.resource_version;
-                }
-                WatchEvent::Error(status) => {
-                    let error = Error::Api(Box::new(krust_client::ApiError {
-                        code: http::StatusCode::from_u16(status.code).unwrap_or(http::StatusCode::GONE),
-                        status: *status,
-                    }));
-                    return if error.is_gone() { WatchEnd::Relist(error) } else { WatchEnd::Backoff(error) };
-                }
+            if !changes.is_empty() {
+                self.fifo.push_all(changes.drain(..));
+            }
+            if let Some(end) = end {
+                return end;
             }
         }
     }

@@ -3,11 +3,12 @@
 //!
 //! Invariants:
 //! - objects are held as `Arc<T>`: a read hands out a reference count, never a deep copy;
-//! - every index maps an index value to exactly the objects whose current version produces that
-//!   value (the same `Arc`s the store holds): an update moves the key from the old object's
-//!   values to the new one's, a delete removes it, `replace` rebuilds every index from scratch;
-//! - no key is stored: objects and index entries live in hash tables keyed by the objects' own
-//!   namespace and name (a cached object costs the store two pointers, not two key strings);
+//! - every index maps an index value to exactly the keys whose current object produces that
+//!   value: an update moves the key from the old object's values to the new one's, a delete
+//!   removes it, `replace` rebuilds every index from scratch;
+//! - no key is stored: objects live in a slab, found through a hash table of slot ids keyed by
+//!   the objects' own namespace and name; indexes hold slot ids, so an update of an object
+//!   writes its slot only (unless a custom index value changed);
 //! - indexers are added before the store holds objects (as in client-go, adding one later is an
 //!   error), the namespace index ([`NAMESPACE_INDEX`]) is always present;
 //! - one `parking_lot::RwLock` guards objects and indexes together, so a reader never sees an
@@ -32,6 +33,11 @@ pub trait CacheObject: Send + Sync + 'static {
     fn namespace(&self) -> Option<&str>;
     /// The object's name.
     fn name(&self) -> &str;
+    /// The namespace (empty when cluster-scoped) and the name, as bytes: what the store hashes
+    /// and compares.
+    fn namespace_and_name(&self) -> (&[u8], &[u8]) {
+        (self.namespace().unwrap_or("").as_bytes(), self.name().as_bytes())
+    }
     /// The store key, client-go's `MetaNamespaceKeyFunc`.
     fn key(&self) -> String {
         match self.namespace() {
@@ -59,25 +65,42 @@ pub enum StoreError {
     Duplicate(String),
 }
 
-/// A set of objects keyed by their namespace and name, without a copy of the key: the table
-/// hashes and compares the objects' own names.
-type ObjectSet<T> = HashTable<Arc<T>>;
-
-fn ident<T: CacheObject>(o: &T) -> (&str, &str) {
-    (o.namespace().unwrap_or(""), o.name())
+fn ident<T: CacheObject>(o: &T) -> (&[u8], &[u8]) {
+    o.namespace_and_name()
 }
 
 /// A store key split into namespace and name (no namespace: cluster-scoped).
-fn split_key(key: &str) -> (&str, &str) {
-    key.split_once('/').unwrap_or(("", key))
+fn split_key(key: &str) -> (&[u8], &[u8]) {
+    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+    (namespace.as_bytes(), name.as_bytes())
 }
 
+/// Slot ids of the slab.
+type Slot = u32;
+/// A set of slots (an index value's objects).
+type Slots = hashbrown::HashSet<Slot>;
+
 struct Inner<T> {
-    items: ObjectSet<T>,
-    by_namespace: HashMap<String, ObjectSet<T>>,
+    /// The objects; a slot's id is stable while its key is stored, so indexes hold ids and an
+    /// update of an object touches only its slot.
+    slab: Vec<Option<Arc<T>>>,
+    free: Vec<Slot>,
+    /// Slot ids, hashed and compared by their object's namespace and name (no key is stored).
+    items: HashTable<Slot>,
+    by_namespace: HashMap<String, Slots>,
     indexers: Vec<(String, IndexFunc<T>)>,
-    /// index name -> index value -> objects
-    indices: HashMap<String, HashMap<String, ObjectSet<T>>>,
+    /// index name -> index value -> slots
+    indices: HashMap<String, HashMap<String, Slots>>,
+}
+
+impl<T> Inner<T> {
+    fn object(&self, slot: Slot) -> Option<&Arc<T>> {
+        self.slab.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    fn objects<'a>(&'a self, slots: Option<&'a Slots>) -> impl Iterator<Item = &'a Arc<T>> + 'a {
+        slots.into_iter().flat_map(|s| s.iter()).filter_map(|slot| self.object(*slot))
+    }
 }
 
 /// The indexed, thread-safe store.
@@ -106,6 +129,8 @@ impl<T: CacheObject> Indexer<T> {
     pub fn new() -> Self {
         Indexer {
             inner: RwLock::new(Inner {
+                slab: Vec::new(),
+                free: Vec::new(),
                 items: HashTable::new(),
                 by_namespace: HashMap::new(),
                 indexers: Vec::new(),
@@ -115,38 +140,21 @@ impl<T: CacheObject> Indexer<T> {
         }
     }
 
-    fn hash(&self, namespace: &str, name: &str) -> u64 {
+    fn hash(&self, namespace: &[u8], name: &[u8]) -> u64 {
         self.hasher.hash_one((namespace, name))
     }
 
-    /// Inserts or replaces `obj` in `set`; returns the replaced object.
-    fn set_insert(&self, set: &mut ObjectSet<T>, obj: Arc<T>) -> Option<Arc<T>> {
-        let (ns, name) = ident(&*obj);
-        let hash = self.hash(ns, name);
-        let entry = set.entry(
-            hash,
-            |o| ident(&**o) == (ns, name),
-            |o| {
-                let (ns, name) = ident(&**o);
-                self.hash(ns, name)
-            },
-        );
-        match entry {
-            Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), obj)),
-            Entry::Vacant(e) => {
-                e.insert(obj);
-                None
-            }
-        }
-    }
-
-    fn set_remove(&self, set: &mut ObjectSet<T>, namespace: &str, name: &str) -> Option<Arc<T>> {
-        let hash = self.hash(namespace, name);
-        set.find_entry(hash, |o| ident(&**o) == (namespace, name)).ok().map(|e| e.remove().0)
-    }
-
-    fn set_get<'a>(&self, set: &'a ObjectSet<T>, namespace: &str, name: &str) -> Option<&'a Arc<T>> {
-        set.find(self.hash(namespace, name), |o| ident(&**o) == (namespace, name))
+    /// The slot of this namespace and name.
+    fn find(&self, inner: &Inner<T>, namespace: &[u8], name: &[u8]) -> Option<Slot> {
+        let slab = &inner.slab;
+        inner
+            .items
+            .find(self.hash(namespace, name), |slot| {
+                slab.get(*slot as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|o| ident(&**o) == (namespace, name))
+            })
+            .copied()
     }
 
     /// Adds indexers; only while the store is empty.
@@ -171,22 +179,61 @@ impl<T: CacheObject> Indexer<T> {
     pub fn upsert(&self, obj: Arc<T>) -> Option<Arc<T>> {
         let mut guard = self.inner.write();
         let inner = &mut *guard;
-        let old = self.set_insert(&mut inner.items, obj.clone());
-        let namespace = obj.namespace().unwrap_or("");
-        match inner.by_namespace.get_mut(namespace) {
-            Some(set) => {
-                self.set_insert(set, obj.clone());
+        let (namespace, name) = ident(&*obj);
+        let hash = self.hash(namespace, name);
+        let Inner { slab, free, items, .. } = &mut *inner;
+        let entry = items.entry(
+            hash,
+            |slot| {
+                slab.get(*slot as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|o| ident(&**o) == (namespace, name))
+            },
+            |slot| match slab.get(*slot as usize).and_then(Option::as_ref) {
+                Some(o) => {
+                    let (ns, n) = ident(&**o);
+                    self.hash(ns, n)
+                }
+                None => 0,
+            },
+        );
+        match entry {
+            Entry::Occupied(e) => {
+                // An update: only the slot changes (and the custom indexes whose values did).
+                let slot = *e.get();
+                let old = slab.get_mut(slot as usize).and_then(|s| s.replace(obj.clone()));
+                if !inner.indexers.is_empty() {
+                    self.update_indices(inner, slot, old.as_deref(), Some(&obj));
+                }
+                old
             }
-            None => {
-                let mut set = HashTable::new();
-                self.set_insert(&mut set, obj.clone());
-                inner.by_namespace.insert(namespace.to_string(), set);
+            Entry::Vacant(e) => {
+                let slot = match free.pop() {
+                    Some(slot) => {
+                        slab[slot as usize] = Some(obj.clone());
+                        slot
+                    }
+                    None => {
+                        slab.push(Some(obj.clone()));
+                        (slab.len() - 1) as Slot
+                    }
+                };
+                e.insert(slot);
+                let namespace = obj.namespace().unwrap_or("");
+                match inner.by_namespace.get_mut(namespace) {
+                    Some(set) => {
+                        set.insert(slot);
+                    }
+                    None => {
+                        inner.by_namespace.insert(namespace.to_string(), Slots::from_iter([slot]));
+                    }
+                }
+                if !inner.indexers.is_empty() {
+                    self.update_indices(inner, slot, None, Some(&obj));
+                }
+                None
             }
         }
-        if !inner.indexers.is_empty() {
-            self.update_indices(inner, old.as_deref(), Some(&obj));
-        }
-        old
     }
 
     /// Removes an object by key; returns it.
@@ -194,60 +241,65 @@ impl<T: CacheObject> Indexer<T> {
         let (namespace, name) = split_key(key);
         let mut guard = self.inner.write();
         let inner = &mut *guard;
-        let old = self.set_remove(&mut inner.items, namespace, name)?;
-        if let Some(set) = inner.by_namespace.get_mut(namespace) {
-            self.set_remove(set, namespace, name);
+        let slot = self.find(inner, namespace, name)?;
+        let hash = self.hash(namespace, name);
+        if let Ok(e) = inner.items.find_entry(hash, |s| *s == slot) {
+            e.remove();
+        }
+        let old = inner.slab.get_mut(slot as usize).and_then(Option::take)?;
+        inner.free.push(slot);
+        let ns = old.namespace().unwrap_or("");
+        if let Some(set) = inner.by_namespace.get_mut(ns) {
+            set.remove(&slot);
             if set.is_empty() {
-                inner.by_namespace.remove(namespace);
+                inner.by_namespace.remove(ns);
             }
         }
         if !inner.indexers.is_empty() {
-            self.update_indices(inner, Some(&old), None);
+            self.update_indices(inner, slot, Some(&old), None);
         }
         Some(old)
     }
 
     /// Replaces the whole content; indexes are rebuilt.
     pub fn replace(&self, objects: Vec<Arc<T>>) {
-        let mut guard = self.inner.write();
-        let inner = &mut *guard;
-        inner.items.clear();
-        inner.by_namespace.clear();
-        for index in inner.indices.values_mut() {
-            index.clear();
+        {
+            let mut inner = self.inner.write();
+            inner.slab.clear();
+            inner.free.clear();
+            inner.items.clear();
+            inner.by_namespace.clear();
+            for index in inner.indices.values_mut() {
+                index.clear();
+            }
         }
         for obj in objects {
-            let old = self.set_insert(&mut inner.items, obj.clone());
-            let namespace = obj.namespace().unwrap_or("").to_string();
-            let set = inner.by_namespace.entry(namespace).or_default();
-            self.set_insert(set, obj.clone());
-            if !inner.indexers.is_empty() {
-                self.update_indices(inner, old.as_deref(), Some(&obj));
-            }
+            self.upsert(obj);
         }
     }
 
     /// The object with this key.
     pub fn get(&self, key: &str) -> Option<Arc<T>> {
         let (namespace, name) = split_key(key);
-        self.get_by_name(namespace, name)
+        let inner = self.inner.read();
+        self.find(&inner, namespace, name).and_then(|slot| inner.object(slot).cloned())
     }
 
     /// The object `name` of `namespace` (`""` for cluster-scoped objects), without building
     /// its key.
     pub fn get_by_name(&self, namespace: &str, name: &str) -> Option<Arc<T>> {
         let inner = self.inner.read();
-        self.set_get(&inner.items, namespace, name).cloned()
+        self.find(&inner, namespace.as_bytes(), name.as_bytes()).and_then(|slot| inner.object(slot).cloned())
     }
 
     /// Every object.
     pub fn list(&self) -> Vec<Arc<T>> {
-        self.inner.read().items.iter().cloned().collect()
+        self.inner.read().slab.iter().flatten().cloned().collect()
     }
 
     /// Every key.
     pub fn list_keys(&self) -> Vec<String> {
-        self.inner.read().items.iter().map(|o| o.key()).collect()
+        self.inner.read().slab.iter().flatten().map(|o| o.key()).collect()
     }
 
     /// The number of objects.
@@ -264,26 +316,25 @@ impl<T: CacheObject> Indexer<T> {
         &self,
         index: &str,
         value: &str,
-        f: impl FnOnce(Option<&ObjectSet<T>>) -> R,
+        f: impl FnOnce(&Inner<T>, Option<&Slots>) -> R,
     ) -> Result<R, StoreError> {
         let inner = self.inner.read();
         if index == NAMESPACE_INDEX {
-            return Ok(f(inner.by_namespace.get(value)));
+            return Ok(f(&inner, inner.by_namespace.get(value)));
         }
         let idx = inner.indices.get(index).ok_or_else(|| StoreError::NoSuchIndex(index.to_string()))?;
-        Ok(f(idx.get(value)))
+        Ok(f(&inner, idx.get(value)))
     }
 
     /// The objects whose index `index` has value `value` (client-go's `ByIndex`).
     pub fn by_index(&self, index: &str, value: &str) -> Result<Vec<Arc<T>>, StoreError> {
-        self.with_index(index, value, |set| set.map(|s| s.iter().cloned().collect()).unwrap_or_default())
+        self.with_index(index, value, |inner, slots| inner.objects(slots).cloned().collect())
     }
 
     /// The keys whose index `index` has value `value` (`IndexKeys`), sorted.
     pub fn index_keys(&self, index: &str, value: &str) -> Result<Vec<String>, StoreError> {
-        let mut keys: Vec<String> = self
-            .with_index(index, value, |set| set.map(|s| s.iter().map(|o| o.key()).collect()))?
-            .unwrap_or_default();
+        let mut keys: Vec<String> =
+            self.with_index(index, value, |inner, slots| inner.objects(slots).map(|o| o.key()).collect())?;
         keys.sort();
         Ok(keys)
     }
@@ -314,13 +365,15 @@ impl<T: CacheObject> Indexer<T> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for value in values {
-            let set = if index == NAMESPACE_INDEX {
+            let slots = if index == NAMESPACE_INDEX {
                 inner.by_namespace.get(&value)
             } else {
                 inner.indices.get(index).and_then(|idx| idx.get(&value))
             };
-            for o in set.into_iter().flat_map(|s| s.iter()) {
-                if seen.insert(o.key()) {
+            for slot in slots.into_iter().flat_map(|s| s.iter()) {
+                if seen.insert(*slot)
+                    && let Some(o) = inner.object(*slot)
+                {
                     out.push(o.clone());
                 }
             }
@@ -328,30 +381,28 @@ impl<T: CacheObject> Indexer<T> {
         Ok(out)
     }
 
-    /// Moves the custom index entries of a key from `old` to `new` (either may be absent).
-    fn update_indices(&self, inner: &mut Inner<T>, old: Option<&T>, new: Option<&Arc<T>>) {
+    /// Moves `slot` from the custom index values of `old` to those of `new` (either may be
+    /// absent).
+    fn update_indices(&self, inner: &mut Inner<T>, slot: Slot, old: Option<&T>, new: Option<&Arc<T>>) {
         let Inner { indexers, indices, .. } = inner;
         for (name, f) in indexers.iter() {
             let index = indices.entry(name.clone()).or_default();
             let new_values = new.map(|n| f(n)).unwrap_or_default();
             if let Some(o) = old {
-                let (namespace, obj_name) = ident(o);
                 for value in f(o) {
                     if new_values.contains(&value) {
                         continue;
                     }
                     if let Some(set) = index.get_mut(&value) {
-                        self.set_remove(set, namespace, obj_name);
+                        set.remove(&slot);
                         if set.is_empty() {
                             index.remove(&value);
                         }
                     }
                 }
             }
-            if let Some(n) = new {
-                for value in new_values {
-                    self.set_insert(index.entry(value).or_default(), n.clone());
-                }
+            for value in new_values {
+                index.entry(value).or_default().insert(slot);
             }
         }
     }
