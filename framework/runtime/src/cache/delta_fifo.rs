@@ -25,13 +25,14 @@
 
 use std::{
     collections::VecDeque,
+    hash::BuildHasher,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
 };
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -138,12 +139,191 @@ impl<T: CacheObject> KnownObjects<T> for Indexer<T> {
     }
 }
 
+/// A queued key: an object of that key (its namespace and name are the key), or the key itself
+/// for a tombstone known by key only. No key string is allocated for objects.
+enum QueuedKey<T> {
+    Object(Arc<T>),
+    Key(Box<str>),
+}
+
+impl<T: CacheObject> QueuedKey<T> {
+    fn ident(&self) -> (&[u8], &[u8]) {
+        match self {
+            QueuedKey::Object(o) => o.namespace_and_name(),
+            QueuedKey::Key(k) => split_key(k),
+        }
+    }
+
+    fn to_key(&self) -> String {
+        match self {
+            QueuedKey::Object(o) => o.key(),
+            QueuedKey::Key(k) => k.to_string(),
+        }
+    }
+
+    fn share(&self) -> Self {
+        match self {
+            QueuedKey::Object(o) => QueuedKey::Object(o.clone()),
+            QueuedKey::Key(k) => QueuedKey::Key(k.clone()),
+        }
+    }
+}
+
+fn split_key(key: &str) -> (&[u8], &[u8]) {
+    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+    (namespace.as_bytes(), name.as_bytes())
+}
+
+/// The deltas of one key: the first inline (most keys have one when popped).
+pub(crate) enum Deltas<T> {
+    One(Delta<T>),
+    Many(Vec<Delta<T>>),
+}
+
+impl<T> Deltas<T> {
+    fn last(&self) -> Option<&Delta<T>> {
+        match self {
+            Deltas::One(d) => Some(d),
+            Deltas::Many(v) => v.last(),
+        }
+    }
+
+    /// Appends a delta; two consecutive deletions collapse into the more informative
+    /// (invariant 2).
+    fn push(&mut self, delta: Delta<T>) {
+        let both_deleted =
+            delta.kind == DeltaType::Deleted && self.last().is_some_and(|l| l.kind == DeltaType::Deleted);
+        if both_deleted {
+            if is_tombstone(&delta) {
+                return;
+            }
+            match self {
+                Deltas::One(d) => *d = delta,
+                Deltas::Many(v) => {
+                    if let Some(last) = v.last_mut() {
+                        *last = delta;
+                    }
+                }
+            }
+            return;
+        }
+        match self {
+            Deltas::Many(v) => v.push(delta),
+            Deltas::One(_) => {
+                let Deltas::One(first) = std::mem::replace(self, Deltas::Many(Vec::new())) else { return };
+                *self = Deltas::Many(vec![first, delta]);
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<Delta<T>> {
+        match self {
+            Deltas::One(d) => vec![d],
+            Deltas::Many(v) => v,
+        }
+    }
+}
+
+impl<T> IntoIterator for Deltas<T> {
+    type Item = Delta<T>;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Delta<T>>, std::vec::IntoIter<Delta<T>>>;
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Deltas::One(d) => Some(d).into_iter().chain(Vec::new()),
+            Deltas::Many(v) => None.into_iter().chain(v),
+        }
+    }
+}
+
+/// One popped key's deltas, and whether it was part of the initial list.
+pub(crate) struct Popped<T> {
+    pub deltas: Deltas<T>,
+    pub initial: bool,
+}
+
+struct Entry<T> {
+    key: QueuedKey<T>,
+    deltas: Deltas<T>,
+}
+
+/// The queued keys with their deltas: a hash table keyed by each key's namespace and name,
+/// and the order of the keys.
+struct Pending<T> {
+    items: HashTable<Entry<T>>,
+    queue: VecDeque<QueuedKey<T>>,
+    hasher: DefaultHashBuilder,
+}
+
+impl<T: CacheObject> Pending<T> {
+    fn hash(&self, (namespace, name): (&[u8], &[u8])) -> u64 {
+        self.hasher.hash_one((namespace, name))
+    }
+
+    fn get(&self, ident: (&[u8], &[u8])) -> Option<&Entry<T>> {
+        self.items.find(self.hash(ident), |e| e.key.ident() == ident)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.get(split_key(key)).is_some()
+    }
+
+    /// Queues a delta of `key` (the key goes to the back of the queue if it was not queued).
+    fn push(&mut self, key: QueuedKey<T>, delta: Delta<T>) {
+        let hash = self.hash(key.ident());
+        let hasher = &self.hasher;
+        let entry = self.items.entry(
+            hash,
+            |e| e.key.ident() == key.ident(),
+            |e| {
+                let (namespace, name) = e.key.ident();
+                hasher.hash_one((namespace, name))
+            },
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().deltas.push(delta),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(Entry { key: key.share(), deltas: Deltas::One(delta) });
+                self.queue.push_back(key);
+            }
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<(QueuedKey<T>, Deltas<T>)> {
+        let key = self.queue.pop_front()?;
+        let hash = self.hash(key.ident());
+        let deltas = match self.items.find_entry(hash, |e| e.key.ident() == key.ident()) {
+            Ok(e) => e.remove().0.deltas,
+            Err(_) => Deltas::Many(Vec::new()),
+        };
+        Some((key, deltas))
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
 struct State<T> {
-    items: HashMap<String, Vec<Delta<T>>>,
-    queue: VecDeque<String>,
+    pending: Pending<T>,
     populated: bool,
     initial_population_count: usize,
     closed: bool,
+}
+
+impl<T: CacheObject> State<T> {
+    /// Takes the next key; returns it with its deltas, whether it belongs to the initial list,
+    /// and whether this pop completed the initial population.
+    fn pop(&mut self) -> Option<(QueuedKey<T>, Popped<T>, bool)> {
+        let (key, deltas) = self.pending.pop_front()?;
+        // client-go's isInInitialList: popped before the initial population was.
+        let initial = !self.populated || self.initial_population_count > 0;
+        let mut synced = false;
+        if self.initial_population_count > 0 {
+            self.initial_population_count -= 1;
+            synced = self.initial_population_count == 0;
+        }
+        Some((key, Popped { deltas, initial }, synced))
+    }
 }
 
 /// The DeltaFIFO.
@@ -174,15 +354,11 @@ impl<T: CacheObject> Replace<'_, T> {
         }
         let mut state = self.fifo.state.lock();
         for obj in objects {
-            let key = obj.key();
             if let Some(listed) = &mut self.listed {
-                listed.insert(key.clone());
+                listed.insert(obj.key());
             }
-            DeltaFifo::queue_action(
-                &mut state,
-                key,
-                Delta { kind: DeltaType::Replaced, object: DeltaObject::Object(obj) },
-            );
+            let delta = Delta { kind: DeltaType::Replaced, object: DeltaObject::Object(obj.clone()) };
+            state.pending.push(QueuedKey::Object(obj), delta);
         }
         drop(state);
         self.fifo.notify.notify_waiters();
@@ -193,44 +369,37 @@ impl<T: CacheObject> Replace<'_, T> {
         let fifo = self.fifo;
         let mut state = fifo.state.lock();
         if let Some(listed) = &self.listed {
-            // Queued keys that the relist no longer has.
-            let queued_gone: Vec<(String, Option<Arc<T>>)> = state
+            // Queued keys that the relist no longer has (unless their last delta is a deletion).
+            let queued_gone: Vec<(QueuedKey<T>, String, Option<Arc<T>>)> = state
+                .pending
                 .items
                 .iter()
-                .filter(|(k, _)| !listed.contains(*k))
-                .map(|(k, deltas)| (k.clone(), deltas.last().and_then(|d| d.object.object().cloned())))
+                .filter(|e| e.deltas.last().is_none_or(|d| d.kind != DeltaType::Deleted))
+                .map(|e| {
+                    (e.key.share(), e.key.to_key(), e.deltas.last().and_then(|d| d.object.object().cloned()))
+                })
+                .filter(|(_, key, _)| !listed.contains(key))
                 .collect();
-            for (key, last) in queued_gone {
-                if state.items.get(&key).and_then(|d| d.last()).is_some_and(|d| d.kind == DeltaType::Deleted)
-                {
-                    continue;
-                }
-                let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object: last };
-                DeltaFifo::queue_action(
-                    &mut state,
-                    key,
-                    Delta { kind: DeltaType::Deleted, object: tombstone },
-                );
+            for (queued, key, last) in queued_gone {
+                let tombstone = DeltaObject::DeletedFinalStateUnknown { key, object: last };
+                state.pending.push(queued, Delta { kind: DeltaType::Deleted, object: tombstone });
             }
             // Known keys that the relist no longer has.
             if let Some(known) = &fifo.known {
                 for key in known.list_keys() {
-                    if listed.contains(&key) || state.items.contains_key(&key) {
+                    if listed.contains(&key) || state.pending.contains_key(&key) {
                         continue;
                     }
                     let object = known.get_by_key(&key);
-                    let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.clone(), object };
-                    DeltaFifo::queue_action(
-                        &mut state,
-                        key,
-                        Delta { kind: DeltaType::Deleted, object: tombstone },
-                    );
+                    let queued = QueuedKey::Key(key.as_str().into());
+                    let tombstone = DeltaObject::DeletedFinalStateUnknown { key, object };
+                    state.pending.push(queued, Delta { kind: DeltaType::Deleted, object: tombstone });
                 }
             }
         }
         if !state.populated {
             state.populated = true;
-            state.initial_population_count = state.queue.len();
+            state.initial_population_count = state.pending.len();
         }
         let synced = state.initial_population_count == 0;
         drop(state);
@@ -245,7 +414,7 @@ impl<T> std::fmt::Debug for DeltaFifo<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.state.lock();
         f.debug_struct("DeltaFifo")
-            .field("queued", &state.queue.len())
+            .field("queued", &state.pending.queue.len())
             .field("closed", &state.closed)
             .finish()
     }
@@ -260,8 +429,11 @@ impl<T: CacheObject> DeltaFifo<T> {
     pub fn new(known: Option<Arc<dyn KnownObjects<T>>>) -> Self {
         DeltaFifo {
             state: Mutex::new(State {
-                items: HashMap::new(),
-                queue: VecDeque::new(),
+                pending: Pending {
+                    items: HashTable::new(),
+                    queue: VecDeque::new(),
+                    hasher: DefaultHashBuilder::default(),
+                },
                 populated: false,
                 initial_population_count: 0,
                 closed: false,
@@ -271,24 +443,6 @@ impl<T: CacheObject> DeltaFifo<T> {
             room_wanted: AtomicBool::new(false),
             synced: Notify::new(),
             known,
-        }
-    }
-
-    fn queue_action(state: &mut State<T>, key: String, delta: Delta<T>) {
-        let deltas = state.items.entry(key.clone()).or_default();
-        let new_key = deltas.is_empty();
-        deltas.push(delta);
-        // Invariant 2: collapse two consecutive deletions.
-        let n = deltas.len();
-        if n >= 2 && deltas[n - 1].kind == DeltaType::Deleted && deltas[n - 2].kind == DeltaType::Deleted {
-            let keep_older = is_tombstone(&deltas[n - 1]);
-            let last = deltas.pop();
-            if !keep_older && let Some(last) = last {
-                deltas[n - 2] = last;
-            }
-        }
-        if new_key {
-            state.queue.push_back(key);
         }
     }
 
@@ -303,16 +457,22 @@ impl<T: CacheObject> DeltaFifo<T> {
         let mut state = self.state.lock();
         let mut queued_any = false;
         for (kind, obj) in changes {
-            let key = obj.key();
             state.populated = true;
             if kind == DeltaType::Deleted {
                 // Invariant 5: a deletion of a key neither known nor queued is a no-op.
-                let queued = state.items.contains_key(&key);
-                if !queued && !self.known.as_ref().is_some_and(|k| k.get_by_key(&key).is_some()) {
+                let (namespace, name) = obj.namespace_and_name();
+                let queued = state.pending.get((namespace, name)).is_some();
+                let known = || {
+                    let namespace = std::str::from_utf8(namespace).unwrap_or("");
+                    let name = std::str::from_utf8(name).unwrap_or("");
+                    self.known.as_ref().is_some_and(|k| k.get_by_name(namespace, name).is_some())
+                };
+                if !queued && !known() {
                     continue;
                 }
             }
-            Self::queue_action(&mut state, key, Delta { kind, object: DeltaObject::Object(obj) });
+            let delta = Delta { kind, object: DeltaObject::Object(obj.clone()) };
+            state.pending.push(QueuedKey::Object(obj), delta);
             queued_any = true;
         }
         drop(state);
@@ -346,7 +506,7 @@ impl<T: CacheObject> DeltaFifo<T> {
 
     /// Starts a relist delivered page by page (invariant 4).
     pub fn begin_replace(&self) -> Replace<'_, T> {
-        let track = !self.state.lock().items.is_empty() || self.known.as_ref().is_some_and(|k| !k.is_empty());
+        let track = self.state.lock().pending.len() > 0 || self.known.as_ref().is_some_and(|k| !k.is_empty());
         Replace { fifo: self, listed: track.then(HashSet::new) }
     }
 
@@ -360,15 +520,12 @@ impl<T: CacheObject> DeltaFifo<T> {
         let Some(known) = &self.known else { return };
         let mut state = self.state.lock();
         for key in known.list_keys() {
-            if state.items.contains_key(&key) {
+            if state.pending.contains_key(&key) {
                 continue;
             }
             if let Some(obj) = known.get_by_key(&key) {
-                Self::queue_action(
-                    &mut state,
-                    key,
-                    Delta { kind: DeltaType::Sync, object: DeltaObject::Object(obj) },
-                );
+                let delta = Delta { kind: DeltaType::Sync, object: DeltaObject::Object(obj.clone()) };
+                state.pending.push(QueuedKey::Object(obj), delta);
             }
         }
         drop(state);
@@ -378,11 +535,13 @@ impl<T: CacheObject> DeltaFifo<T> {
     /// Puts a popped key back (when processing failed), unless it has been queued again since.
     pub fn add_if_not_present(&self, key: String, deltas: Vec<Delta<T>>) {
         let mut state = self.state.lock();
-        if state.items.contains_key(&key) || deltas.is_empty() {
+        if state.pending.contains_key(&key) || deltas.is_empty() {
             return;
         }
-        state.items.insert(key.clone(), deltas);
-        state.queue.push_back(key);
+        let queued: QueuedKey<T> = QueuedKey::Key(key.into());
+        for delta in deltas {
+            state.pending.push(queued.share(), delta);
+        }
         drop(state);
         self.notify.notify_waiters();
     }
@@ -394,20 +553,15 @@ impl<T: CacheObject> DeltaFifo<T> {
 
     /// Waits for queued keys and takes up to `max` of them at once, in order, each with its
     /// deltas and whether it was part of the initial list; empty once closed and drained.
-    pub async fn pop_batch(&self, max: usize) -> Vec<(String, Vec<Delta<T>>, bool)> {
-        let Some(first) = self.pop_with_initial().await else { return Vec::new() };
+    pub(crate) async fn pop_batch(&self, max: usize) -> Vec<Popped<T>> {
+        let Some((_, first)) = self.pop_popped().await else { return Vec::new() };
         let mut batch = vec![first];
         let mut state = self.state.lock();
         let mut synced = false;
         while batch.len() < max.max(1) {
-            let Some(key) = state.queue.pop_front() else { break };
-            let deltas = state.items.remove(&key).unwrap_or_default();
-            let initial = !state.populated || state.initial_population_count > 0;
-            if state.initial_population_count > 0 {
-                state.initial_population_count -= 1;
-                synced = state.initial_population_count == 0;
-            }
-            batch.push((key, deltas, initial));
+            let Some((_, popped, completed)) = state.pop() else { break };
+            synced |= completed;
+            batch.push(popped);
         }
         drop(state);
         if synced {
@@ -422,21 +576,18 @@ impl<T: CacheObject> DeltaFifo<T> {
     /// [`DeltaFifo::pop`], also telling whether the item was part of the initial list
     /// (client-go's `isInInitialList`).
     pub async fn pop_with_initial(&self) -> Option<(String, Vec<Delta<T>>, bool)> {
+        let (key, popped) = self.pop_popped().await?;
+        Some((key.to_key(), popped.deltas.into_vec(), popped.initial))
+    }
+
+    async fn pop_popped(&self) -> Option<(QueuedKey<T>, Popped<T>)> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
                 let mut state = self.state.lock();
-                if let Some(key) = state.queue.pop_front() {
-                    let deltas = state.items.remove(&key).unwrap_or_default();
-                    // client-go's isInInitialList: popped before the initial population was.
-                    let initial = !state.populated || state.initial_population_count > 0;
-                    let mut synced = false;
-                    if state.initial_population_count > 0 {
-                        state.initial_population_count -= 1;
-                        synced = state.initial_population_count == 0;
-                    }
+                if let Some((key, popped, synced)) = state.pop() {
                     drop(state);
                     if synced {
                         self.synced.notify_waiters();
@@ -444,7 +595,7 @@ impl<T: CacheObject> DeltaFifo<T> {
                     if self.room_wanted.load(Ordering::Acquire) {
                         self.room.notify_waiters();
                     }
-                    return Some((key, deltas, initial));
+                    return Some((key, popped));
                 }
                 if state.closed {
                     return None;
@@ -476,7 +627,7 @@ impl<T: CacheObject> DeltaFifo<T> {
             self.room_wanted.store(true, Ordering::Release);
             {
                 let state = self.state.lock();
-                if state.queue.len() <= limit || state.closed {
+                if state.pending.len() <= limit || state.closed {
                     drop(state);
                     self.room_wanted.store(false, Ordering::Release);
                     return;
@@ -501,12 +652,12 @@ impl<T: CacheObject> DeltaFifo<T> {
 
     /// The queued keys, in order.
     pub fn list_keys(&self) -> Vec<String> {
-        self.state.lock().queue.iter().cloned().collect()
+        self.state.lock().pending.queue.iter().map(QueuedKey::to_key).collect()
     }
 
     /// The number of queued keys.
     pub fn len(&self) -> usize {
-        self.state.lock().queue.len()
+        self.state.lock().pending.len()
     }
 
     /// Whether nothing is queued.
@@ -698,7 +849,7 @@ mod tests {
             let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let fifo = DeltaFifo::new(None);
             let mut queue: VecDeque<String> = VecDeque::new();
-            let mut items: HashMap<String, Vec<(DeltaType, u32)>> = HashMap::new();
+            let mut items: std::collections::HashMap<String, Vec<(DeltaType, u32)>> = std::collections::HashMap::new();
             for op in ops {
                 match op {
                     Op::Add(k, v) | Op::Update(k, v) => {

@@ -430,9 +430,9 @@ where
                 }
                 {
                     let _processing = self.processing.lock();
-                    for (_, deltas, initial) in batch {
-                        for delta in deltas {
-                            self.apply(delta, initial);
+                    for popped in batch {
+                        for delta in popped.deltas {
+                            self.apply(delta, popped.initial);
                         }
                     }
                     if self.fifo.has_synced() {
