@@ -7,9 +7,10 @@ use parking_lot::Mutex;
 
 use crate::status::ApiError;
 
-#[derive(Default)]
 pub(crate) struct Faults {
     latency: Mutex<Option<Duration>>,
+    /// While true, open watches send nothing (their events wait in their buffers).
+    watches_held: tokio::sync::watch::Sender<bool>,
     failures: Mutex<Option<(u32, StatusCode, Option<u64>)>>,
     /// Whether the failures apply to GET requests (lists, watches, gets) only.
     reads_only: Mutex<bool>,
@@ -17,7 +18,32 @@ pub(crate) struct Faults {
     watch_lag: Mutex<Option<u64>>,
 }
 
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency: Mutex::default(),
+            watches_held: tokio::sync::watch::Sender::new(false),
+            failures: Mutex::default(),
+            reads_only: Mutex::default(),
+            watch_lag: Mutex::default(),
+        }
+    }
+}
+
 impl Faults {
+    pub fn hold_watches(&self, hold: bool) {
+        self.watches_held.send_replace(hold);
+    }
+
+    /// Returns once watches are not held.
+    pub async fn watches_released(&self) {
+        if !*self.watches_held.borrow() {
+            return;
+        }
+        let mut held = self.watches_held.subscribe();
+        let _ = held.wait_for(|h| !*h).await;
+    }
+
     pub fn set_latency(&self, latency: Option<Duration>) {
         *self.latency.lock() = latency;
     }

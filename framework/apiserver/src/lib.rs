@@ -322,6 +322,13 @@ impl ApiServer {
         self.server.store.close_watches();
     }
 
+    /// Fault: open watches stop sending while `hold` is true (a stalled connection); their events
+    /// wait in each watch's buffer ([`ApiServerBuilder::watch_buffer`]) and go out as one burst
+    /// when released.
+    pub fn hold_watches(&self, hold: bool) {
+        self.server.faults.hold_watches(hold);
+    }
+
     /// Fault: the next `count` requests fail with `code` (and `Retry-After` when given).
     pub fn fail_next(&self, count: u32, code: u16, retry_after: Option<u64>) {
         let code = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);

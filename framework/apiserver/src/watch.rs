@@ -226,6 +226,8 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
                         // Closed by the server (slow watcher, fault, shutdown): end the stream.
                         break;
                     };
+                    // Fault: a held watch sends nothing until released.
+                    server.faults.watches_released().await;
                     render(&mut out, &res, &filter, &event);
                     last_rv = event.rv;
                     // Take whatever else is ready, up to one batch.

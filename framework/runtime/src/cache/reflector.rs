@@ -66,8 +66,13 @@ pub struct Reflector<K> {
     last_backoff: Mutex<Option<Duration>>,
 }
 
-/// How many keys may wait in the DeltaFIFO before the list waits for the informer.
-const QUEUED_KEYS_BEFORE_WAITING: usize = PAGE_SIZE as usize;
+/// How many keys may wait in the DeltaFIFO before the list waits for the informer (one page).
+const LIST_QUEUED_KEYS: usize = PAGE_SIZE as usize;
+
+/// How many keys may wait in the DeltaFIFO before a watch waits for the informer: a burst is
+/// handed over in small steps, which keeps what is in flight in the CPU's caches (measured with
+/// `krust-bench informers`: 128 is faster than 64, 500 or no limit).
+const WATCH_QUEUED_KEYS: usize = 128;
 
 fn decode_error(source: &str, bytes: &[u8], error: ScanError) -> Error {
     Error::Decode {
@@ -343,7 +348,7 @@ where
                     .map_err(|e| decode_error(&source(), &body, e))?;
                 drop(body);
                 replace.add_page(page);
-                self.fifo.wait_for_room(QUEUED_KEYS_BEFORE_WAITING).await;
+                self.fifo.wait_for_room(LIST_QUEUED_KEYS).await;
                 let Some((next_options, fetch)) = next else {
                     *self.last_rv.lock() = meta.resource_version.unwrap_or_default();
                     break;
@@ -539,6 +544,12 @@ where
             }
             if let Some(end) = end {
                 return end;
+            }
+            // A burst (a watch resumed after a stall, a relist's worth of events) waits for the
+            // informer to keep up rather than queueing without bound.
+            tokio::select! {
+                _ = stop.cancelled() => return WatchEnd::Stopped,
+                _ = self.fifo.wait_for_room(WATCH_QUEUED_KEYS) => {}
             }
         }
     }
