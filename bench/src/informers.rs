@@ -19,19 +19,19 @@
 //! 1,000,000 Pods (kube-rs would need ~18 GB): sync time and RSS, nothing read and after every
 //! Pod was read typed.
 //!
-//! Result keys (medians): `sync_100k_{krust,kube}_seconds`, `sync_100k_speedup`,
+//! Result keys (medians; `pods` first): `sync_{krust,kube}_seconds`, `sync_speedup`,
 //! `rss_per_object_{krust,kube}`, `rss_per_object_typed_{krust,kube}`, `rss_typed_ratio`,
 //! `rss_per_object_stripped_{krust,kube}`, `rss_per_object_typed_stripped_{krust,kube}`,
 //! `watch_events_{krust,kube}_per_sec`, `watch_events_speedup`,
 //! `watch_events_cpu_us_{krust,kube}`, `watch_events_stripped_{krust,kube}_per_sec`,
 //! `watch_events_stripped_fraction` (krust stripped over unstripped),
-//! `sync_100k_stripped_{krust,kube}_seconds`, `sync_stripped_over_unstripped`,
+//! `sync_stripped_{krust,kube}_seconds`, `sync_stripped_over_unstripped`,
 //! `relist_peak_rss_ratio_{krust,kube}`, `relist_after_rss_ratio_{krust,kube}`,
 //! `relist_{krust,kube}_seconds`, `relist_backoff_krust_seconds`,
 //! `relist_over_sync_plus_backoff`, `lister_get_{cold,warm}_{p50,p99}_us`,
 //! `store_get_kube_{p50,p99}_us`, `apiserver_sync_{krust,kube}_seconds`,
 //! `apiserver_watch_events_{krust,kube}_per_sec`; for `1m`: `sync_1m_krust_seconds`,
-//! `rss_1m_krust_gib`, `rss_1m_typed_krust_gib`. (`100k` is the Pod count in thousands.)
+//! `rss_1m_krust_gib`, `rss_1m_typed_krust_gib`.
 
 use std::{
     sync::{
@@ -190,7 +190,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // The same syncs against krust-apiserver.
     let (api_k, api_b) = against_apiserver(pods, runs)?;
 
-    let n = pods / 1000;
     println!(
         "informers: {pods} Pods (~3.3 KB each), pre-built bytes pushed as fast as the client reads; \
          {runs} interleaved runs, medians; each client in its own process\n"
@@ -291,9 +290,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     println!();
     let out = |key: &str, v: f64| println!("result {key} {v:.4}");
-    out(&format!("sync_{n}k_krust_seconds"), k.sync);
-    out(&format!("sync_{n}k_kube_seconds"), b.sync);
-    out(&format!("sync_{n}k_speedup"), b.sync / k.sync);
+    out("pods", pods as f64);
+    out("sync_krust_seconds", k.sync);
+    out("sync_kube_seconds", b.sync);
+    out("sync_speedup", b.sync / k.sync);
     out("rss_per_object_krust", k.rss);
     out("rss_per_object_kube", b.rss);
     out("rss_per_object_typed_krust", k.rss_typed);
@@ -311,8 +311,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     out("watch_events_stripped_krust_per_sec", ks.events_per_sec);
     out("watch_events_stripped_kube_per_sec", bs.events_per_sec);
     out("watch_events_stripped_fraction", ks.events_per_sec / k.events_per_sec);
-    out(&format!("sync_{n}k_stripped_krust_seconds"), ks.sync);
-    out(&format!("sync_{n}k_stripped_kube_seconds"), bs.sync);
+    out("sync_stripped_krust_seconds", ks.sync);
+    out("sync_stripped_kube_seconds", bs.sync);
     out("sync_stripped_over_unstripped", ks.sync / k.sync);
     out("relist_peak_rss_ratio_krust", k.relist_peak_ratio);
     out("relist_peak_rss_ratio_kube", b.relist_peak_ratio);

@@ -71,8 +71,24 @@ fn apiserver_suite_prints_its_results() {
 
 #[test]
 fn informers_suite_prints_its_results() {
-    let run = suite(&["informers", "--pods", "300", "--runs", "1"]);
-    assert_eq!(run.last_keys(3), ["sync_100k_speedup", "watch_events_speedup", "rss_per_object_ratio"]);
+    let run = suite(&["informers", "--pods", "400", "--runs", "1"]);
+    assert_eq!(run.value("pods"), 400.0);
+    for key in [
+        "sync_krust_seconds",
+        "sync_kube_seconds",
+        "rss_per_object_typed_krust",
+        "watch_events_krust_per_sec",
+        "watch_events_kube_per_sec",
+        "watch_events_stripped_krust_per_sec",
+        "relist_krust_seconds",
+        "relist_kube_seconds",
+        "relist_peak_rss_ratio_krust",
+        "lister_get_cold_p50_us",
+        "apiserver_sync_krust_seconds",
+    ] {
+        assert!(run.value(key) > 0.0, "{key} is zero in:\n{}", run.stdout);
+    }
+    assert_eq!(run.last_keys(1), ["apiserver_watch_events_kube_per_sec"], "{}", run.stdout);
     for (key, value) in &run.results {
         assert!(value.is_finite() && *value >= 0.0, "{key} {value}");
     }

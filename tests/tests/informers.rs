@@ -567,3 +567,75 @@ async fn a_handler_that_overflows_during_the_initial_list_catches_up_and_syncs()
     assert!(registration.has_synced(), "the slow handler's registration synced");
     informer.shutdown();
 }
+
+/// A relist after a 410 diffs by key and resourceVersion: what did not change stays the very
+/// object already cached (no second copy is kept, even for a moment), what changed is replaced,
+/// what is gone gets a tombstone; the list is handed over page by page (600 objects, 2 pages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relist_keeps_unchanged_objects_and_replaces_only_what_changed() {
+    use std::collections::HashMap;
+    let server = ApiServer::builder().watch_history(5).start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    let mut creates = Vec::new();
+    for i in 0..600 {
+        let cms = cms.clone();
+        creates.push(tokio::spawn(async move {
+            cms.create(&cm(&format!("cm-{i:03}")), &CreateOptions::default()).await.unwrap();
+        }));
+    }
+    for c in creates {
+        c.await.unwrap();
+    }
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    let before: HashMap<String, Arc<Cached<ConfigMap>>> =
+        informer.indexer().list().into_iter().map(|o| (o.name().to_string(), o)).collect();
+    assert_eq!(before.len(), 600);
+    assert_eq!(informer.reflector().lists_completed(), 1);
+
+    // Disconnected (a failing re-watch backs off), changes happen, their history is lost.
+    server.fail_next_reads(1, 503, None);
+    server.close_watches();
+    for i in 0..5 {
+        let patch = json!({"data": {"v": "2"}});
+        cms.patch(&format!("cm-{i:03}"), krust_client::PatchType::Merge, &patch, &Default::default())
+            .await
+            .unwrap();
+    }
+    for i in 10..13 {
+        cms.delete(&format!("cm-{i:03}"), &DeleteOptions::default()).await.unwrap();
+    }
+    for name in ["new-a", "new-b"] {
+        cms.create(&cm(name), &CreateOptions::default()).await.unwrap();
+    }
+    server.compact();
+    recorder.wait_for("tombstone default/cm-012").await;
+    recorder.wait_for("add new-b false").await;
+    for _ in 0..500 {
+        if informer.reflector().lists_completed() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(informer.reflector().lists_completed(), 2, "one relist");
+
+    let after: HashMap<String, Arc<Cached<ConfigMap>>> =
+        informer.indexer().list().into_iter().map(|o| (o.name().to_string(), o)).collect();
+    assert_eq!(after.len(), 600 - 3 + 2);
+    for (name, old) in &before {
+        let i: usize = name.trim_start_matches("cm-").parse().unwrap();
+        match after.get(name) {
+            None => assert!((10..13).contains(&i), "{name} is gone"),
+            Some(new) if i < 5 => {
+                assert!(!Arc::ptr_eq(old, new), "{name} changed: replaced");
+                assert_ne!(old.resource_version(), new.resource_version());
+                assert_eq!(new.decode().unwrap().data.unwrap()["v"], "2");
+            }
+            Some(new) => assert!(Arc::ptr_eq(old, new), "{name} did not change: the cached object is kept"),
+        }
+    }
+    for i in 10..13 {
+        recorder.wait_for(&format!("tombstone default/cm-{i:03}")).await;
+    }
+    informer.shutdown();
+}

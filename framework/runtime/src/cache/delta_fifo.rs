@@ -761,6 +761,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_paged_relist_tombstones_only_once_finished() {
+        let store = Arc::new(Indexer::new());
+        store.upsert(o("kept", 1));
+        store.upsert(o("gone", 1));
+        let fifo = DeltaFifo::new(Some(store.clone() as Arc<dyn KnownObjects<Obj>>));
+        let mut replace = fifo.begin_replace();
+        replace.add_page(vec![o("kept", 2)]);
+        replace.add_page(vec![o("new", 1)]);
+        assert_eq!(fifo.list_keys(), ["ns/kept", "ns/new"], "no tombstone before the last page");
+        // A relist that fails before its end queues no deletion.
+        drop(replace);
+        assert_eq!(fifo.len(), 2);
+        let mut replace = fifo.begin_replace();
+        replace.add_page(vec![o("kept", 3), o("new", 1)]);
+        replace.finish();
+        let (_, deltas) = fifo.pop().await.unwrap();
+        assert_eq!(
+            kinds(&deltas),
+            [(DeltaType::Replaced, Some(2), false), (DeltaType::Replaced, Some(3), false)]
+        );
+        fifo.pop().await.unwrap();
+        let (key, deltas) = fifo.pop().await.unwrap();
+        assert_eq!((key.as_str(), kinds(&deltas)), ("ns/gone", vec![(DeltaType::Deleted, Some(1), true)]));
+        assert!(fifo.has_synced());
+    }
+
+    #[tokio::test]
+    async fn wait_for_room_returns_once_the_consumer_caught_up() {
+        let fifo = Arc::new(DeltaFifo::<Obj>::new(None));
+        fifo.push_all((0..10).map(|i| (DeltaType::Added, o(&format!("k{i}"), 1))));
+        let waiter = {
+            let fifo = fifo.clone();
+            tokio::spawn(async move { fifo.wait_for_room(3).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "10 queued, room for 3 at most");
+        let popped = fifo.pop_batch(6).await;
+        assert_eq!(popped.len(), 6);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "4 still queued");
+        fifo.pop().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
+        fifo.wait_for_room(3).await;
+    }
+
+    #[tokio::test]
     async fn deleting_an_unknown_key_is_a_no_op() {
         let store: Arc<Indexer<Obj>> = Arc::new(Indexer::new());
         let fifo = DeltaFifo::new(Some(store as Arc<dyn KnownObjects<Obj>>));
