@@ -14,7 +14,7 @@
 //! impl Reconciler for Echo {
 //!     type Error = krust_client::Error;
 //!     async fn reconcile(&self, req: Request, ctx: &Context) -> Result<Action, Self::Error> {
-//!         let Some(cm) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name) else {
+//!         let Some(cm) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name)? else {
 //!             return Ok(Action::done()); // deleted
 //!         };
 //!         tracing::info!(keys = cm.data.as_ref().map_or(0, |d| d.len()), "reconciled");
