@@ -554,9 +554,18 @@ async fn http_proxy_gets_absolute_request_targets() {
     let proxy = TestServer::plain(pod_handler()).await;
     let mut config = Config::new("http://kubernetes.example:8080".parse().unwrap());
     config.proxy_url = Some(proxy.url.parse().unwrap());
-    core_client(config).get().namespace("default").resource("pods").name("test").send().await.unwrap();
+    let client = core_client(config);
+    client.get().namespace("default").resource("pods").name("test").send().await.unwrap();
     let seen = &proxy.requests()[0];
     assert_eq!(seen.uri.to_string(), "http://kubernetes.example:8080/api/v1/namespaces/default/pods/test");
+    // A watch (on a connection of its own) goes through the proxy the same way.
+    client.get().namespace("default").resource("pods").name("test").watch::<Pod>().await.unwrap();
+    let seen = &proxy.requests()[1];
+    assert_eq!(
+        seen.uri.to_string(),
+        "http://kubernetes.example:8080/api/v1/namespaces/default/pods/test?watch=true"
+    );
+    assert_eq!(seen.headers["host"], "kubernetes.example:8080");
 }
 
 #[tokio::test]
@@ -597,10 +606,16 @@ async fn https_goes_through_a_connect_proxy() {
     let mut config = Config::new("https://kubernetes.example:6443".parse().unwrap());
     config.tls.ca_data = Some(pki.ca_pem.into_bytes());
     config.proxy_url = Some(proxy_url.parse().unwrap());
-    let response =
-        core_client(config).get().namespace("default").resource("pods").name("test").send().await.unwrap();
+    let client = core_client(config);
+    let response = client.get().namespace("default").resource("pods").name("test").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(connects.lock()[0], "CONNECT kubernetes.example:6443 HTTP/1.1");
+    // A watch opens its own tunnel, TLS inside, an origin-form target and the server's Host.
+    client.get().namespace("default").resource("pods").name("test").watch::<Pod>().await.unwrap();
+    assert_eq!(connects.lock()[1], "CONNECT kubernetes.example:6443 HTTP/1.1");
+    let seen = server.requests().into_iter().find(|r| r.uri.query() == Some("watch=true")).unwrap();
+    assert_eq!(seen.uri.to_string(), "/api/v1/namespaces/default/pods/test?watch=true");
+    assert_eq!(seen.headers["host"], "kubernetes.example:6443");
 }
 
 fn added(name: &str, rv: u32) -> String {

@@ -29,7 +29,7 @@ use crate::{
     auth::Auth,
     config::Config,
     error::{ApiError, Error, Result, excerpt},
-    transport::{self, ClientCertResolver, HttpClient},
+    transport::{self, ClientCertResolver, Connector, DedicatedBody, HttpClient},
 };
 use rate_limit::TokenBucket;
 use warnings::WarningLog;
@@ -79,6 +79,8 @@ impl std::fmt::Debug for RestClient {
 
 struct Shared {
     http: HttpClient,
+    /// Dedicated HTTP/1.1 connections for watches.
+    dedicated: Connector,
     server: Uri,
     auth: Auth,
     impersonation: HeaderMap,
@@ -113,7 +115,7 @@ impl RestClient {
     /// (client-go's `UnversionedRESTClientFor`).
     pub fn unversioned(config: &Config) -> Result<RestClient> {
         let certs = Arc::new(ClientCertResolver::default());
-        let http = transport::build(config, certs.clone())?;
+        let transport = transport::build(config, certs.clone())?;
         let auth = Auth::new(&config.auth, certs)?;
         let user_agent = HeaderValue::try_from(config.user_agent.as_str()).map_err(|_| {
             Error::InvalidRequest(format!("user agent {:?} is not a valid header", config.user_agent))
@@ -124,7 +126,8 @@ impl RestClient {
         };
         Ok(RestClient {
             shared: Arc::new(Shared {
-                http,
+                http: transport.pooled,
+                dedicated: transport.dedicated,
                 server: config.server.clone(),
                 auth,
                 impersonation: impersonation_headers(config)?,
@@ -455,15 +458,20 @@ impl Request {
             params.push(("watch".into(), "true".into()));
         }
         let uri = self.uri(&params)?;
-        let response = self.execute(&uri).await?;
+        // A connection of its own, driven by the watch's reader (see the transport's doc).
+        let dedicated: transport::Dedicated = self.execute_with(&uri, Via::Dedicated).await?;
         let url = uri.to_string();
-        if !response.status().is_success() {
-            let status = response.status();
-            let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            return Err(Error::Api(Box::new(ApiError::from_response(status, &body))));
+        if !dedicated.response.status().is_success() {
+            let status = dedicated.response.status();
+            let mut body = DedicatedBody::new(dedicated);
+            let mut bytes = Vec::new();
+            while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
+                bytes.extend_from_slice(&chunk);
+            }
+            return Err(Error::Api(Box::new(ApiError::from_response(status, &bytes))));
         }
         let body_url = url.clone();
-        let body = BodyDataStream::new(response.into_body())
+        let body = DedicatedBody::new(dedicated)
             .map_err(move |source| Error::Body { url: body_url.clone(), source });
         Ok((body, url))
     }
@@ -514,6 +522,11 @@ impl Request {
     /// Sends the request with client-go's retry rules and returns the response with its body
     /// still streaming.
     async fn execute(&self, uri: &Uri) -> Result<http::Response<hyper::body::Incoming>> {
+        self.execute_with(uri, Via::Pooled).await
+    }
+
+    /// [`execute`](Self::execute) through the pooled client or a dedicated connection.
+    async fn execute_with<R: Sent>(&self, uri: &Uri, how: Via) -> Result<R> {
         let shared = &self.client.shared;
         let mut retries = 0u32;
         let mut renewed_credential = false;
@@ -529,12 +542,20 @@ impl Request {
             }
             let credential = shared.auth.credential().await?;
             let request = self.build(uri, credential.header)?;
-            let response = match shared.http.request(request).await {
+            let sent: std::result::Result<SentResponse, transport::BoxError> = match how {
+                Via::Pooled => {
+                    shared.http.request(request).await.map(SentResponse::from).map_err(|e| e.into())
+                }
+                Via::Dedicated => {
+                    transport::send_dedicated(&shared.dedicated, request).await.map(SentResponse::from)
+                }
+            };
+            let response = match sent.and_then(R::from_sent) {
                 Ok(r) => r,
                 Err(e) => {
                     if self.method == Method::GET
                         && retries < shared.max_retries
-                        && is_retryable_connection_error(&e)
+                        && is_retryable_connection_error(e.as_ref() as &(dyn std::error::Error + 'static))
                     {
                         retries += 1;
                         let wait = backoff.next().unwrap_or(Duration::from_secs(1));
@@ -545,12 +566,13 @@ impl Request {
                     return Err(Error::Transport {
                         method: self.method.clone(),
                         url: uri.to_string(),
-                        source: Box::new(e),
+                        source: e,
                     });
                 }
             };
-            shared.warnings.observe(response.headers());
-            let status = response.status();
+            let head = response.head();
+            shared.warnings.observe(head.headers());
+            let status = head.status();
             if status == StatusCode::UNAUTHORIZED
                 && !renewed_credential
                 && shared.auth.invalidate(credential.generation)
@@ -561,7 +583,7 @@ impl Request {
             }
             if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
                 && retries < shared.max_retries
-                && let Some(wait) = retry_after(response.headers())
+                && let Some(wait) = retry_after(head.headers())
             {
                 retries += 1;
                 tracing::debug!(url = %uri, %status, retries, ?wait, "retrying after the server's Retry-After");
@@ -573,6 +595,63 @@ impl Request {
     }
 }
 
+/// Through which transport a request goes.
+#[derive(Clone, Copy)]
+enum Via {
+    Pooled,
+    Dedicated,
+}
+
+/// What a transport hands back: a response head (and more).
+trait Sent: Sized {
+    fn from_sent(sent: SentResponse) -> std::result::Result<Self, transport::BoxError>;
+    fn head(&self) -> &http::Response<hyper::body::Incoming>;
+}
+
+/// A response from either transport.
+enum SentResponse {
+    Pooled(http::Response<hyper::body::Incoming>),
+    Dedicated(transport::Dedicated),
+}
+
+impl From<http::Response<hyper::body::Incoming>> for SentResponse {
+    fn from(r: http::Response<hyper::body::Incoming>) -> Self {
+        SentResponse::Pooled(r)
+    }
+}
+
+impl From<transport::Dedicated> for SentResponse {
+    fn from(d: transport::Dedicated) -> Self {
+        SentResponse::Dedicated(d)
+    }
+}
+
+impl Sent for http::Response<hyper::body::Incoming> {
+    fn from_sent(sent: SentResponse) -> std::result::Result<Self, transport::BoxError> {
+        match sent {
+            SentResponse::Pooled(r) => Ok(r),
+            SentResponse::Dedicated(_) => {
+                Err("a dedicated connection where a pooled one was asked for".into())
+            }
+        }
+    }
+    fn head(&self) -> &http::Response<hyper::body::Incoming> {
+        self
+    }
+}
+
+impl Sent for transport::Dedicated {
+    fn from_sent(sent: SentResponse) -> std::result::Result<Self, transport::BoxError> {
+        match sent {
+            SentResponse::Dedicated(d) => Ok(d),
+            SentResponse::Pooled(_) => Err("a pooled connection where a dedicated one was asked for".into()),
+        }
+    }
+    fn head(&self) -> &http::Response<hyper::body::Incoming> {
+        &self.response
+    }
+}
+
 /// `Retry-After` in whole seconds (the only form client-go accepts).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
@@ -580,7 +659,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// client-go's rule for retrying a GET: the connection was refused, reset, or hit EOF.
-fn is_retryable_connection_error(error: &hyper_util::client::legacy::Error) -> bool {
+fn is_retryable_connection_error(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
