@@ -87,7 +87,7 @@ pub(crate) async fn send_dedicated(
         *request.uri_mut() = path.parse()?;
     }
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new().handshake(io).await?;
-    let mut connection: DedicatedConnection = Box::pin(async move { connection.await });
+    let mut connection: DedicatedConnection = Box::pin(connection);
     let send = std::pin::pin!(sender.send_request(request));
     let response = match futures_util::future::select(send, &mut connection).await {
         futures_util::future::Either::Left((response, _)) => response?,
