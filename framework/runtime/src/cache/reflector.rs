@@ -82,6 +82,36 @@ fn decode_error(source: &str, bytes: &[u8], error: ScanError) -> Error {
     }
 }
 
+/// A list page being fetched: its metadata first, then its decoded items.
+struct PageFetch<K> {
+    meta: tokio::sync::oneshot::Receiver<Result<super::scan::ListMeta, Error>>,
+    items: AbortOnDropHandle<Result<Vec<Arc<Cached<K>>>, Error>>,
+}
+
+fn prepare<K>(transform: &Option<Transform<K>>, o: Cached<K>) -> Arc<Cached<K>> {
+    Arc::new(match transform {
+        Some(t) => t(o),
+        None => o,
+    })
+}
+
+/// The cached form of a listed object: the cached object itself when its key and
+/// resourceVersion are already in the store (no second copy), else the new one.
+fn listed<K: Send + Sync + 'static>(
+    fifo: &DeltaFifo<Cached<K>>,
+    transform: &Option<Transform<K>>,
+    object: Cached<K>,
+) -> Arc<Cached<K>> {
+    let rv = object.resource_version();
+    if !rv.is_empty()
+        && let Some(known) = fifo.known_by_name(object.namespace(), object.name())
+        && known.resource_version() == rv
+    {
+        return known;
+    }
+    prepare(transform, object)
+}
+
 enum WatchEnd {
     Stopped,
     Ended,
@@ -144,10 +174,7 @@ where
     }
 
     fn prepare(&self, o: Cached<K>) -> Arc<Cached<K>> {
-        Arc::new(match &self.transform {
-            Some(t) => t(o),
-            None => o,
-        })
+        prepare(&self.transform, o)
     }
 
     /// The client this reflector lists and watches with.
@@ -239,7 +266,7 @@ where
             if need_list {
                 let listed = tokio::select! {
                     _ = stop.cancelled() => return,
-                    r = self.list(&mut decoder) => r,
+                    r = self.list() => r,
                 };
                 match listed {
                     Ok(()) => need_list = false,
@@ -301,22 +328,46 @@ where
         }
     }
 
-    /// The cached form of a listed object: the cached object itself when its key and
-    /// resourceVersion are already in the store (no second copy), else the new one.
-    fn listed(&self, object: Cached<K>) -> Arc<Cached<K>> {
-        let rv = object.resource_version();
-        if !rv.is_empty()
-            && let Some(known) = self.fifo.known_by_name(object.namespace(), object.name())
-            && known.resource_version() == rv
-        {
-            return known;
-        }
-        self.prepare(object)
+    /// Fetches and decodes one list page in a task of its own (the bytes are decoded on the
+    /// thread that received them): its metadata (the continue token) is sent as soon as it is
+    /// read, so that the next page can be asked for while this one is decoded.
+    fn fetch_page(&self, options: ListOptions) -> PageFetch<K> {
+        let (meta_tx, meta) = tokio::sync::oneshot::channel();
+        let client = self.client.clone();
+        let drops = self.drops.clone();
+        let fifo = self.fifo.clone();
+        let transform = self.transform.clone();
+        let items = tokio::spawn(async move {
+            let source = format!("LIST {}", options.continue_token.as_deref().unwrap_or("(first page)"));
+            let body = match client.list_raw(&options).await {
+                Ok(body) => body,
+                Err(e) => {
+                    let _ = meta_tx.send(Err(e));
+                    return Ok(Vec::new());
+                }
+            };
+            let mut decoder = Decoder::new(drops);
+            match decoder.list_meta(&body) {
+                Ok(m) => {
+                    let _ = meta_tx.send(Ok(m));
+                }
+                Err(e) => {
+                    let _ = meta_tx.send(Err(decode_error(&source, &body, e)));
+                    return Ok(Vec::new());
+                }
+            }
+            let mut page = Vec::with_capacity(PAGE_SIZE as usize);
+            decoder
+                .list(&body, |scanned| page.push(listed(&fifo, &transform, Cached::from_scanned(scanned))))
+                .map_err(|e| decode_error(&source, &body, e))?;
+            Ok(page)
+        });
+        PageFetch { meta, items: AbortOnDropHandle::new(items) }
     }
 
     /// A full, paginated list into the FIFO, page by page (the next page is fetched while this
     /// one is decoded). An expired continue token restarts it.
-    async fn list(&self, decoder: &mut Decoder) -> Result<(), Error> {
+    async fn list(&self) -> Result<(), Error> {
         'restart: loop {
             self.lists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut options = self.options.clone();
@@ -325,46 +376,36 @@ where
             options.resource_version_match = None;
             options.continue_token = None;
             let mut replace = self.fifo.begin_replace();
-            let mut body = self.client.list_raw(&options).await?;
+            let mut fetch = self.fetch_page(options.clone());
             loop {
-                let source =
-                    || format!("LIST {}", options.continue_token.as_deref().unwrap_or("(first page)"));
-                let meta = decoder.list_meta(&body).map_err(|e| decode_error(&source(), &body, e))?;
-                let next = meta.continue_token.clone().filter(|c| !c.is_empty()).map(|token| {
-                    let mut next = options.clone();
-                    next.continue_token = Some(token);
-                    let client = self.client.clone();
-                    let fetch_options = next.clone();
-                    (
-                        next,
-                        AbortOnDropHandle::new(tokio::spawn(
-                            async move { client.list_raw(&fetch_options).await },
-                        )),
-                    )
-                });
-                let mut page = Vec::with_capacity(PAGE_SIZE as usize);
-                decoder
-                    .list(&body, |scanned| page.push(self.listed(Cached::from_scanned(scanned))))
-                    .map_err(|e| decode_error(&source(), &body, e))?;
-                drop(body);
-                replace.add_page(page);
-                self.fifo.wait_for_room(LIST_QUEUED_KEYS).await;
-                let Some((next_options, fetch)) = next else {
-                    *self.last_rv.lock() = meta.resource_version.unwrap_or_default();
-                    break;
-                };
-                options = next_options;
-                body = match fetch.await {
-                    Ok(Ok(b)) => b,
-                    Ok(Err(e)) if e.is_gone() => {
+                let meta = match fetch.meta.await {
+                    Ok(Ok(meta)) => meta,
+                    Ok(Err(e)) if e.is_gone() && options.continue_token.is_some() => {
                         tracing::info!("reflector: the list's continue token expired; listing again");
                         continue 'restart;
                     }
                     Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(Error::InvalidRequest("the list page request was dropped".into())),
+                };
+                let next = meta.continue_token.clone().filter(|c| !c.is_empty()).map(|token| {
+                    options.continue_token = Some(token);
+                    self.fetch_page(options.clone())
+                });
+                let page = match fetch.items.await {
+                    Ok(page) => page?,
                     Err(e) => {
                         return Err(Error::InvalidRequest(format!("the list page request failed: {e}")));
                     }
                 };
+                replace.add_page(page);
+                self.fifo.wait_for_room(LIST_QUEUED_KEYS).await;
+                match next {
+                    Some(next) => fetch = next,
+                    None => {
+                        *self.last_rv.lock() = meta.resource_version.unwrap_or_default();
+                        break;
+                    }
+                }
             }
             replace.finish();
             self.lists_completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -85,8 +85,9 @@ struct Inner<T> {
     /// update of an object touches only its slot.
     slab: Vec<Option<Arc<T>>>,
     free: Vec<Slot>,
-    /// Slot ids, hashed and compared by their object's namespace and name (no key is stored).
-    items: HashTable<Slot>,
+    /// Slot ids with their object's hash of namespace and name (no key is stored; the hash
+    /// spares reading the objects when the table grows or a probe meets another key).
+    items: HashTable<(u64, Slot)>,
     by_namespace: HashMap<String, Slots>,
     indexers: Vec<(String, IndexFunc<T>)>,
     /// index name -> index value -> slots
@@ -147,14 +148,17 @@ impl<T: CacheObject> Indexer<T> {
     /// The slot of this namespace and name.
     fn find(&self, inner: &Inner<T>, namespace: &[u8], name: &[u8]) -> Option<Slot> {
         let slab = &inner.slab;
+        let hash = self.hash(namespace, name);
         inner
             .items
-            .find(self.hash(namespace, name), |slot| {
-                slab.get(*slot as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|o| ident(&**o) == (namespace, name))
+            .find(hash, |(h, slot)| {
+                *h == hash
+                    && slab
+                        .get(*slot as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|o| ident(&**o) == (namespace, name))
             })
-            .copied()
+            .map(|(_, slot)| *slot)
     }
 
     /// Adds indexers; only while the store is empty.
@@ -184,23 +188,19 @@ impl<T: CacheObject> Indexer<T> {
         let Inner { slab, free, items, .. } = &mut *inner;
         let entry = items.entry(
             hash,
-            |slot| {
-                slab.get(*slot as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|o| ident(&**o) == (namespace, name))
+            |(h, slot)| {
+                *h == hash
+                    && slab
+                        .get(*slot as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|o| ident(&**o) == (namespace, name))
             },
-            |slot| match slab.get(*slot as usize).and_then(Option::as_ref) {
-                Some(o) => {
-                    let (ns, n) = ident(&**o);
-                    self.hash(ns, n)
-                }
-                None => 0,
-            },
+            |(h, _)| *h,
         );
         match entry {
             Entry::Occupied(e) => {
                 // An update: only the slot changes (and the custom indexes whose values did).
-                let slot = *e.get();
+                let slot = e.get().1;
                 let old = slab.get_mut(slot as usize).and_then(|s| s.replace(obj.clone()));
                 if !inner.indexers.is_empty() {
                     self.update_indices(inner, slot, old.as_deref(), Some(&obj));
@@ -218,7 +218,7 @@ impl<T: CacheObject> Indexer<T> {
                         (slab.len() - 1) as Slot
                     }
                 };
-                e.insert(slot);
+                e.insert((hash, slot));
                 let namespace = obj.namespace().unwrap_or("");
                 match inner.by_namespace.get_mut(namespace) {
                     Some(set) => {
@@ -243,7 +243,7 @@ impl<T: CacheObject> Indexer<T> {
         let inner = &mut *guard;
         let slot = self.find(inner, namespace, name)?;
         let hash = self.hash(namespace, name);
-        if let Ok(e) = inner.items.find_entry(hash, |s| *s == slot) {
+        if let Ok(e) = inner.items.find_entry(hash, |(_, s)| *s == slot) {
             e.remove();
         }
         let old = inner.slab.get_mut(slot as usize).and_then(Option::take)?;
