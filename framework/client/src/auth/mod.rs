@@ -1,8 +1,8 @@
 //! Request authentication at run time: static bearer tokens and basic auth, token files that
 //! rotate (projected service-account tokens), and exec credential plugins with their cache.
 //!
-//! The `Authorization` header is computed per request by [`Auth::header`]. A 401 makes the
-//! client call [`Auth::invalidate`] with the generation of the credential it used; when the
+//! The `Authorization` header is computed per request by `Auth::credential`. A 401 makes the
+//! client call `Auth::invalidate` with the generation of the credential it used; when the
 //! credential can be renewed (an exec plugin), the request is retried once with a fresh one, as
 //! client-go's exec authenticator does.
 
