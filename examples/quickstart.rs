@@ -125,11 +125,12 @@ async fn main() -> anyhow::Result<()> {
         .map(|o| format!("{} {}", o.kind, o.name));
     step(format!(
         "operator created Deployment default/hello: {} replicas of {}, owned by {}",
-        deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or_default(),
+        deployment.spec.replicas.unwrap_or_default(),
         deployment
             .spec
+            .template
+            .spec
             .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
             .and_then(|p| p.containers.first())
             .and_then(|c| c.image.clone())
             .unwrap_or_default(),
@@ -157,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     println!("  … someone scales Deployment hello to 5 replicas by hand");
     wait(&deployments, "hello", "the operator to restore 2 replicas", |d: Option<&Deployment>| {
-        d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas) == Some(2)
+        d.and_then(|d| d.spec.replicas) == Some(2)
     })
     .await?;
     step("operator restored the Deployment to 2 replicas");

@@ -9,7 +9,7 @@
 mod support;
 
 use k8s_openapi::api::core::v1::Pod;
-use krust::prelude::*;
+use krust::{RestClient, kube_core::GroupVersion};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

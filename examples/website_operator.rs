@@ -35,13 +35,13 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--print-crd") {
         // The CRD from the Rust type (the chart's crds/ holds this output).
-        print!("{}", serde_yaml_ng::to_string(&website::crd())?);
+        print!("{}", serde_saphyr::to_string(&website::crd())?);
         return Ok(());
     }
     if args.iter().any(|a| a == "--print-rbac") {
         // The RBAC rules of what the controller watches (the chart's `rbac.rules`).
         let rules = krust::runtime::controller::rbac_rules(website::controller().watched_resources());
-        print!("{}", serde_yaml_ng::to_string(&rules)?);
+        print!("{}", serde_saphyr::to_string(&rules)?);
         return Ok(());
     }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());

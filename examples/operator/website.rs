@@ -19,9 +19,11 @@ use k8s_openapi::{
     },
 };
 use krust::{
+    TerminalError,
     prelude::*,
-    runtime::controller::helpers::{self, FinalizerError},
-    serde::{Deserialize, Serialize},
+    runtime::controller::helpers::{
+        self, FinalizerError, FinalizerEvent, finalizer, set_controller_reference,
+    },
 };
 
 /// The operator's field manager (server-side apply) and event source.
@@ -30,10 +32,7 @@ pub const MANAGER: &str = "website-operator";
 pub const FINALIZER: &str = "example.krust.dev/cleanup";
 
 /// What a Website should be.
-#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(crate = "krust::serde")]
-#[schemars(crate = "krust::schemars")]
-#[kube(
+#[krust::custom_resource(
     group = "example.krust.dev",
     version = "v1",
     kind = "Website",
@@ -41,15 +40,9 @@ pub const FINALIZER: &str = "example.krust.dev/cleanup";
     status = "WebsiteStatus",
     shortname = "ws",
     printcolumn = r#"{"name":"Image","type":"string","jsonPath":".spec.image"}"#,
-    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    crates(
-        kube_core = "::krust::kube_core",
-        k8s_openapi = "::krust::k8s_openapi",
-        schemars = "::krust::schemars",
-        serde = "::krust::serde",
-        serde_json = "::krust::serde_json"
-    )
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
 )]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WebsiteSpec {
     /// The web server image (it must serve /usr/share/nginx/html).
     pub image: String,
@@ -61,8 +54,7 @@ pub struct WebsiteSpec {
 
 /// What the operator observed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(crate = "krust::serde", rename_all = "camelCase")]
-#[schemars(crate = "krust::schemars")]
+#[serde(rename_all = "camelCase")]
 pub struct WebsiteStatus {
     /// The generation last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,16 +89,6 @@ fn labels(site: &Website) -> BTreeMap<String, String> {
     .into()
 }
 
-trait NameAny {
-    fn name_any(&self) -> String;
-}
-
-impl NameAny for Website {
-    fn name_any(&self) -> String {
-        self.metadata.name.clone().unwrap_or_default()
-    }
-}
-
 fn owned_meta(site: &Website, name: String) -> Result<ObjectMeta, OperatorError> {
     let mut meta = ObjectMeta {
         name: Some(name),
@@ -138,7 +120,7 @@ pub fn desired_deployment(site: &Website) -> Result<Deployment, OperatorError> {
     let selector = labels(site);
     Ok(Deployment {
         metadata: owned_meta(site, site.name_any())?,
-        spec: Some(DeploymentSpec {
+        spec: DeploymentSpec {
             replicas: Some(site.spec.replicas),
             selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
             template: PodTemplateSpec {
@@ -168,7 +150,7 @@ pub fn desired_deployment(site: &Website) -> Result<Deployment, OperatorError> {
                 }),
             },
             ..Default::default()
-        }),
+        },
         ..Default::default()
     })
 }
@@ -208,26 +190,19 @@ where
     let applied = client.apply(&desired, &PatchOptions::apply(MANAGER).force()).await?;
     let what = format!("{} {}", K::kind(&()), applied.meta().name.as_deref().unwrap_or(""));
     match before {
-        None => ctx.recorder().publish_for(
-            site,
-            EventType::Normal,
-            "Created",
-            "Reconcile",
-            Some(format!("created {what}")),
-        ),
+        None => ctx
+            .recorder()
+            .publish_for(site, Event::normal("Created", "Reconcile").note(format!("created {what}"))),
         Some(rv) if Some(&rv) != applied.meta().resource_version.as_ref() => ctx.recorder().publish_for(
             site,
-            EventType::Normal,
-            "Updated",
-            "Reconcile",
-            Some(format!("brought {what} back in line")),
+            Event::normal("Updated", "Reconcile").note(format!("brought {what} back in line")),
         ),
         Some(_) => {}
     }
     Ok(())
 }
 
-fn cached_rv<K>(ctx: &Context, ns: &str, name: &str) -> Option<String>
+fn cached_rv<K>(ctx: &Context, ns: &str, name: &str) -> Result<Option<String>, krust::Error>
 where
     K: krust::kube_core::Resource<DynamicType = ()>
         + krust::serde::de::DeserializeOwned
@@ -236,7 +211,7 @@ where
         + 'static,
 {
     // Only the resourceVersion is needed: read the cached metadata, nothing is decoded.
-    ctx.lister::<K>().namespace(ns).get_cached(name).map(|o| o.resource_version().to_string())
+    Ok(ctx.lister::<K>().namespace(ns).get_cached(name)?.map(|o| o.resource_version().to_string()))
 }
 
 impl WebsiteReconciler {
@@ -252,7 +227,7 @@ impl WebsiteReconciler {
             site,
             clients.core_v1().config_maps(&ns),
             config_map,
-            cached_rv::<ConfigMap>(ctx, &ns, &content),
+            cached_rv::<ConfigMap>(ctx, &ns, &content)?,
         )
         .await?;
         apply(
@@ -260,7 +235,7 @@ impl WebsiteReconciler {
             site,
             clients.apps_v1().deployments(&ns),
             deployment,
-            cached_rv::<Deployment>(ctx, &ns, &name),
+            cached_rv::<Deployment>(ctx, &ns, &name)?,
         )
         .await?;
         apply(
@@ -268,7 +243,7 @@ impl WebsiteReconciler {
             site,
             clients.core_v1().services(&ns),
             desired_service(site)?,
-            cached_rv::<Service>(ctx, &ns, &name),
+            cached_rv::<Service>(ctx, &ns, &name)?,
         )
         .await?;
         // Status: written only when it changes (a status write is itself an event).
@@ -303,10 +278,7 @@ impl Reconciler for WebsiteReconciler {
                     // Website. Say so.
                     ctx.recorder().publish_for(
                         &site,
-                        EventType::Normal,
-                        "Deleting",
-                        "Cleanup",
-                        Some("owned objects are garbage-collected".into()),
+                        Event::normal("Deleting", "Cleanup").note("owned objects are garbage-collected"),
                     );
                     Ok(Action::done())
                 }
@@ -361,4 +333,73 @@ pub fn sample(name: &str) -> Website {
     );
     site.metadata.namespace = Some("default".into());
     site
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reconciler alone, against an in-process API server (krust::testing): no manager, one
+    //! reconcile called by hand, then what it wrote is read back.
+
+    use krust::{k8s_openapi::api::core::v1::Service, testing::TestEnv};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn one_reconcile_writes_the_owned_objects_and_the_status() {
+        let env = TestEnv::start().await.unwrap();
+        env.install_crd::<Website>().await.unwrap();
+        env.create(&sample("unit")).await.unwrap();
+
+        // The first reconcile puts the finalizer on; the next one, once the cache has the
+        // Website with it, does the work.
+        let started = std::time::Instant::now();
+        let action = env.reconcile(&WebsiteReconciler, Request::new("default", "unit")).await.unwrap();
+        eprintln!("first reconcile (its informers started and synced): {:?}", started.elapsed());
+        assert_eq!(action, Action::done());
+        let site: Website = env.catch_up(Some("default"), "unit").await.unwrap();
+        assert_eq!(site.metadata.finalizers.as_deref(), Some(&[FINALIZER.to_string()][..]));
+        let started = std::time::Instant::now();
+        let action = env.reconcile(&WebsiteReconciler, Request::new("default", "unit")).await.unwrap();
+        eprintln!("second reconcile: {:?}", started.elapsed());
+        assert_eq!(action, Action::requeue_after(Duration::from_secs(300)));
+
+        let clients = env.clientset();
+        let deployment =
+            clients.apps_v1().deployments("default").get("unit", &GetOptions::default()).await.unwrap();
+        assert_eq!(deployment.spec.replicas, Some(2));
+        let owner = &deployment.metadata.owner_references.as_deref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Website", site.metadata.uid.as_deref().unwrap())
+        );
+        let page = clients
+            .core_v1()
+            .config_maps("default")
+            .get("unit-content", &GetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(page.data.unwrap()["index.html"], site.spec.content);
+        let service: Service =
+            clients.core_v1().services("default").get("unit", &GetOptions::default()).await.unwrap();
+        assert_eq!(service.metadata.labels, deployment.metadata.labels);
+
+        let site = env
+            .clientset()
+            .typed::<Website>(Some("default"))
+            .get("unit", &GetOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(site.metadata.finalizers.as_deref(), Some(&[FINALIZER.to_string()][..]));
+        let status = site.status.unwrap();
+        assert_eq!(status.observed_generation, site.metadata.generation);
+        assert!(is_condition_true(&status.conditions, "Ready"), "{:?}", status.conditions);
+    }
+
+    #[tokio::test]
+    async fn a_website_that_is_gone_is_done() {
+        let env = TestEnv::start().await.unwrap();
+        env.install_crd::<Website>().await.unwrap();
+        let action = env.reconcile(&WebsiteReconciler, Request::new("default", "missing")).await.unwrap();
+        assert_eq!(action, Action::done());
+    }
 }

@@ -8,15 +8,11 @@ use krust::{
     k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     prelude::*,
     runtime::controller::helpers,
-    serde::{Deserialize, Serialize},
-    status::Condition,
 };
 
-/// What a {{kind}} asks for.
-#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(crate = "krust::serde", rename_all = "camelCase")]
-#[schemars(crate = "krust::schemars")]
-#[kube(
+/// What a {{kind}} asks for. `#[krust::custom_resource(...)]` takes kube-derive's `#[kube(...)]`
+/// arguments and derives the `{{kind}}` resource type (with its CRD) from this spec.
+#[krust::custom_resource(
     group = "{{group}}",
     version = "{{api_version}}",
     kind = "{{kind}}",
@@ -26,15 +22,10 @@ use krust::{
 {%- endif %}
     status = "{{kind}}Status",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    crates(
-        kube_core = "::krust::kube_core",
-        k8s_openapi = "::krust::k8s_openapi",
-        schemars = "::krust::schemars",
-        serde = "::krust::serde",
-        serde_json = "::krust::serde_json"
-    )
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct {{kind}}Spec {
 {%- if scope == "Cluster" %}
     /// The namespace of the ConfigMap the operator keeps for this {{kind}}.
@@ -46,8 +37,7 @@ pub struct {{kind}}Spec {
 
 /// What the operator observed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(crate = "krust::serde", rename_all = "camelCase")]
-#[schemars(crate = "krust::schemars")]
+#[serde(rename_all = "camelCase")]
 pub struct {{kind}}Status {
     /// The generation last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,7 +54,7 @@ pub fn crd() -> CustomResourceDefinition {
 
 /// The CRD as YAML (what `crdgen` prints).
 pub fn crd_yaml() -> anyhow::Result<String> {
-    Ok(serde_yaml_ng::to_string(&crd())?)
+    Ok(serde_saphyr::to_string(&crd())?)
 }
 
 /// Installs (or updates) the CRD with server-side apply and waits until it is established.

@@ -55,7 +55,7 @@ pub enum Command {
 pub fn rbac_yaml() -> anyhow::Result<String> {
     let controller = crate::reconciler::controller();
     let rules = krust::runtime::controller::rbac_rules(controller.watched_resources());
-    Ok(serde_yaml_ng::to_string(&rules)?)
+    Ok(serde_saphyr::to_string(&rules)?)
 }
 
 /// How logs are written.

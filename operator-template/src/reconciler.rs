@@ -10,8 +10,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use krust::{
     k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta},
+    TerminalError,
     prelude::*,
-    runtime::controller::helpers::{self, {% if finalizer %}FinalizerError, {% endif %}OwnerReferenceError},
+    runtime::controller::helpers::{self, {% if finalizer %}FinalizerError, FinalizerEvent, finalizer, {% endif %}OwnerReferenceError, set_controller_reference},
+    status::{Condition, set_condition},
 };
 
 use crate::crd::{{kind}};
@@ -90,7 +92,7 @@ impl {{kind}}Reconciler {
         let desired = desired_config_map(obj)?;
         let (namespace, name) = (config_map_namespace(obj), config_map_name(obj));
         // Only its resourceVersion is compared: the cached metadata, nothing decoded.
-        let before = ctx.lister::<ConfigMap>().namespace(&namespace).get_cached(&name);
+        let before = ctx.lister::<ConfigMap>().namespace(&namespace).get_cached(&name)?;
         let applied = ctx
             .clientset()
             .core_v1()
@@ -104,7 +106,7 @@ impl {{kind}}Reconciler {
                 None => ("Created", format!("created ConfigMap {namespace}/{name}")),
                 Some(_) => ("Updated", format!("brought ConfigMap {namespace}/{name} back in line")),
             };
-            ctx.recorder().publish_for(obj, EventType::Normal, reason, "Reconcile", Some(note));
+            ctx.recorder().publish_for(obj, Event::normal(reason, "Reconcile").note(note));
         }
 
         // The status, written only when it changes (a status write is itself a change).
@@ -127,10 +129,7 @@ impl {{kind}}Reconciler {
         // not own (cloud resources, DNS records, ...), then say so.
         ctx.recorder().publish_for(
             obj,
-            EventType::Normal,
-            "CleanedUp",
-            "Cleanup",
-            Some("nothing outside the cluster to release".into()),
+            Event::normal("CleanedUp", "Cleanup").note("nothing outside the cluster to release"),
         );
         Ok(Action::done())
     }

@@ -20,7 +20,15 @@ pub fn apiserver_binary() -> PathBuf {
             if !binary.exists() {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
                 let mut build = Command::new(cargo);
-                build.args(["build", "-p", "krust-apiserver", "--bin", "krust-apiserver"]);
+                build.args([
+                    "build",
+                    "-p",
+                    "krust-apiserver",
+                    "--features",
+                    "cli",
+                    "--bin",
+                    "krust-apiserver",
+                ]);
                 if profile_dir.file_name().is_some_and(|n| n == "release") {
                     build.arg("--release");
                 }

@@ -26,7 +26,7 @@ use krust_runtime::{
         helpers::{self, FinalizerEvent, OperationResult},
         predicate,
     },
-    events::EventType,
+    events::Event,
     manager::Manager,
     workqueue::ItemExponentialFailureRateLimiter,
 };
@@ -471,10 +471,8 @@ async fn finalizer_events_and_create_or_update() {
                         if result != OperationResult::Unchanged {
                             ctx2.recorder().publish_for(
                                 &cm,
-                                EventType::Normal,
-                                "Synced",
-                                "Reconcile",
-                                Some(format!("derived object {result:?}")),
+                                Event::normal("Synced", "Reconcile")
+                                    .note(format!("derived object {result:?}")),
                             );
                         }
                         Ok::<_, TestError>(Action::done())
@@ -544,11 +542,11 @@ async fn repeated_events_become_a_series_and_spam_is_limited() {
     let broadcaster = krust_runtime::events::EventBroadcaster::new(clientset.clone());
     let recorder = broadcaster.recorder("tests", "here");
     for _ in 0..5 {
-        recorder.publish_for(&a, EventType::Warning, "Failed", "Reconcile", Some("same thing".into()));
+        recorder.publish_for(&a, Event::warning("Failed", "Reconcile").note("same thing"));
     }
     // 30 different notes: the spam filter lets 25 events in a burst for one object (5 used).
     for i in 0..30 {
-        recorder.publish_for(&a, EventType::Normal, "Step", "Reconcile", Some(format!("step {i}")));
+        recorder.publish_for(&a, Event::normal("Step", "Reconcile").note(format!("step {i}")));
     }
     for _ in 0..300 {
         if broadcaster.sent() >= 25 {
@@ -611,6 +609,50 @@ async fn dynamic_controllers_own_and_watch_by_api_resource() {
 /// event path only maps events to keys of its deduplicating queue (nothing to overflow, so no
 /// replay of the cache): every changed key is reconciled at its last version, no unchanged key
 /// is reconciled at all.
+/// `ctx.lister::<K>()` of a type no controller watches starts its informer: until that has
+/// listed, reads say "not synced" (never "not found" for an object that exists), and
+/// `synced_lister` waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lister_of_an_unwatched_type_never_answers_not_found_before_its_sync() {
+    let server = ApiServer::builder().start().await.unwrap();
+    configmaps(&server).create(&cm("present"), &CreateOptions::default()).await.unwrap();
+    // Every request now takes 300 ms: the informer's initial list is still under way below.
+    server.set_latency(Some(Duration::from_millis(300)));
+    let ctx = Context::new(server.kubeconfig().config, "test").unwrap();
+    let lister = ctx.lister::<ConfigMap>();
+    let early = lister.namespace("default").get("present");
+    assert!(
+        matches!(early, Err(krust_client::Error::NotSynced { .. })),
+        "a read before the sync must not answer: {early:?}"
+    );
+    assert!(matches!(lister.list(None), Err(krust_client::Error::NotSynced { .. })));
+    assert!(matches!(
+        lister.namespace("default").get_cached("present"),
+        Err(krust_client::Error::NotSynced { .. })
+    ));
+
+    let synced = ctx.synced_lister::<ConfigMap>().await.unwrap();
+    assert!(synced.namespace("default").get("present").unwrap().is_some());
+    assert!(
+        lister.namespace("default").get("present").unwrap().is_some(),
+        "the same lister answers once synced"
+    );
+    assert!(lister.namespace("default").get("absent").unwrap().is_none(), "and then says not found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_added_after_run_is_an_error() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let manager =
+        start(&server, vec![Controller::for_::<ConfigMap>().named("first").build(Probe::ok())]).await;
+    let late = Controller::for_::<Secret>().named("late").build(Probe::ok()).register(&manager);
+    match late {
+        Err(krust_runtime::manager::ManagerError::ControllerAfterStart(name)) => assert_eq!(name, "late"),
+        other => panic!("a controller registered after run must be refused: {other:?}"),
+    }
+    manager.shutdown_token().cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_200k_updates_reconciles_each_changed_key_and_no_unchanged_one() {
     const CHANGED: usize = 10_000;
@@ -648,7 +690,7 @@ async fn a_burst_of_200k_updates_reconciles_each_changed_key_and_no_unchanged_on
             let rv = ctx
                 .lister::<ConfigMap>()
                 .namespace(&req.namespace)
-                .get_cached(&req.name)
+                .get_cached(&req.name)?
                 .map(|o| o.resource_version().to_string())
                 .unwrap_or_default();
             let mut seen = self.0.lock();

@@ -151,8 +151,8 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
 fn the_chart_rbac_rules_are_derived_from_the_operator_controller() {
     let out = Command::new(example_binary("website_operator")).arg("--print-rbac").output().unwrap();
     assert!(out.status.success());
-    let derived: serde_json::Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();
-    let values: serde_json::Value = serde_yaml_ng::from_str(
+    let derived: serde_json::Value = serde_saphyr::from_slice(&out.stdout).unwrap();
+    let values: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(repo().join("charts/krust-operator/values.yaml")).unwrap(),
     )
     .unwrap();

@@ -94,7 +94,7 @@ fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
         .filter_map(|l| l.strip_prefix("test result: ok. "))
         .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
         .sum();
-    assert_eq!(passed, 5, "{name}: every test of the generated project runs and passes:\n{stdout}");
+    assert_eq!(passed, 6, "{name}: every test of the generated project runs and passes:\n{stdout}");
     run(cargo()
         .current_dir(&project)
         .args(["build", "--example", "local", "--color", "never"])

@@ -357,8 +357,23 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
         )));
     }
     meta_mut(&mut applied).insert("name".into(), json!(name));
-    let applied_paths = leaf_set(&applied);
     let sub = ctx.target.sub.clone();
+    let applied_paths = if sub.as_deref() == Some("status") {
+        // The status subresource resets everything but the status (kube-apiserver's reset
+        // fields): what an apply sends elsewhere is neither merged, nor owned, nor a conflict.
+        let status = applied["status"].take();
+        applied = json!({
+            "apiVersion": applied["apiVersion"].take(),
+            "kind": applied["kind"].take(),
+            "metadata": {"name": name},
+            "status": status,
+        });
+        let mut paths = BTreeSet::new();
+        leaves(&applied["status"], &mut vec!["f:status".to_string()], &mut paths);
+        paths
+    } else {
+        leaf_set(&applied)
+    };
     let storage: std::sync::Arc<str> = std::sync::Arc::from(res.storage.as_str());
     if ctx.server.store.get(&storage, &key(&namespace, &name)).is_none() && res.namespaced {
         check_namespace(&ctx.server, &namespace, &res, &name)?;

@@ -81,7 +81,7 @@ pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     let value: Value = if content_type.contains("yaml") {
-        serde_yaml_ng::from_slice(body)
+        serde_saphyr::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
         serde_json::from_slice(body)

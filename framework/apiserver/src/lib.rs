@@ -54,6 +54,7 @@ use crate::{server::Server, store::Write};
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]

@@ -18,6 +18,7 @@ const EXCERPT_LEN: usize = 256;
 
 /// The error type of every request made through krust-client.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The API server answered with a failure (`metav1.Status`, or a non-2xx response).
     #[error(transparent)]
@@ -85,6 +86,18 @@ pub enum Error {
     /// Obtaining credentials failed (exec plugin, token file).
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+
+    /// A cache was read before its informer had listed everything, so "not there" could not be
+    /// told from "not listed yet".
+    #[error(
+        "the cache of {what} has not synced yet; retry later (a reconcile returning this error is \
+         retried with backoff), or wait for it first; if it never syncs, check that the controller \
+         may list and watch {what}"
+    )]
+    NotSynced {
+        /// The cached type (and resource).
+        what: String,
+    },
 }
 
 /// Convenience alias for results of krust-client.

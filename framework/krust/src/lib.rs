@@ -2,69 +2,104 @@
 //! controller-runtime.
 //!
 //! This crate is the one users depend on. It re-exports the parts of the framework
-//! ([`client`]: configuration, transport and the clients; [`runtime`]: informers and work
-//! queues) and the Kubernetes types they use ([`k8s_openapi`], [`kube_core`]); [`prelude`]
-//! brings the everyday names into scope.
+//! ([`client`]: configuration, transport and the clients; [`runtime`]: informers, work queues,
+//! controllers and the manager) and the Kubernetes types they use ([`k8s_openapi`],
+//! [`kube_core`]); [`prelude`] brings the everyday names (mostly traits) into scope.
+//!
+//! The Kubernetes version is yours to choose, as k8s-openapi asks of every library: krust enables
+//! no version feature, so a project depends on `k8s-openapi` with the one it targets
+//! (`features = ["latest"]`, or `v1_33` ... `v1_37`).
+//!
+//! Cargo features: `runtime` (default: informers, controllers, the manager), `derive` (default:
+//! [`custom_resource`] and kube-rs' [`CustomResource`] derive), `ring` (default) or `aws-lc-rs`
+//! (rustls' cryptography), `testing` ([`testing`]: a reconcile context over an in-process
+//! krust-apiserver, for `[dev-dependencies]`). `default-features = false, features = ["ring"]`
+//! is the clients alone.
 //!
 //! ```no_run
 //! use krust::prelude::*;
 //! use krust::k8s_openapi::api::core::v1::Pod;
 //!
 //! # async fn run() -> Result<(), krust::Error> {
-//! let config = Config::infer().await?.with_group_version(GroupVersion::gv("", "v1"));
-//! let pod: Pod = RestClient::new(&config)?
-//!     .get().namespace("default").resource("pods").name("test")
-//!     .send().await?
-//!     .into()?;
+//! let clientset = Clientset::new(&Config::infer().await?)?;
+//! let pod: Pod = clientset.core_v1().pods("default").get("test", &GetOptions::default()).await?;
+//! println!("{} is on {:?}", pod.name_any(), pod.spec.and_then(|s| s.node_name));
 //! # Ok(()) }
+//! ```
+//!
+//! A custom resource:
+//!
+//! ```
+//! use krust::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[krust::custom_resource(group = "example.com", version = "v1", kind = "Widget", namespaced)]
+//! #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+//! pub struct WidgetSpec {
+//!     pub size: i32,
+//! }
+//!
+//! let widget = Widget::new("w", WidgetSpec { size: 3 });
+//! assert_eq!(widget.name_any(), "w");
+//! assert_eq!(Widget::crd().metadata.name.as_deref(), Some("widgets.example.com"));
 //! ```
 
 pub use async_trait::async_trait;
 pub use k8s_openapi;
 pub use krust_client as client;
+#[cfg(feature = "runtime")]
 pub use krust_runtime as runtime;
 pub use kube_core;
-/// Derives a custom resource type (kube-rs' derive). Generated code reaches `kube::core` by
-/// default; with krust, point it at our re-exports:
-/// `#[kube(crates(kube_core = "::krust::kube_core", k8s_openapi = "::krust::k8s_openapi",
-/// schemars = "::krust::schemars", serde_json = "::krust::serde_json"))]`.
-pub use kube_derive::CustomResource;
+#[cfg(feature = "runtime")]
+pub use prometheus_client;
 pub use schemars;
 pub use serde;
 pub use serde_json;
+#[cfg(feature = "runtime")]
+pub use tokio_util::sync::CancellationToken;
+
+#[cfg(feature = "derive")]
+pub use krust_derive::custom_resource;
+/// kube-rs' `CustomResource` derive. krust projects do not depend on `kube`, so its generated
+/// code needs `#[kube(crates(...))]` pointing at krust's re-exports: write
+/// [`#[krust::custom_resource(...)]`](custom_resource) instead, which adds them.
+#[cfg(feature = "derive")]
+pub use kube_derive::{CustomResource, KubeSchema};
 
 pub mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use krust_client::{
     ApiError, Clientset, Config, ConfigError, DiscoveryClient, DynamicClient, Error, MetadataClient,
     PatchType, RestClient, RestMapper, Result, TypedClient, WatchStream,
 };
+#[cfg(feature = "runtime")]
+pub use krust_runtime::{
+    controller::{Action, Context, Controller, Reconciler, Request, TerminalError},
+    events::{Event, EventRecorder, EventType},
+    manager::Manager,
+};
 
-/// The names most programs need: `use krust::prelude::*;`.
+/// The names most programs need: `use krust::prelude::*;`. Mostly traits (so that methods
+/// resolve), plus the handful of types every controller names.
 pub mod prelude {
+    pub use crate::async_trait;
     pub use crate::status::{Condition, find_condition, is_condition_true, set_condition};
-    pub use crate::{CustomResource, async_trait};
+    #[cfg(feature = "derive")]
+    pub use crate::{CustomResource, custom_resource};
     pub use krust_client::{
-        Clientset, Config, CreateOptions, DeleteOptions, DiscoveryClient, DynamicClient, Error, GetOptions,
-        ListOptions, PatchOptions, PatchType, RestClient, TypedClient, UpdateOptions, WatchStream,
-        retry_on_conflict,
+        Clientset, Config, CreateOptions, DeleteOptions, DynamicClient, Error, GetOptions, ListOptions,
+        PatchOptions, PatchType, UpdateOptions,
     };
+    #[cfg(feature = "runtime")]
     pub use krust_runtime::{
-        cache::{Cached, EventHandler, Lister, ObjectView, SharedIndexInformer, SharedInformerFactory},
-        controller::{
-            Action, Context, Controller, Reconciler, Request, TerminalError,
-            helpers::{
-                FinalizerEvent, OperationResult, create_or_update, finalizer, set_controller_reference,
-            },
-            predicate,
-        },
-        events::{EventRecorder, EventType},
+        cache::{EventHandler, ObjectView},
+        controller::{Action, Context, Controller, Reconciler, Request},
+        events::{Event, EventType},
         manager::Manager,
-        workqueue::{Queue, RateLimiter, RateLimitingQueue, default_controller_rate_limiter},
     };
-    pub use kube_core::CustomResourceExt;
-    pub use kube_core::{
-        DynamicObject, GroupVersion, GroupVersionKind, GroupVersionResource, Resource, WatchEvent,
-    };
+    pub use kube_core::{CustomResourceExt, Resource, ResourceExt};
     pub use schemars::JsonSchema;
+    pub use serde::{Deserialize, Serialize};
 }

@@ -24,7 +24,7 @@ use std::{
 use k8s_openapi::{
     api::{
         core::v1::{EventSource, ObjectReference},
-        events::v1::{Event, EventSeries},
+        events::v1::{Event as EventV1, EventSeries},
     },
     apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time},
     jiff::Timestamp,
@@ -142,43 +142,66 @@ pub fn object_reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReferen
     }
 }
 
+/// What happened, for [`EventRecorder::publish`] (the fields of an events.k8s.io/v1 Event that
+/// a controller chooses; kube-rs' `Event`).
+///
+/// ```
+/// use krust_runtime::events::Event;
+/// let event = Event::normal("Created", "Reconcile").note("created ConfigMap web-page");
+/// assert_eq!(event.reason, "Created");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    pub type_: EventType,
+    /// Why, in one UpperCamelCase word (`Created`, `FailedCreate`).
+    pub reason: String,
+    /// What the controller did or failed to do (`Reconcile`, `Delete`).
+    pub action: String,
+    /// A human-readable sentence.
+    pub note: Option<String>,
+}
+
+impl Event {
+    /// A `Normal` event: something happened as expected.
+    pub fn normal(reason: impl Into<String>, action: impl Into<String>) -> Self {
+        Event { type_: EventType::Normal, reason: reason.into(), action: action.into(), note: None }
+    }
+
+    /// A `Warning` event: something needs attention.
+    pub fn warning(reason: impl Into<String>, action: impl Into<String>) -> Self {
+        Event { type_: EventType::Warning, reason: reason.into(), action: action.into(), note: None }
+    }
+
+    /// Sets the note.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
 impl EventRecorder {
-    /// Records an event about `regarding` (see [`object_reference`]): `reason` is a short
-    /// UpperCamelCase word (`Created`), `action` what the controller did (`Reconcile`), `note`
-    /// a human-readable sentence. Never blocks.
-    pub fn publish(
-        &self,
-        regarding: &ObjectReference,
-        kind: EventType,
-        reason: &str,
-        action: &str,
-        note: Option<String>,
-    ) {
+    /// Records `event` about `regarding` (see [`object_reference`]). Never blocks.
+    pub fn publish(&self, regarding: &ObjectReference, event: Event) {
+        let Event { type_, reason, action, note } = event;
         let pending = Pending {
             regarding: regarding.clone(),
-            kind,
-            reason: reason.to_string(),
-            action: action.to_string(),
+            kind: type_,
+            reason,
+            action,
             note,
             controller: self.controller.clone(),
             instance: self.instance.clone(),
         };
         if let Err(e) = self.broadcaster.tx.try_send(pending) {
             self.broadcaster.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(reason, error = %e, "event dropped: the event queue is full or closed");
+            tracing::warn!(error = %e, "event dropped: the event queue is full or closed");
         }
     }
 
     /// [`publish`](Self::publish) about a typed object.
-    pub fn publish_for<K: Resource<DynamicType = ()>>(
-        &self,
-        obj: &K,
-        kind: EventType,
-        reason: &str,
-        action: &str,
-        note: Option<String>,
-    ) {
-        self.publish(&object_reference(obj), kind, reason, action, note)
+    pub fn publish_for<K: Resource<DynamicType = ()>>(&self, obj: &K, event: Event) {
+        self.publish(&object_reference(obj), event)
     }
 }
 
@@ -290,7 +313,7 @@ impl Sender {
             now.as_nanosecond().max(0) as u128
         );
         if !self.core_fallback.load(Ordering::Relaxed) {
-            let event = Event {
+            let event = EventV1 {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
                     namespace: Some(namespace.clone()),

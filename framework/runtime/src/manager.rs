@@ -42,6 +42,7 @@ use crate::{
 
 /// A manager failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ManagerError {
     /// Creating a client failed.
     #[error("creating the clients failed: {0}")]
@@ -60,6 +61,12 @@ pub enum ManagerError {
     /// Two controllers with one name (metrics and logs would mix them).
     #[error("a controller named {0:?} is already registered; give one of them another name with .named(..)")]
     DuplicateController(String),
+    /// A controller was added to a manager that is already running (its watches would never be
+    /// installed).
+    #[error(
+        "controller {0:?} was added after the manager started; register every controller before calling run"
+    )]
+    ControllerAfterStart(String),
     /// `run` was called twice.
     #[error("the manager is already running or has run")]
     AlreadyRunning,
@@ -413,6 +420,10 @@ impl Manager {
     /// Adds a controller (see [`Controller::register`]).
     pub fn add_controller(&self, controller: Controller) -> Result<(), ManagerError> {
         let mut controllers = self.inner.controllers.lock();
+        // Checked under the lock `run` takes the controllers with: none slips in between.
+        if self.inner.started.load(Ordering::SeqCst) {
+            return Err(ManagerError::ControllerAfterStart(controller.name));
+        }
         if controllers.iter().any(|c| c.name == controller.name) {
             return Err(ManagerError::DuplicateController(controller.name));
         }
@@ -492,6 +503,7 @@ impl Manager {
                     recorder: broadcaster.recorder(&controller.name, &inner.identity),
                     cancel: CancellationToken::new(),
                     controller: controller.name.clone(),
+                    sync_timeout: inner.cache_sync_timeout,
                 }),
             };
             let handles = inner.controller_metrics.for_controller(&controller.name, controller.concurrency);

@@ -66,29 +66,22 @@ macro_rules! resource_method {
     };
 }
 
-macro_rules! group_versions {
-    ($( $accessor:ident => $name:ident, $group:literal, $version:literal {
-        $( $method:ident : $kind:ty, $plural:literal, $scope:ident; )*
-    } )*) => {
-        $(
-            #[doc = concat!("The clients of `", $group, "/", $version, "` (the core group when empty).")]
-            #[derive(Clone, Debug)]
-            pub struct $name {
-                rest: RestClient,
-            }
-
-            impl $name {
-                $( resource_method!($method, $kind, $plural, $scope); )*
-            }
-        )*
+/// One group version: its client struct and the clientset's accessor.
+macro_rules! group_version {
+    ($accessor:ident => $name:ident, $group:literal, $version:literal) => {
+        #[doc = concat!("The clients of `", $group, "/", $version, "` (the core group when empty).")]
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            rest: RestClient,
+        }
 
         impl Clientset {
-            $(
-                #[doc = concat!("The `", $group, "/", $version, "` clients.")]
-                pub fn $accessor(&self) -> $name {
-                    $name { rest: self.rest.with_group_version(api_path($group), &GroupVersion::gv($group, $version)) }
+            #[doc = concat!("The `", $group, "/", $version, "` clients.")]
+            pub fn $accessor(&self) -> $name {
+                $name {
+                    rest: self.rest.with_group_version(api_path($group), &GroupVersion::gv($group, $version)),
                 }
-            )*
+            }
         }
     };
 }

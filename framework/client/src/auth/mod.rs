@@ -28,6 +28,7 @@ const TOKEN_FILE_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Errors obtaining credentials.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// The exec plugin's command does not exist.
     #[error("exec plugin: command \"{command}\" not found{}", hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]

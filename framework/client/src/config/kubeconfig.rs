@@ -266,8 +266,8 @@ impl Kubeconfig {
         let mut config: Kubeconfig = if text.trim().is_empty() {
             Kubeconfig::default()
         } else {
-            serde_yaml_ng::from_str(text)
-                .map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })?
+            serde_saphyr::from_str(text)
+                .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(e) })?
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         for c in &mut config.clusters {

@@ -25,6 +25,7 @@ pub use kubeconfig::{AuthInfo, Cluster, ExecConfig, Kubeconfig, NamedExtension};
 
 /// Errors loading or validating a configuration. Each one names the file and the field.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A file could not be read.
     #[error("kubeconfig {}: cannot read the file: {source}", path.display())]
@@ -40,9 +41,9 @@ pub enum ConfigError {
     Parse {
         /// The file.
         path: PathBuf,
-        /// The YAML error.
+        /// The YAML error (its message names the line and column).
         #[source]
-        source: serde_yaml_ng::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The kubeconfig parsed, but a field is missing, wrong or refers to nothing.
     #[error("kubeconfig {file}: {message}")]

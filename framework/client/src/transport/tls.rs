@@ -1,4 +1,4 @@
-//! TLS for the transport: rustls (ring) with the kubeconfig's CA (or the system roots), optional
+//! TLS for the transport: rustls (ring, or aws-lc-rs with that feature) with the kubeconfig's CA (or the system roots), optional
 //! verification skip, and a client-certificate resolver that can be swapped at run time (an exec
 //! plugin may return a new certificate when its credential is renewed).
 
@@ -42,7 +42,9 @@ impl ClientCertResolver {
         }
         let key = PrivateKeyDer::from_pem_slice(key_pem)
             .map_err(|e| format!("the client key is not a valid PEM private key: {e}"))?;
-        let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
+        let signing_key = crypto_provider()
+            .key_provider
+            .load_private_key(key)
             .map_err(|e| format!("the client key cannot be used: {e}"))?;
         *self.current.write() = Some(Arc::new(CertifiedKey::new(certs, signing_key)));
         Ok(())
@@ -63,6 +65,23 @@ impl ResolvesClientCert for ClientCertResolver {
     }
 }
 
+/// The rustls cryptography the `ring` (default) or `aws-lc-rs` feature chose; `ring` when both
+/// are on (as rustls' own preference when a feature set unifies both).
+#[cfg(feature = "ring")]
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+#[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+compile_error!(
+    "krust-client needs a TLS crypto provider: enable its `ring` (default) or `aws-lc-rs` feature"
+);
+
 /// Builds the rustls configuration of a [`TlsConfig`]. The system roots are loaded only when
 /// `system_roots` is set (a plain-http server never needs them, and loading them costs time and
 /// memory at start-up).
@@ -71,7 +90,7 @@ pub(crate) fn client_config(
     certs: Arc<ClientCertResolver>,
     system_roots: bool,
 ) -> Result<ClientConfig, ConfigError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crypto_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::Tls(format!("cannot set up TLS: {e}")))?;

@@ -251,6 +251,12 @@ where
         super::lister::Lister::shared(self.indexer.clone(), self.recent.clone())
     }
 
+    /// The flag [`has_synced`](Self::has_synced) reads (for listers that refuse to answer
+    /// before the sync).
+    pub fn synced_flag(&self) -> Arc<AtomicBool> {
+        self.synced_announced.clone()
+    }
+
     /// The reflector (e.g. for its last synced resourceVersion).
     pub fn reflector(&self) -> &Arc<Reflector<K>> {
         &self.reflector

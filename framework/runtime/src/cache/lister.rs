@@ -17,7 +17,10 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use kube_core::{Expression, Selector};
 use serde::de::DeserializeOwned;
@@ -30,14 +33,20 @@ use super::{
 };
 
 /// Reads of one informer's cache.
+///
+/// A lister from [`Context::lister`](crate::controller::Context::lister) answers
+/// [`Error::NotSynced`](krust_client::Error::NotSynced) until its informer has synced (so
+/// that a reconcile never takes "not listed yet" for "not found"); other listers read the
+/// cache as it is, as client-go's do.
 pub struct Lister<K> {
     indexer: Arc<Indexer<Cached<K>>>,
     recent: Arc<RecentlyDecoded<K>>,
+    synced: Option<Arc<AtomicBool>>,
 }
 
 impl<K> Clone for Lister<K> {
     fn clone(&self) -> Self {
-        Lister { indexer: self.indexer.clone(), recent: self.recent.clone() }
+        Lister { indexer: self.indexer.clone(), recent: self.recent.clone(), synced: self.synced.clone() }
     }
 }
 
@@ -90,11 +99,31 @@ impl<K: DeserializeOwned + Send + Sync + 'static> Lister<K> {
 
     /// A lister keeping up to `capacity` recently decoded objects (0: decode on every read).
     pub fn with_recently_decoded(indexer: Arc<Indexer<Cached<K>>>, capacity: usize) -> Self {
-        Lister { indexer, recent: Arc::new(RecentlyDecoded::new(capacity)) }
+        Lister { indexer, recent: Arc::new(RecentlyDecoded::new(capacity)), synced: None }
     }
 
     pub(crate) fn shared(indexer: Arc<Indexer<Cached<K>>>, recent: Arc<RecentlyDecoded<K>>) -> Self {
-        Lister { indexer, recent }
+        Lister { indexer, recent, synced: None }
+    }
+
+    /// This lister, answering [`Error::NotSynced`](krust_client::Error::NotSynced) while
+    /// `synced` is false.
+    pub fn requiring_sync(mut self, synced: Arc<AtomicBool>) -> Self {
+        self.synced = Some(synced);
+        self
+    }
+
+    /// Whether reads are answered: the informer has synced, or this lister does not ask.
+    pub fn is_synced(&self) -> bool {
+        self.synced.as_ref().is_none_or(|s| s.load(Ordering::SeqCst))
+    }
+
+    fn check_synced(&self) -> Result<(), krust_client::Error> {
+        if self.is_synced() {
+            Ok(())
+        } else {
+            Err(krust_client::Error::NotSynced { what: short_type_name::<K>().to_string() })
+        }
     }
 
     /// The typed object of a cached one: from the recently decoded set, or decoded now and
@@ -126,17 +155,22 @@ impl<K: DeserializeOwned + Send + Sync + 'static> Lister<K> {
     /// Every object matching `selector` (`None`: all), in all namespaces. Each object not in
     /// the recently decoded set is decoded: filter with a selector or an index where you can.
     pub fn list(&self, selector: Option<&Selector>) -> Result<Vec<Arc<K>>, krust_client::Error> {
+        self.check_synced()?;
         self.typed_all(self.indexer.list(), selector)
     }
 
     /// Every cached object matching `selector`, undecoded (metadata and bytes only).
-    pub fn list_cached(&self, selector: Option<&Selector>) -> Vec<Arc<Cached<K>>> {
+    pub fn list_cached(
+        &self,
+        selector: Option<&Selector>,
+    ) -> Result<Vec<Arc<Cached<K>>>, krust_client::Error> {
+        self.check_synced()?;
         let expressions = expressions(selector);
         let mut objects = self.indexer.list();
         if let Some(e) = expressions {
             objects.retain(|o| o.labels().matches_all(&e));
         }
-        objects
+        Ok(objects)
     }
 
     /// One namespace.
@@ -147,16 +181,19 @@ impl<K: DeserializeOwned + Send + Sync + 'static> Lister<K> {
     /// A cluster-scoped object by name (or any object by its `namespace/name` key); `Ok(None)`
     /// when it is not cached, an error when it does not decode into `K`.
     pub fn get(&self, key: &str) -> Result<Option<Arc<K>>, krust_client::Error> {
+        self.check_synced()?;
         self.indexer.get(key).map(|o| self.typed(o, true)).transpose()
     }
 
     /// The cached object by key, undecoded.
-    pub fn get_cached(&self, key: &str) -> Option<Arc<Cached<K>>> {
-        self.indexer.get(key)
+    pub fn get_cached(&self, key: &str) -> Result<Option<Arc<Cached<K>>>, krust_client::Error> {
+        self.check_synced()?;
+        Ok(self.indexer.get(key))
     }
 
     /// The objects whose index `index` has value `value`.
     pub fn by_index(&self, index: &str, value: &str) -> Result<Vec<Arc<K>>, krust_client::Error> {
+        self.check_synced()?;
         let objects = self
             .indexer
             .by_index(index, value)
@@ -169,16 +206,19 @@ impl<K: DeserializeOwned + Send + Sync + 'static> NamespaceLister<K> {
     /// The object `name` of this namespace; `Ok(None)` when it is not cached, an error when it
     /// does not decode into `K`.
     pub fn get(&self, name: &str) -> Result<Option<Arc<K>>, krust_client::Error> {
+        self.lister.check_synced()?;
         self.lister.indexer.get_by_name(&self.namespace, name).map(|o| self.lister.typed(o, true)).transpose()
     }
 
     /// The cached object `name` of this namespace, undecoded.
-    pub fn get_cached(&self, name: &str) -> Option<Arc<Cached<K>>> {
-        self.lister.indexer.get_by_name(&self.namespace, name)
+    pub fn get_cached(&self, name: &str) -> Result<Option<Arc<Cached<K>>>, krust_client::Error> {
+        self.lister.check_synced()?;
+        Ok(self.lister.indexer.get_by_name(&self.namespace, name))
     }
 
     /// The objects of this namespace matching `selector` (`None`: all).
     pub fn list(&self, selector: Option<&Selector>) -> Result<Vec<Arc<K>>, krust_client::Error> {
+        self.lister.check_synced()?;
         let objects = self.lister.indexer.by_index(NAMESPACE_INDEX, &self.namespace).unwrap_or_default();
         self.lister.typed_all(objects, selector)
     }
@@ -252,6 +292,6 @@ mod tests {
         assert!(lister.get("ns/bad").is_err());
         assert!(lister.list(None).is_err());
         assert!(lister.namespace("ns").get("missing").unwrap().is_none());
-        assert_eq!(lister.namespace("ns").get_cached("bad").unwrap().name(), "bad");
+        assert_eq!(lister.namespace("ns").get_cached("bad").unwrap().unwrap().name(), "bad");
     }
 }

@@ -27,6 +27,7 @@ pub enum FinalizerEvent<K> {
 
 /// A [`finalizer`] failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FinalizerError<E: std::error::Error + 'static> {
     /// The apply step failed.
     #[error("apply failed: {0}")]
@@ -225,6 +226,7 @@ where
 
 /// Why [`set_controller_reference`] refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OwnerReferenceError {
     /// Another object already controls it (an object has at most one controller).
     #[error("{object} is already controlled by {kind} {name}")]
@@ -315,6 +317,7 @@ where
 
 /// Why [`wait_for`] ended without the condition.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WaitError {
     /// The time ran out.
     #[error("timed out after {0:?} waiting for the condition")]

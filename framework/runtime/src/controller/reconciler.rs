@@ -136,6 +136,10 @@ pub trait Reconciler: Send + Sync + 'static {
     }
 }
 
+/// How long [`Context::synced_lister`] waits by default (controller-runtime's cache sync
+/// timeout).
+pub const DEFAULT_LISTER_SYNC_TIMEOUT: Duration = Duration::from_secs(120);
+
 pub(crate) struct ContextInner {
     pub config: Config,
     pub clientset: Clientset,
@@ -144,6 +148,7 @@ pub(crate) struct ContextInner {
     pub recorder: EventRecorder,
     pub cancel: CancellationToken,
     pub controller: String,
+    pub sync_timeout: Duration,
 }
 
 /// What a reconcile works with: the clients, the caches, an event recorder and the
@@ -160,6 +165,35 @@ impl fmt::Debug for Context {
 }
 
 impl Context {
+    /// A context outside a manager (for tests of a reconciler, or a reconcile called by hand):
+    /// the clients of `config`, a shared informer factory over them (informers start on the
+    /// first [`lister`](Self::lister) of each type), and an event recorder named `controller`.
+    /// managedFields are stripped from cached objects, as in a manager. Call it inside a Tokio
+    /// runtime (the event recorder's sender is spawned). `krust::testing` builds one over an
+    /// in-process krust-apiserver.
+    pub fn new(config: Config, controller: &str) -> Result<Self, krust_client::Error> {
+        let clientset = Clientset::new(&config)?;
+        let dynamic = DynamicClient::new(&config)?;
+        let rest = krust_client::RestClient::new(
+            &config.clone().with_group_version(kube_core::GroupVersion::gv("", "v1")),
+        )?;
+        let factory = Arc::new(SharedInformerFactory::new(&rest).with_strip_managed_fields(true));
+        let recorder = crate::events::EventBroadcaster::new(clientset.clone())
+            .recorder(controller, &crate::manager::default_identity());
+        Ok(Context {
+            inner: Arc::new(ContextInner {
+                config,
+                clientset,
+                dynamic,
+                factory,
+                recorder,
+                cancel: CancellationToken::new(),
+                controller: controller.to_string(),
+                sync_timeout: DEFAULT_LISTER_SYNC_TIMEOUT,
+            }),
+        })
+    }
+
     /// The typed clientset.
     pub fn clientset(&self) -> &Clientset {
         &self.inner.clientset
@@ -179,23 +213,52 @@ impl Context {
         self.inner.clientset.typed::<K>(namespace)
     }
 
-    /// The cached objects of a type, from the shared informer factory. A type the controller
-    /// does not watch gets an informer started on first use (its lister is empty until it has
-    /// synced).
+    /// The cached objects of a type, from the shared informer factory. The types a controller
+    /// watches have synced before its first reconcile; any other type gets an informer started
+    /// on first use, and until it has synced its lister's reads answer
+    /// [`Error::NotSynced`](krust_client::Error::NotSynced) (a reconcile that returns it is
+    /// retried with backoff) instead of "not found". [`synced_lister`](Self::synced_lister)
+    /// waits for the sync instead.
     pub fn lister<K>(&self) -> Lister<K>
     where
         K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
     {
         let informer = self.inner.factory.informer::<K>();
         self.inner.factory.start();
-        informer.lister()
+        informer.lister().requiring_sync(informer.synced_flag())
     }
 
-    /// The cached objects of a resource by GVR, as `DynamicObject`s.
+    /// [`lister`](Self::lister), once its informer has synced (controller-runtime's cache reads
+    /// wait the same way): at most the manager's cache sync timeout (2 minutes by default),
+    /// then [`Error::NotSynced`](krust_client::Error::NotSynced); also that error when the
+    /// controller is cancelled meanwhile.
+    pub async fn synced_lister<K>(&self) -> Result<Lister<K>, krust_client::Error>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+    {
+        let lister = self.lister::<K>();
+        if !lister.is_synced() {
+            let informer = self.inner.factory.informer::<K>();
+            tokio::select! {
+                _ = informer.wait_synced() => {}
+                _ = tokio::time::sleep(self.inner.sync_timeout) => {}
+                _ = self.inner.cancel.cancelled() => {}
+            }
+        }
+        if lister.is_synced() {
+            Ok(lister)
+        } else {
+            Err(krust_client::Error::NotSynced { what: K::kind(&()).to_string() })
+        }
+    }
+
+    /// The cached objects of a resource by GVR, as `DynamicObject`s (answering
+    /// [`Error::NotSynced`](krust_client::Error::NotSynced) until synced, as
+    /// [`lister`](Self::lister)).
     pub fn dynamic_lister(&self, gvr: &GroupVersionResource) -> Lister<DynamicObject> {
         let informer = self.inner.factory.dynamic(gvr);
         self.inner.factory.start();
-        informer.lister()
+        informer.lister().requiring_sync(informer.synced_flag())
     }
 
     /// The shared informer factory.

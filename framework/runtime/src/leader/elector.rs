@@ -22,6 +22,7 @@ pub const JITTER_FACTOR: f64 = 1.2;
 
 /// Invalid leader election settings.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LeaderError {
     /// The durations do not satisfy lease > renew deadline > 1.2 × retry period > 0.
     #[error("invalid leader election config: {0}")]
