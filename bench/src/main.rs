@@ -1,7 +1,7 @@
 //! krust-bench: side-by-side benchmarks of krust and kube-rs.
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
-//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`, `leader`.
+//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`, `leader`, `testenv`.
 
 mod apiserver;
 mod bytesource;
@@ -11,6 +11,7 @@ mod informers;
 mod leader;
 mod reconcile;
 mod stats;
+mod testenv;
 mod workqueue;
 
 fn usage() -> ! {
@@ -22,7 +23,8 @@ fn usage() -> ! {
          sync, RSS (typed reads), watch events, relist; 1m: a million Pods\n  \
          workqueue [--items N] [--deep N] [--timers N] [--runs R]   work queue cycles and timers vs kube-rs' scheduler\n  \
          reconcile [--objects N] [--rate R] [--seconds S] [--runs R]   write-to-reconcile latency, krust vs kube-rs Controller\n  \
-         leader [--rounds N]   leader election failover after kills and graceful stops"
+         leader [--rounds N]   leader election failover after kills and graceful stops\n  \
+         testenv [--runs R]   krust::testing: server start, test context, seeding, one reconcile"
     );
     std::process::exit(2)
 }
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         Some("workqueue") => workqueue::run(&args[1..]),
         Some("reconcile") => reconcile::run(&args[1..]),
         Some("leader") => leader::run(&args[1..]),
+        Some("testenv") => testenv::run(&args[1..]),
         // Internal: one leader election replica in its own process.
         Some("leader-replica") => leader::replica(&args[1..]),
         // Internal: one framework's controller in its own process.

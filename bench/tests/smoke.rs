@@ -119,3 +119,20 @@ fn leader_suite_prints_its_results() {
     assert!(run.value("failover_kill_max_s") > 0.0 && run.value("failover_release_max_s") > 0.0);
     assert_eq!(run.last_keys(1), ["retry_period_s"], "{}", run.stdout);
 }
+
+#[test]
+fn testenv_suite_prints_its_results() {
+    let run = suite(&["testenv", "--runs", "2"]);
+    assert!(run.value("testenv_context_ms") >= 0.0);
+    assert!(run.value("testenv_reconcile_ms") > 0.0);
+    assert_eq!(
+        run.last_keys(5),
+        [
+            "testenv_server_start_ms",
+            "testenv_context_ms",
+            "testenv_seed_ms",
+            "testenv_reconcile_ms",
+            "testenv_after_server_ms"
+        ]
+    );
+}

@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use krust::{
-    Clientset,
-    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    prelude::*,
-    runtime::controller::helpers,
+    Clientset, k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    prelude::*, runtime::controller::helpers,
 };
 
-/// What a {{kind}} asks for. `#[krust::custom_resource(...)]` takes kube-derive's `#[kube(...)]`
-/// arguments and derives the `{{kind}}` resource type (with its CRD) from this spec.
+// `#[krust::custom_resource(...)]` takes kube-derive's `#[kube(...)]` arguments and derives the
+// `{{kind}}` resource type (with its CRD) from this spec.
+/// What a {{kind}} asks for.
 #[krust::custom_resource(
     group = "{{group}}",
     version = "{{api_version}}",

@@ -9,10 +9,16 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use krust::{
-    k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta},
     TerminalError,
+    k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta},
     prelude::*,
-    runtime::controller::helpers::{self, {% if finalizer %}FinalizerError, FinalizerEvent, finalizer, {% endif %}OwnerReferenceError, set_controller_reference},
+{%- if finalizer %}
+    runtime::controller::helpers::{
+        self, FinalizerError, FinalizerEvent, OwnerReferenceError, finalizer, set_controller_reference,
+    },
+{%- else %}
+    runtime::controller::helpers::{self, OwnerReferenceError, set_controller_reference},
+{%- endif %}
     status::{Condition, set_condition},
 };
 

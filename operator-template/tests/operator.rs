@@ -18,9 +18,9 @@ use krust::{
     Clientset, TypedClient,
     k8s_openapi::api::core::v1::ConfigMap,
     prelude::*,
-    testing::TestEnv,
     runtime::controller::helpers::{conditions::is_deleted, wait_for},
     serde_json,
+    testing::TestEnv,
 };
 use krust_apiserver::ApiServer;
 
@@ -126,13 +126,19 @@ async fn a_reconcile_writes_the_config_map_and_the_status() {
     // The first reconcile puts the finalizer on; the next one, once the cache has the object
     // with it, does the work.
     assert_eq!(env.reconcile(&reconciler, req.clone()).await.unwrap(), Action::done());
-    let obj: {{kind}} = env.catch_up({% if scope == "Namespaced" %}Some("default"){% else %}None{% endif %}, "unit").await.unwrap();
-    assert_eq!(obj.metadata.finalizers.as_deref(), Some(&[reconciler::FINALIZER.to_string()][..]));
+    let caught_up: {{kind}} = env.catch_up({% if scope == "Namespaced" %}Some("default"){% else %}None{% endif %}, "unit").await.unwrap();
+    assert_eq!(caught_up.metadata.finalizers.as_deref(), Some(&[reconciler::FINALIZER.to_string()][..]));
 {%- endif %}
     let action = env.reconcile(&reconciler, req).await.unwrap();
     assert_eq!(action, Action::requeue_after(reconciler::RESYNC));
 
-    let cm = env.clientset().core_v1().config_maps("default").get("unit-message", &GetOptions::default()).await.unwrap();
+    let cm = env
+        .clientset()
+        .core_v1()
+        .config_maps("default")
+        .get("unit-message", &GetOptions::default())
+        .await
+        .unwrap();
     assert_eq!(message_of(Some(&cm)), Some("from a unit test"));
     assert_eq!(cm.metadata.owner_references.unwrap()[0].uid, obj.metadata.uid.clone().unwrap());
     let obj = objects(env.clientset()).get("unit", &GetOptions::default()).await.unwrap();
@@ -194,13 +200,22 @@ async fn reconciles_against_an_embedded_api_server() {
     objects.delete("demo", &DeleteOptions::default()).await.unwrap();
     wait_for(&objects, "demo", is_deleted(), WAIT).await.unwrap();
     wait_for(&config_maps, "demo-message", is_deleted(), WAIT).await.unwrap();
-    let events = clientset.events_v1().events("").list(&ListOptions::default()).await.unwrap();
-    let reasons: Vec<String> = events
-        .items
-        .iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("demo"))
-        .filter_map(|e| e.reason.clone())
-        .collect();
+    // Events are sent in the background: the last one may still be on its way.
+    let expected = [{% if finalizer %}"Created", "CleanedUp"{% else %}"Created"{% endif %}];
+    let mut reasons: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        let events = clientset.events_v1().events("").list(&ListOptions::default()).await.unwrap();
+        reasons = events
+            .items
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("demo"))
+            .filter_map(|e| e.reason.clone())
+            .collect();
+        if expected.iter().all(|r| reasons.iter().any(|x| x == r)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(reasons.iter().any(|r| r == "Created"), "events: {reasons:?}");
 {%- if finalizer %}
     assert!(reasons.iter().any(|r| r == "CleanedUp"), "events: {reasons:?}");
