@@ -226,3 +226,46 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     stream.read_to_string(&mut response).ok()?;
     response.split(' ').nth(1)?.parse().ok()
 }
+
+/// The repository's root folder.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository")
+}
+
+/// A target folder beside this workspace's (`target/<name>`), kept between runs: where the
+/// projects built by the tests (generated operators, the user project) share their dependencies.
+pub fn nested_target_dir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    exe.ancestors().nth(3).expect("target/<profile>/deps/<exe>").join(name)
+}
+
+/// The cargo that runs the tests.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Runs `cmd`, failing the test (with both outputs) unless it succeeds; returns stdout and
+/// stderr.
+pub fn run_ok(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?} does not run: {e}"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{cmd:?} failed ({}):\n{stdout}\n{stderr}", out.status);
+    (stdout, stderr)
+}
+
+/// How many tests `cargo test` reports as passed in its output.
+pub fn passed_tests(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: ok. "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum()
+}
+
+/// The `warning` lines of a cargo build's stderr.
+pub fn warnings(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.trim_start().starts_with("warning")).collect()
+}

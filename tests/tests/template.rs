@@ -12,31 +12,11 @@ use std::{
     process::Command,
 };
 
-use krust_tests::http_status;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository")
-}
+use krust_tests::{cargo, http_status, nested_target_dir, passed_tests, repo, run_ok as run, warnings};
 
 /// Where the generated projects build: beside this workspace's target folder, kept between runs.
 fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    let target = exe.ancestors().nth(3).expect("target/<profile>/deps/<exe>");
-    target.join("operator-template")
-}
-
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-}
-
-fn run(cmd: &mut Command) -> (String, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?} does not run: {e}"));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "{cmd:?} failed ({}):\n{stdout}\n{stderr}", out.status);
-    (stdout, stderr)
+    nested_target_dir("operator-template")
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -81,20 +61,18 @@ fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
         .args(["test", "--all-targets", "--color", "never"])
         .env("CARGO_TARGET_DIR", target_dir())
         .env_remove("RUST_LOG"));
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.trim_start().starts_with("warning")).collect();
-    assert!(warnings.is_empty(), "{name} builds with warnings:\n{stderr}");
+    assert!(warnings(&stderr).is_empty(), "{name} builds with warnings:\n{stderr}");
     // As a user's CI would check it: formatted, and clippy-clean.
     run(cargo().current_dir(&project).args(["fmt", "--check"]));
     run(cargo()
         .current_dir(&project)
         .args(["clippy", "--all-targets", "--color", "never", "--", "-D", "warnings"])
         .env("CARGO_TARGET_DIR", target_dir()));
-    let passed: usize = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("test result: ok. "))
-        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
-        .sum();
-    assert_eq!(passed, 6, "{name}: every test of the generated project runs and passes:\n{stdout}");
+    assert_eq!(
+        passed_tests(&stdout),
+        6,
+        "{name}: every test of the generated project runs and passes:\n{stdout}"
+    );
     run(cargo()
         .current_dir(&project)
         .args(["build", "--example", "local", "--color", "never"])

@@ -10,31 +10,16 @@ use std::{
     process::Command,
 };
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository")
-}
+use krust_tests::{cargo, nested_target_dir, passed_tests, repo, run_ok as run, warnings};
 
-/// The generated operators' target folder (tests/tests/template.rs): the same dependencies,
-/// built once for both.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.ancestors().nth(3).expect("target/<profile>/deps/<exe>").join("operator-template")
-}
-
-fn cargo(project: &Path) -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(project).env("CARGO_TARGET_DIR", target_dir()).env_remove("RUST_LOG");
+fn cargo_in(project: &Path) -> Command {
+    let mut cmd = cargo();
+    // The generated operators' target folder (tests/tests/template.rs): the same dependencies,
+    // built once for both.
+    cmd.current_dir(project)
+        .env("CARGO_TARGET_DIR", nested_target_dir("operator-template"))
+        .env_remove("RUST_LOG");
     cmd
-}
-
-fn run(cmd: &mut Command) -> (String, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?} does not run: {e}"));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(out.status.success(), "{cmd:?} failed ({}):\n{stdout}\n{stderr}", out.status);
-    (stdout, stderr)
 }
 
 /// The project copied out of the repository (its path dependencies made absolute), with the
@@ -62,18 +47,12 @@ fn a_project_that_picks_its_kubernetes_version_builds_and_tests_its_reconciler()
     let dir = tempfile::tempdir().unwrap();
     let project = copy_project(dir.path());
 
-    let (stdout, stderr) = run(cargo(&project).args(["test", "--color", "never"]));
-    let warnings: Vec<&str> = stderr.lines().filter(|l| l.trim_start().starts_with("warning")).collect();
-    assert!(warnings.is_empty(), "the project builds with warnings:\n{stderr}");
-    let passed: usize = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("test result: ok. "))
-        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
-        .sum();
-    assert_eq!(passed, 3, "every test of the project runs and passes:\n{stdout}");
+    let (stdout, stderr) = run(cargo_in(&project).args(["test", "--color", "never"]));
+    assert!(warnings(&stderr).is_empty(), "the project builds with warnings:\n{stderr}");
+    assert_eq!(passed_tests(&stdout), 3, "every test of the project runs and passes:\n{stdout}");
 
     // What `krust` (default features) brings into the user's build.
-    let (tree, _) = run(cargo(&project).args(["tree", "-p", "krust", "-e", "normal", "--prefix", "none"]));
+    let (tree, _) = run(cargo_in(&project).args(["tree", "-p", "krust", "-e", "normal", "--prefix", "none"]));
     for banned in ["unsafe-libyaml", "serde_yaml", "krust-apiserver", "tracing-subscriber"] {
         assert!(!tree.lines().any(|l| l.starts_with(&format!("{banned} "))), "krust pulls {banned}:\n{tree}");
     }
@@ -82,7 +61,7 @@ fn a_project_that_picks_its_kubernetes_version_builds_and_tests_its_reconciler()
         "kubeconfig YAML goes through serde-saphyr"
     );
     // The clients alone (`default-features = false, features = ["ring"]`): no runtime, no derive.
-    let (tree, _) = run(cargo(repo()).args([
+    let (tree, _) = run(cargo_in(repo()).args([
         "tree",
         "-p",
         "krust",
@@ -103,7 +82,7 @@ fn a_project_that_picks_its_kubernetes_version_builds_and_tests_its_reconciler()
     assert!(tree.lines().any(|l| l.starts_with("krust-client ")), "{tree}");
     // The version the project chose is the one krust is built with.
     let (features, _) =
-        run(cargo(&project).args(["tree", "-i", "k8s-openapi", "-e", "features", "--prefix", "none"]));
+        run(cargo_in(&project).args(["tree", "-i", "k8s-openapi", "-e", "features", "--prefix", "none"]));
     assert!(features.contains("k8s-openapi feature \"v1_37\""), "{features}");
     assert!(!features.contains("feature \"v1_33\""), "a second version enabled by a library:\n{features}");
 }
