@@ -30,15 +30,23 @@
 //! ```
 
 mod builder;
+mod enqueue;
+mod finalizer;
 pub mod helpers;
+mod ownership;
 pub mod predicate;
+mod rbac;
 mod reconciler;
+mod running;
+mod status;
+mod wait;
 mod worker;
 
-pub use builder::{Controller, ControllerBuilder, Mapper, WatchRole, WatchedResource, rbac_rules};
+pub use builder::{Controller, ControllerBuilder};
+pub use enqueue::Mapper;
+pub use rbac::{WatchRole, WatchedResource, rbac_rules};
 pub use reconciler::{Action, Context, Reconciler, Request, TerminalError, is_terminal};
 pub use worker::ControllerMetrics;
 
-pub(crate) use builder::InstallContext;
-pub(crate) use reconciler::ContextInner;
+pub(crate) use running::StartParts;
 pub(crate) use worker::Running;

@@ -1,0 +1,131 @@
+//! The manager's HTTP server (controller-runtime's `manager/server.go` and `healthz`):
+//! `/metrics` from the prometheus-client registry, `/healthz` and `/readyz` in Kubernetes'
+//! probe format (`?verbose` lists every check).
+
+use super::*;
+
+pub(super) fn run_checks(
+    checks: &[(String, Check)],
+    extra: Vec<(String, Result<(), String>)>,
+) -> (bool, String) {
+    let mut ok = true;
+    let mut text = String::new();
+    for (name, result) in extra.into_iter().chain(checks.iter().map(|(n, c)| (n.clone(), c()))) {
+        match result {
+            Ok(()) => text.push_str(&format!("[+]{name} ok\n")),
+            Err(e) => {
+                ok = false;
+                text.push_str(&format!("[-]{name} failed: {e}\n"));
+            }
+        }
+    }
+    (ok, text)
+}
+
+pub(super) fn respond(inner: &Inner, path: &str, verbose: bool) -> Response<Full<Bytes>> {
+    let text = |code: StatusCode, body: String, content_type: &'static str| {
+        Response::builder()
+            .status(code)
+            .header(::http::header::CONTENT_TYPE, content_type)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    };
+    match path {
+        "/metrics" => {
+            let mut body = String::new();
+            match prometheus_client::encoding::text::encode(&mut body, &inner.registry.lock()) {
+                Ok(()) => {
+                    text(StatusCode::OK, body, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                }
+                Err(e) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("encoding metrics failed: {e}\n"),
+                    "text/plain",
+                ),
+            }
+        }
+        "/healthz" | "/livez" => {
+            let (ok, detail) = run_checks(&inner.health_checks.lock(), vec![("ping".into(), Ok(()))]);
+            probe(ok, detail, verbose, "healthz", text)
+        }
+        "/readyz" => {
+            let sync = match (&*inner.sync_problem.lock(), inner.ready.load(Ordering::SeqCst)) {
+                (Some(problem), _) => Err(problem.clone()),
+                (None, true) => Ok(()),
+                (None, false) => {
+                    let unsynced = inner.factory.unsynced();
+                    Err(if unsynced.is_empty() {
+                        "controllers not started yet".to_string()
+                    } else {
+                        format!("waiting for informer caches to sync: {}", unsynced.join(", "))
+                    })
+                }
+            };
+            let (ok, detail) = run_checks(&inner.ready_checks.lock(), vec![("informers".into(), sync)]);
+            probe(ok, detail, verbose, "readyz", text)
+        }
+        _ => {
+            text(StatusCode::NOT_FOUND, "not found: try /metrics, /healthz or /readyz\n".into(), "text/plain")
+        }
+    }
+}
+
+pub(super) fn probe(
+    ok: bool,
+    detail: String,
+    verbose: bool,
+    name: &str,
+    text: impl Fn(StatusCode, String, &'static str) -> Response<Full<Bytes>>,
+) -> Response<Full<Bytes>> {
+    if ok {
+        let body = if verbose { format!("{detail}{name} check passed\n") } else { "ok".to_string() };
+        text(StatusCode::OK, body, "text/plain; charset=utf-8")
+    } else {
+        // Failures always say which check failed and why (Kubernetes' probe format).
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{detail}{name} check failed\n"),
+            "text/plain; charset=utf-8",
+        )
+    }
+}
+
+pub(super) async fn serve(inner: Arc<Inner>, listener: std::net::TcpListener, stop: CancellationToken) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve /metrics and the probes");
+            return;
+        }
+    };
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let inner = inner.clone();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |request: HttpRequest<Incoming>| {
+                let inner = inner.clone();
+                async move {
+                    let verbose = request
+                        .uri()
+                        .query()
+                        .is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
+                    Ok::<_, Infallible>(respond(&inner, request.uri().path(), verbose))
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+            }
+        });
+    }
+    connections.abort_all();
+}

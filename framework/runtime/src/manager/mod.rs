@@ -1,0 +1,442 @@
+//! The manager (controller-runtime's `manager.Manager`): owns the configuration, the clients,
+//! the shared informer factory and the metrics registry; runs the registered controllers and
+//! other runnables; serves `/metrics`, `/healthz` and `/readyz` on one HTTP server; and shuts
+//! everything down gracefully on SIGINT/SIGTERM.
+//!
+//! Start-up: caches are started and waited for; until every informer has synced, `/readyz`
+//! fails (and after [`ManagerBuilder::cache_sync_timeout`] it says which informers are still
+//! not synced, rather than only logging it); then the controllers' workers start.
+//!
+//! Shutdown: the controllers stop taking work, in-flight reconciles may finish for up to
+//! [`ManagerBuilder::graceful_shutdown_timeout`] (then their context is cancelled), runnables
+//! are cancelled, informers stopped, and the HTTP server closed.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request as HttpRequest, Response, StatusCode, body::Incoming, service::service_fn};
+use krust_client::{Clientset, Config, DynamicClient, RestClient};
+use kube_core::GroupVersion;
+use parking_lot::Mutex;
+use prometheus_client::registry::Registry;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    cache::SharedInformerFactory,
+    controller::{Controller, ControllerMetrics, Running, StartParts},
+    events::EventBroadcaster,
+    workqueue::PrometheusMetrics,
+};
+
+mod builder;
+mod election;
+mod http;
+
+pub use builder::{ManagerBuilder, default_identity};
+use election::Election;
+use http::serve;
+
+/// A manager failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// Creating a client failed.
+    #[error("creating the clients failed: {0}")]
+    Client(#[from] krust_client::Error),
+    /// The metrics and probes server could not listen.
+    #[error(
+        "cannot listen on {addr} for /metrics and the probes: {source} (choose another address with metrics_addr)"
+    )]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Two controllers with one name (metrics and logs would mix them).
+    #[error("a controller named {0:?} is already registered; give one of them another name with .named(..)")]
+    DuplicateController(String),
+    /// A controller was added to a manager that is already running (its watches would never be
+    /// installed).
+    #[error(
+        "controller {0:?} was added after the manager started; register every controller before calling run"
+    )]
+    ControllerAfterStart(String),
+    /// `run` was called twice.
+    #[error("the manager is already running or has run")]
+    AlreadyRunning,
+    /// A runnable failed.
+    #[error("runnable {name:?} failed: {message}")]
+    Runnable {
+        /// The runnable.
+        name: String,
+        /// Its error.
+        message: String,
+    },
+    /// The leader election settings are invalid.
+    #[error(transparent)]
+    LeaderElection(#[from] crate::leader::LeaderError),
+    /// Leadership was lost (the process should exit so that another replica takes over).
+    #[error("leader election lost: {0}")]
+    LeadershipLost(String),
+}
+
+/// A boxed error of a runnable.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A runnable's future.
+pub type RunnableFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+type RunnableFn = Box<dyn Fn(CancellationToken) -> RunnableFuture + Send + Sync>;
+
+type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+struct Inner {
+    pub(super) config: Config,
+    pub(super) clientset: Clientset,
+    pub(super) dynamic: DynamicClient,
+    pub(super) factory: Arc<SharedInformerFactory>,
+    pub(super) registry: Arc<Mutex<Registry>>,
+    pub(super) controller_metrics: ControllerMetrics,
+    pub(super) queue_metrics: Arc<PrometheusMetrics>,
+    pub(super) controllers: Mutex<Vec<Controller>>,
+    pub(super) runnables: Mutex<Vec<(String, RunnableFn)>>,
+    pub(super) listener: Mutex<Option<std::net::TcpListener>>,
+    pub(super) local_addr: Option<SocketAddr>,
+    pub(super) ready: AtomicBool,
+    pub(super) sync_problem: Mutex<Option<String>>,
+    pub(super) health_checks: Mutex<Vec<(String, Check)>>,
+    pub(super) ready_checks: Mutex<Vec<(String, Check)>>,
+    pub(super) shutdown: CancellationToken,
+    pub(super) started: AtomicBool,
+    pub(super) cache_sync_timeout: Duration,
+    pub(super) grace: Duration,
+    pub(super) identity: String,
+    pub(super) leader: Mutex<Option<Election>>,
+}
+
+/// The manager; cloning gives another handle to it.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("identity", &self.inner.identity)
+            .field("local_addr", &self.inner.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Manager {
+    /// A builder for a manager of the cluster `config` points at.
+    pub fn builder(config: Config) -> ManagerBuilder {
+        ManagerBuilder::new(config)
+    }
+
+    /// The client configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The typed clientset.
+    pub fn clientset(&self) -> &Clientset {
+        &self.inner.clientset
+    }
+
+    /// The dynamic client.
+    pub fn dynamic(&self) -> &DynamicClient {
+        &self.inner.dynamic
+    }
+
+    /// The shared informer factory of every controller.
+    pub fn factory(&self) -> &Arc<SharedInformerFactory> {
+        &self.inner.factory
+    }
+
+    /// This process's identity.
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
+    /// The address `/metrics` and the probes are served on (`None` without the server).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local_addr
+    }
+
+    /// Registers more metrics in the manager's registry (served on `/metrics`).
+    pub fn with_registry<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
+        f(&mut self.inner.registry.lock())
+    }
+
+    /// Adds a `/healthz` check (liveness): an `Err` fails the probe with its message.
+    pub fn add_health_check(
+        &self,
+        name: &str,
+        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.inner.health_checks.lock().push((name.to_string(), Arc::new(check)));
+    }
+
+    /// Adds a `/readyz` check (readiness).
+    pub fn add_ready_check(
+        &self,
+        name: &str,
+        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.inner.ready_checks.lock().push((name.to_string(), Arc::new(check)));
+    }
+
+    /// Adds a controller (see [`Controller::register`]).
+    pub fn add_controller(&self, controller: Controller) -> Result<(), ManagerError> {
+        let mut controllers = self.inner.controllers.lock();
+        // Checked under the lock `run` takes the controllers with: none slips in between.
+        if self.inner.started.load(Ordering::SeqCst) {
+            return Err(ManagerError::ControllerAfterStart(controller.name));
+        }
+        if controllers.iter().any(|c| c.name == controller.name) {
+            return Err(ManagerError::DuplicateController(controller.name));
+        }
+        controllers.push(controller);
+        Ok(())
+    }
+
+    /// Adds a task run alongside the controllers (after caches synced, and only while leading
+    /// with leader election) until the token is cancelled. An error stops the manager. It is
+    /// started again if leadership is regained.
+    pub fn add_runnable<F, Fut>(&self, name: &str, runnable: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let f: RunnableFn = Box::new(move |token| Box::pin(runnable(token)));
+        self.inner.runnables.lock().push((name.to_string(), f));
+    }
+
+    /// Cancelling this token stops a running manager (like a SIGTERM).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    /// Whether the manager is ready (caches synced and controllers started).
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<(), ManagerError> {
+        let token = self.inner.shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received; shutting down");
+            token.cancel();
+        });
+        self.run().await
+    }
+
+    /// Runs until [`shutdown_token`](Self::shutdown_token) is cancelled.
+    pub async fn run(self) -> Result<(), ManagerError> {
+        let inner = self.inner.clone();
+        if inner.started.swap(true, Ordering::SeqCst) {
+            return Err(ManagerError::AlreadyRunning);
+        }
+        let server_stop = CancellationToken::new();
+        let server = inner.listener.lock().take().map(|l| {
+            let inner = inner.clone();
+            let stop = server_stop.clone();
+            tokio::spawn(async move { serve(inner, l, stop).await })
+        });
+        let broadcaster = EventBroadcaster::new(inner.clientset.clone());
+        // Each controller builds its running parts: queue, context, workers, and its watches'
+        // handlers on the shared informers.
+        let parts = StartParts {
+            config: &inner.config,
+            clientset: &inner.clientset,
+            dynamic: &inner.dynamic,
+            factory: &inner.factory,
+            broadcaster: &broadcaster,
+            identity: &inner.identity,
+            queue_metrics: &inner.queue_metrics,
+            controller_metrics: &inner.controller_metrics,
+            sync_timeout: inner.cache_sync_timeout,
+        };
+        let controllers: Vec<Controller> = std::mem::take(&mut *inner.controllers.lock());
+        let running: Vec<_> = controllers.into_iter().map(|c| c.start(&parts)).collect();
+        inner.factory.start();
+        // Wait for the caches (and every handler's initial list), reporting a slow sync through
+        // /readyz.
+        let synced = async {
+            let deadline = tokio::time::Instant::now() + inner.cache_sync_timeout;
+            let mut reported = false;
+            loop {
+                let handlers_synced =
+                    running.iter().all(|(_, installed)| installed.iter().all(|i| (i.has_synced)()));
+                let unsynced = inner.factory.unsynced();
+                if unsynced.is_empty() && handlers_synced {
+                    *inner.sync_problem.lock() = None;
+                    return;
+                }
+                if !reported && tokio::time::Instant::now() >= deadline {
+                    reported = true;
+                    let message = format!(
+                        "informer caches not synced after {:?}: {}",
+                        inner.cache_sync_timeout,
+                        if unsynced.is_empty() {
+                            "event handlers still receiving the initial list".to_string()
+                        } else {
+                            unsynced.join(", ")
+                        }
+                    );
+                    tracing::error!("{message}");
+                    *inner.sync_problem.lock() = Some(message);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let stopped_early = tokio::select! {
+            _ = inner.shutdown.cancelled() => true,
+            _ = synced => false,
+        };
+        let running: Arc<Vec<Arc<Running>>> =
+            Arc::new(running.into_iter().map(|(run, _installed)| Arc::new(run)).collect());
+        let failure: Arc<Mutex<Option<ManagerError>>> = Arc::new(Mutex::new(None));
+        if !stopped_early {
+            // Caches are warm: standby replicas are ready too.
+            inner.ready.store(true, Ordering::SeqCst);
+            tracing::info!("manager ready");
+            let lead = {
+                let (inner, running, failure) = (inner.clone(), running.clone(), failure.clone());
+                move |work: CancellationToken| lead(inner.clone(), running.clone(), failure.clone(), work)
+            };
+            let election = inner.leader.lock().take();
+            match election {
+                None => lead(inner.shutdown.clone()).await,
+                Some(election) => {
+                    if let Err(e) = election.run(&self, lead, &failure).await {
+                        *failure.lock() = Some(ManagerError::LeaderElection(e));
+                        inner.shutdown.cancel();
+                    }
+                }
+            }
+        }
+        self.stop(server, server_stop, failure).await
+    }
+
+    async fn stop(
+        &self,
+        server: Option<tokio::task::JoinHandle<()>>,
+        server_stop: CancellationToken,
+        failure: Arc<Mutex<Option<ManagerError>>>,
+    ) -> Result<(), ManagerError> {
+        let inner = &self.inner;
+        inner.ready.store(false, Ordering::SeqCst);
+        inner.factory.shutdown();
+        server_stop.cancel();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        tracing::info!("manager stopped");
+        match failure.lock().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs the controllers and runnables until `work` is cancelled (shutdown, or lost leadership),
+/// then stops them gracefully.
+async fn lead(
+    inner: Arc<Inner>,
+    running: Arc<Vec<Arc<Running>>>,
+    failure: Arc<Mutex<Option<ManagerError>>>,
+    work: CancellationToken,
+) {
+    let mut controller_tasks = JoinSet::new();
+    for run in running.iter() {
+        let (run, stop, grace) = (run.clone(), work.clone(), inner.grace);
+        controller_tasks.spawn(async move {
+            tracing::info!(controller = %run.name, workers = run.concurrency, "starting workers");
+            run.clone().run(stop, grace).await;
+            tracing::info!(controller = %run.name, "workers stopped");
+        });
+    }
+    let mut runnable_tasks = JoinSet::new();
+    let futures: Vec<(String, RunnableFuture)> = inner
+        .runnables
+        .lock()
+        .iter()
+        .map(|(name, runnable)| (name.clone(), runnable(work.clone())))
+        .collect();
+    for (name, future) in futures {
+        runnable_tasks.spawn(async move { (name, future.await) });
+    }
+    // Until stopped, or a runnable fails (which stops the manager).
+    loop {
+        tokio::select! {
+            _ = work.cancelled() => break,
+            Some(done) = runnable_tasks.join_next(), if !runnable_tasks.is_empty() => {
+                if let Ok((name, Err(e))) = done {
+                    tracing::error!(runnable = %name, error = %e, "runnable failed; stopping the manager");
+                    failure.lock().get_or_insert(ManagerError::Runnable { name, message: e.to_string() });
+                    inner.shutdown.cancel();
+                    work.cancel();
+                    break;
+                }
+            }
+        }
+    }
+    let grace = inner.grace;
+    let _ = tokio::time::timeout(grace + Duration::from_secs(1), async {
+        while controller_tasks.join_next().await.is_some() {}
+    })
+    .await;
+    let runnables_done = tokio::time::timeout(grace, async {
+        while let Some(done) = runnable_tasks.join_next().await {
+            if let Ok((name, Err(e))) = done {
+                tracing::warn!(runnable = %name, error = %e, "runnable failed while stopping");
+            }
+        }
+    })
+    .await;
+    if runnables_done.is_err() {
+        runnable_tasks.abort_all();
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the manager");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
