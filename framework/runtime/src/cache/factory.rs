@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 
 use super::{
+    Synced,
     informer::SharedIndexInformer,
     reflector::{Transform, WatchErrorHandler},
     scan::FieldPath,
@@ -23,7 +24,7 @@ use super::{
 
 trait Lifecycle: Send + Sync {
     fn start(&self);
-    fn has_synced(&self) -> bool;
+    fn synced(&self) -> Synced;
     fn shutdown(&self);
     fn as_any(&self) -> Arc<dyn Any + Send + Sync>;
 }
@@ -41,14 +42,29 @@ impl<K: DeserializeOwned + Send + Sync + 'static> Lifecycle for Entry<K> {
             tokio::spawn(self.informer.clone().run());
         }
     }
-    fn has_synced(&self) -> bool {
-        self.informer.has_synced()
+    fn synced(&self) -> Synced {
+        self.informer.synced().clone()
     }
     fn shutdown(&self) {
         self.informer.shutdown();
     }
     fn as_any(&self) -> Arc<dyn Any + Send + Sync> {
         self.informer.clone()
+    }
+}
+
+/// What identifies a shared informer: how it reads (`typed`, `dynamic`, `metadata`), the
+/// resource, and the Rust type it decodes into.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct InformerKey {
+    flavor: &'static str,
+    gvr: String,
+    type_id: TypeId,
+}
+
+impl std::fmt::Display for InformerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.flavor, self.gvr)
     }
 }
 
@@ -67,7 +83,7 @@ pub struct SharedInformerFactory {
     /// `Transform<K>` by the `TypeId` of `K`.
     transforms: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     watch_error_handler: Option<WatchErrorHandler>,
-    informers: Mutex<HashMap<String, Arc<dyn Lifecycle>>>,
+    informers: Mutex<HashMap<InformerKey, Arc<dyn Lifecycle>>>,
 }
 
 impl std::fmt::Debug for SharedInformerFactory {
@@ -212,12 +228,12 @@ impl SharedInformerFactory {
 
     fn get_or_create<K: DeserializeOwned + Send + Sync + 'static>(
         &self,
-        kind: &str,
+        kind: &'static str,
         gvr: &GroupVersionResource,
         client: impl Fn() -> ResourceClient<super::object::Cached<K>>,
     ) -> Arc<SharedIndexInformer<K>> {
         // The Rust type is part of the key: two types for one GVR get two informers.
-        let key = format!("{kind}:{}:{:?}", gvr_key(gvr), std::any::TypeId::of::<K>());
+        let key = InformerKey { flavor: kind, gvr: gvr_key(gvr), type_id: TypeId::of::<K>() };
         let mut informers = self.informers.lock();
         let entry = informers.entry(key).or_insert_with(|| {
             Arc::new(Entry { informer: self.new_informer(client()), started: Mutex::new(false) })
@@ -295,19 +311,16 @@ impl SharedInformerFactory {
         }
     }
 
+    /// Waits until every informer asked for so far has synced (each one's sync signal, no
+    /// polling).
+    pub async fn wait_synced(&self) {
+        let signals: Vec<Synced> = self.informers.lock().values().map(|e| e.synced()).collect();
+        futures_util::future::join_all(signals.iter().map(Synced::wait)).await;
+    }
+
     /// Waits until every started informer has synced, or `timeout`; returns whether they did.
     pub async fn wait_for_cache_sync(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let all = self.informers.lock().values().all(|e| e.has_synced());
-            if all {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        tokio::time::timeout(timeout, self.wait_synced()).await.is_ok()
     }
 
     /// The informers started but not synced yet (as `kind:group/version/resource`).
@@ -316,8 +329,8 @@ impl SharedInformerFactory {
             .informers
             .lock()
             .iter()
-            .filter(|(_, e)| !e.has_synced())
-            .map(|(k, _)| k.split(":TypeId").next().unwrap_or(k).to_string())
+            .filter(|(_, e)| !e.synced().is_set())
+            .map(|(k, _)| k.to_string())
             .collect();
         names.sort();
         names

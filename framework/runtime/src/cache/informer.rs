@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    Synced,
     delta_fifo::{DeltaFifo, DeltaObject, DeltaType, KnownObjects},
     object::Cached,
     reflector::Reflector,
@@ -140,14 +141,24 @@ async fn deliver<K: Send + Sync + 'static>(handler: &Arc<impl EventHandler<K>>, 
 #[derive(Clone, Debug)]
 pub struct HandlerRegistration {
     id: u64,
-    synced: Arc<AtomicBool>,
+    synced: Synced,
 }
 
 impl HandlerRegistration {
     /// Whether this handler has been handed every object of the initial list (client-go's
     /// `ResourceEventHandlerRegistration.HasSynced`).
     pub fn has_synced(&self) -> bool {
-        self.synced.load(Ordering::SeqCst)
+        self.synced.is_set()
+    }
+
+    /// Waits until [`has_synced`](Self::has_synced).
+    pub async fn wait_synced(&self) {
+        self.synced.wait().await
+    }
+
+    /// The handler's sync signal.
+    pub fn synced(&self) -> &Synced {
+        &self.synced
     }
 }
 
@@ -155,7 +166,7 @@ impl HandlerRegistration {
 struct Inline<K> {
     id: u64,
     handler: Box<dyn EventHandler<K>>,
-    synced: Arc<AtomicBool>,
+    synced: Synced,
 }
 
 /// Calls an inline handler; a panic is logged and contained.
@@ -175,10 +186,9 @@ pub struct SharedIndexInformer<K> {
     inline: Mutex<Vec<Inline<K>>>,
     /// Held while popped deltas are applied, so that the sync is never announced in the middle.
     processing: Mutex<()>,
-    /// Woken when the sync is announced.
-    synced_notify: tokio::sync::Notify,
     started: AtomicBool,
-    synced_announced: Arc<AtomicBool>,
+    /// Set when the initial list has been processed into the cache (and announced).
+    synced: Synced,
     next_id: std::sync::atomic::AtomicU64,
     stop: CancellationToken,
     default_resync: Option<Duration>,
@@ -231,9 +241,8 @@ where
             slots: Mutex::new(Vec::new()),
             inline: Mutex::new(Vec::new()),
             processing: Mutex::new(()),
-            synced_notify: tokio::sync::Notify::new(),
             started: AtomicBool::new(false),
-            synced_announced: Arc::new(AtomicBool::new(false)),
+            synced: Synced::new(),
             next_id: std::sync::atomic::AtomicU64::new(0),
             stop: CancellationToken::new(),
             default_resync: informer.resync,
@@ -253,8 +262,8 @@ where
 
     /// The flag [`has_synced`](Self::has_synced) reads (for listers that refuse to answer
     /// before the sync).
-    pub fn synced_flag(&self) -> Arc<AtomicBool> {
-        self.synced_announced.clone()
+    pub fn synced(&self) -> &Synced {
+        &self.synced
     }
 
     /// The reflector (e.g. for its last synced resourceVersion).
@@ -276,7 +285,7 @@ where
         resync: Option<Duration>,
     ) -> HandlerRegistration {
         let (tx, mut rx) = mpsc::channel::<Notification<K>>(HANDLER_BUFFER);
-        let synced = Arc::new(AtomicBool::new(false));
+        let synced = Synced::new();
         let overflowed = Arc::new(AtomicBool::new(false));
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let slot = Arc::new(Slot {
@@ -290,12 +299,12 @@ where
         let indexer = self.indexer.clone();
         let handler = Arc::new(handler);
         let task_synced = synced.clone();
-        let informer_synced = self.synced_announced.clone();
+        let informer_synced = self.synced.clone();
         tokio::spawn(async move {
             while let Some(n) = rx.recv().await {
                 let replay = match n {
                     Notification::Synced => {
-                        task_synced.store(true, Ordering::SeqCst);
+                        task_synced.set();
                         continue;
                     }
                     Notification::Replay => true,
@@ -323,15 +332,15 @@ where
                         tracing::error!("an informer event handler panicked; it keeps receiving events");
                     }
                     // The Synced marker may have been among the dropped notifications.
-                    if informer_synced.load(Ordering::SeqCst) {
-                        task_synced.store(true, Ordering::SeqCst);
+                    if informer_synced.is_set() {
+                        task_synced.set();
                     }
                 }
             }
         });
         if self.started.load(Ordering::SeqCst) {
             let _ = slot.tx.try_send(Notification::Replay);
-            if self.synced_announced.load(Ordering::SeqCst) {
+            if self.synced.is_set() {
                 let _ = slot.tx.try_send(Notification::Synced);
             }
         }
@@ -346,7 +355,7 @@ where
     /// current cache as adds.
     pub fn add_inline_handler(&self, handler: impl EventHandler<K>) -> HandlerRegistration {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let synced = Arc::new(AtomicBool::new(false));
+        let synced = Synced::new();
         let mut inline = self.inline.lock();
         if self.started.load(Ordering::SeqCst) {
             // Under the lock the informer's task cannot dispatch: nothing is missed between
@@ -354,8 +363,8 @@ where
             for o in self.indexer.list() {
                 call_inline(|| handler.on_add(&o, false));
             }
-            if self.synced_announced.load(Ordering::SeqCst) {
-                synced.store(true, Ordering::SeqCst);
+            if self.synced.is_set() {
+                synced.set();
             }
         }
         inline.push(Inline { id, handler: Box::new(handler), synced: synced.clone() });
@@ -495,13 +504,14 @@ where
     /// Tells every handler the initial list is complete (once).
     fn announce_synced(&self) {
         let inline = self.inline.lock();
-        if self.synced_announced.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+        // Under the inline handlers' lock: announced once, inline registrations first.
+        if !self.synced.is_set() {
             for slot in inline.iter() {
-                slot.synced.store(true, Ordering::SeqCst);
+                slot.synced.set();
             }
+            self.synced.set();
             drop(inline);
             self.dispatch(|| Notification::Synced);
-            self.synced_notify.notify_waiters();
         }
     }
 
@@ -544,20 +554,12 @@ where
 
     /// Whether the initial list has been processed into the cache.
     pub fn has_synced(&self) -> bool {
-        self.synced_announced.load(Ordering::SeqCst)
+        self.synced.is_set()
     }
 
     /// Waits until the initial list has been processed into the cache.
     pub async fn wait_synced(&self) {
-        loop {
-            let notified = self.synced_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.has_synced() {
-                return;
-            }
-            notified.await;
-        }
+        self.synced.wait().await
     }
 
     /// Waits until synced or `timeout`; returns whether it synced.

@@ -17,16 +17,14 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
 use kube_core::{Expression, Selector};
 use serde::de::DeserializeOwned;
 
 pub use super::decoded::DEFAULT_RECENTLY_DECODED;
 use super::{
+    Synced,
     decoded::RecentlyDecoded,
     object::Cached,
     store::{Indexer, NAMESPACE_INDEX},
@@ -41,7 +39,7 @@ use super::{
 pub struct Lister<K> {
     indexer: Arc<Indexer<Cached<K>>>,
     recent: Arc<RecentlyDecoded<K>>,
-    synced: Option<Arc<AtomicBool>>,
+    synced: Option<Synced>,
 }
 
 impl<K> Clone for Lister<K> {
@@ -108,14 +106,14 @@ impl<K: DeserializeOwned + Send + Sync + 'static> Lister<K> {
 
     /// This lister, answering [`Error::NotSynced`](krust_client::Error::NotSynced) while
     /// `synced` is false.
-    pub fn requiring_sync(mut self, synced: Arc<AtomicBool>) -> Self {
+    pub fn requiring_sync(mut self, synced: Synced) -> Self {
         self.synced = Some(synced);
         self
     }
 
     /// Whether reads are answered: the informer has synced, or this lister does not ask.
     pub fn is_synced(&self) -> bool {
-        self.synced.as_ref().is_none_or(|s| s.load(Ordering::SeqCst))
+        self.synced.as_ref().is_none_or(Synced::is_set)
     }
 
     fn check_synced(&self) -> Result<(), krust_client::Error> {

@@ -14,6 +14,7 @@ pub mod object;
 pub mod reflector;
 pub mod scan;
 pub mod store;
+mod synced;
 
 pub use delta_fifo::{Delta, DeltaFifo, DeltaObject, DeltaType, KnownObjects, Replace};
 pub use factory::SharedInformerFactory;
@@ -23,3 +24,4 @@ pub use object::{Cached, Labels, ObjectView};
 pub use reflector::{PAGE_SIZE, Reflector, Transform, WatchErrorHandler};
 pub use scan::{FieldPath, FieldPathError, ScanError};
 pub use store::{CacheObject, IndexFunc, Indexer, NAMESPACE_INDEX, StoreError};
+pub use synced::Synced;

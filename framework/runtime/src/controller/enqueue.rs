@@ -11,6 +11,7 @@ use super::{predicate::Predicate, reconciler::Request};
 use crate::{
     cache::{
         Cached, DeltaObject, EventHandler, HandlerRegistration, SharedIndexInformer, SharedInformerFactory,
+        Synced,
     },
     workqueue::RateLimitingQueue,
 };
@@ -20,7 +21,7 @@ pub type Mapper<K> = Arc<dyn Fn(&Cached<K>) -> Vec<Request> + Send + Sync>;
 
 /// A watch's installed handler: whether it has been handed the initial list.
 pub(crate) struct Installed {
-    pub has_synced: Box<dyn Fn() -> bool + Send + Sync>,
+    pub synced: Synced,
 }
 
 pub(crate) struct InstallContext<'a> {
@@ -85,7 +86,7 @@ where
     // the number of keys, whatever the burst.
     let registration: HandlerRegistration = informer.add_inline_handler(handler);
     // The handler stays for the informer's life (the manager's).
-    Installed { has_synced: Box::new(move || registration.has_synced()) }
+    Installed { synced: registration.synced().clone() }
 }
 
 struct Enqueue<K> {

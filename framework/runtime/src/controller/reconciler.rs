@@ -225,7 +225,7 @@ impl Context {
     {
         let informer = self.inner.factory.informer::<K>();
         self.inner.factory.start();
-        informer.lister().requiring_sync(informer.synced_flag())
+        informer.lister().requiring_sync(informer.synced().clone())
     }
 
     /// [`lister`](Self::lister), once its informer has synced (controller-runtime's cache reads
@@ -258,7 +258,7 @@ impl Context {
     pub fn dynamic_lister(&self, gvr: &GroupVersionResource) -> Lister<DynamicObject> {
         let informer = self.inner.factory.dynamic(gvr);
         self.inner.factory.start();
-        informer.lister().requiring_sync(informer.synced_flag())
+        informer.lister().requiring_sync(informer.synced().clone())
     }
 
     /// The shared informer factory.

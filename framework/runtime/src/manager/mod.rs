@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    cache::SharedInformerFactory,
+    cache::{SharedInformerFactory, Synced},
     controller::{Controller, ControllerMetrics, Running, StartParts},
     events::EventBroadcaster,
     workqueue::PrometheusMetrics,
@@ -280,19 +280,20 @@ impl Manager {
         inner.factory.start();
         // Wait for the caches (and every handler's initial list), reporting a slow sync through
         // /readyz.
+        // Wait for the caches and every handler's initial list (their sync signals), reporting
+        // a slow sync through /readyz once the timeout has passed.
+        let signals: Vec<Synced> =
+            running.iter().flat_map(|(_, installed)| installed.iter().map(|i| i.synced.clone())).collect();
         let synced = async {
-            let deadline = tokio::time::Instant::now() + inner.cache_sync_timeout;
-            let mut reported = false;
-            loop {
-                let handlers_synced =
-                    running.iter().all(|(_, installed)| installed.iter().all(|i| (i.has_synced)()));
-                let unsynced = inner.factory.unsynced();
-                if unsynced.is_empty() && handlers_synced {
-                    *inner.sync_problem.lock() = None;
-                    return;
-                }
-                if !reported && tokio::time::Instant::now() >= deadline {
-                    reported = true;
+            let all = async {
+                inner.factory.wait_synced().await;
+                futures_util::future::join_all(signals.iter().map(Synced::wait)).await;
+            };
+            tokio::pin!(all);
+            tokio::select! {
+                _ = &mut all => {}
+                _ = tokio::time::sleep(inner.cache_sync_timeout) => {
+                    let unsynced = inner.factory.unsynced();
                     let message = format!(
                         "informer caches not synced after {:?}: {}",
                         inner.cache_sync_timeout,
@@ -304,9 +305,10 @@ impl Manager {
                     );
                     tracing::error!("{message}");
                     *inner.sync_problem.lock() = Some(message);
+                    all.await;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            *inner.sync_problem.lock() = None;
         };
         let stopped_early = tokio::select! {
             _ = inner.shutdown.cancelled() => true,

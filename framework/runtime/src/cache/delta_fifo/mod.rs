@@ -36,7 +36,10 @@ use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::store::{CacheObject, Indexer};
+use super::{
+    Synced,
+    store::{CacheObject, Indexer},
+};
 
 /// The kind of a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,8 +336,8 @@ pub struct DeltaFifo<T> {
     /// Woken by pops while someone waits for room.
     room: Notify,
     room_wanted: AtomicBool,
-    /// Woken when the initial population has been popped.
-    synced: Notify,
+    /// Set when the initial population has been popped (invariant 6).
+    synced: Synced,
     known: Option<Arc<dyn KnownObjects<T>>>,
 }
 
@@ -405,7 +408,7 @@ impl<T: CacheObject> Replace<'_, T> {
         drop(state);
         fifo.notify.notify_waiters();
         if synced {
-            fifo.synced.notify_waiters();
+            fifo.synced.set();
         }
     }
 }
@@ -441,7 +444,7 @@ impl<T: CacheObject> DeltaFifo<T> {
             notify: Notify::new(),
             room: Notify::new(),
             room_wanted: AtomicBool::new(false),
-            synced: Notify::new(),
+            synced: Synced::new(),
             known,
         }
     }
@@ -455,6 +458,8 @@ impl<T: CacheObject> DeltaFifo<T> {
     /// [`delete`](Self::delete).
     pub fn push_all(&self, changes: impl IntoIterator<Item = (DeltaType, Arc<T>)>) {
         let mut state = self.state.lock();
+        // A change before any relist populates the queue with nothing initial: synced.
+        let populates = !state.populated;
         let mut queued_any = false;
         for (kind, obj) in changes {
             state.populated = true;
@@ -475,7 +480,11 @@ impl<T: CacheObject> DeltaFifo<T> {
             state.pending.push(QueuedKey::Object(obj), delta);
             queued_any = true;
         }
+        let now_synced = populates && state.populated && state.initial_population_count == 0;
         drop(state);
+        if now_synced {
+            self.synced.set();
+        }
         if queued_any {
             self.notify.notify_waiters();
         }
@@ -565,7 +574,7 @@ impl<T: CacheObject> DeltaFifo<T> {
         }
         drop(state);
         if synced {
-            self.synced.notify_waiters();
+            self.synced.set();
         }
         if batch.len() > 1 && self.room_wanted.load(Ordering::Acquire) {
             self.room.notify_waiters();
@@ -590,7 +599,7 @@ impl<T: CacheObject> DeltaFifo<T> {
                 if let Some((key, popped, synced)) = state.pop() {
                     drop(state);
                     if synced {
-                        self.synced.notify_waiters();
+                        self.synced.set();
                     }
                     if self.room_wanted.load(Ordering::Acquire) {
                         self.room.notify_waiters();
@@ -607,15 +616,12 @@ impl<T: CacheObject> DeltaFifo<T> {
 
     /// Waits until the initial population has been popped (invariant 6).
     pub async fn wait_synced(&self) {
-        loop {
-            let notified = self.synced.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.has_synced() {
-                return;
-            }
-            notified.await;
-        }
+        self.synced.wait().await
+    }
+
+    /// The signal [`wait_synced`](Self::wait_synced) awaits.
+    pub fn synced(&self) -> &Synced {
+        &self.synced
     }
 
     /// Waits until at most `limit` keys are queued (invariant 9), or the queue is closed.
