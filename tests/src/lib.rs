@@ -8,7 +8,8 @@ use std::{
     sync::OnceLock,
 };
 
-/// The `krust-apiserver` binary of this workspace, built on first use if needed.
+/// The `krust-apiserver` binary of this workspace, built (or brought up to date: a stale binary
+/// would test old code) on first use in this process.
 pub fn apiserver_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -17,7 +18,7 @@ pub fn apiserver_binary() -> PathBuf {
             let exe = std::env::current_exe().expect("the test executable's path");
             let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
             let binary = profile_dir.join("krust-apiserver");
-            if !binary.exists() {
+            {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
                 let mut build = Command::new(cargo);
                 build.args([
@@ -40,12 +41,16 @@ pub fn apiserver_binary() -> PathBuf {
         .clone()
 }
 
-/// An example of krust-examples, built on first use if needed.
+/// An example of krust-examples, built (or brought up to date: a stale binary would test old
+/// code) on first use in this process.
 pub fn example_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("the test executable's path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let binary = profile_dir.join("examples").join(name);
-    if !binary.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        built.push(name.to_string());
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "-p", "krust-examples", "--example", name]);
