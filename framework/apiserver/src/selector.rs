@@ -1,150 +1,30 @@
 //! Label and field selectors as the API server parses them (`labels.Parse`, `fields.Parse`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use krust_client::rules::parse_label_selector;
+use kube_core::{Selector, SelectorExt};
 
 use crate::object::Summary;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Requirement {
-    Exists(String),
-    NotExists(String),
-    Equals(String, String),
-    NotEquals(String, String),
-    In(String, BTreeSet<String>),
-    NotIn(String, BTreeSet<String>),
-}
-
-/// A parsed label selector; the empty selector matches everything.
+/// A parsed label selector (krust-client's parser, `labels.Parse`); the empty selector matches
+/// everything.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LabelSelector(Vec<Requirement>);
-
-fn valid_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= 317
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-}
-
-fn valid_value(value: &str) -> bool {
-    value.len() <= 63 && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// Splits on commas outside parentheses.
-fn split_top(text: &str) -> Result<Vec<&str>, String> {
-    let mut parts = Vec::new();
-    let (mut depth, mut start) = (0i32, 0);
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth < 0 {
-                    return Err("unbalanced parenthesis".into());
-                }
-            }
-            ',' if depth == 0 => {
-                parts.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 {
-        return Err("unbalanced parenthesis".into());
-    }
-    parts.push(&text[start..]);
-    Ok(parts)
-}
-
-fn parse_set(text: &str) -> Result<BTreeSet<String>, String> {
-    let inner = text
-        .trim()
-        .strip_prefix('(')
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesized list of values, found {text:?}"))?;
-    let mut set = BTreeSet::new();
-    for v in inner.split(',') {
-        let v = v.trim();
-        if !valid_value(v) {
-            return Err(format!("invalid label value: {v:?}"));
-        }
-        set.insert(v.to_string());
-    }
-    Ok(set)
-}
+pub(crate) struct LabelSelector(Selector);
 
 impl LabelSelector {
     /// Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k`.
     pub fn parse(text: &str) -> Result<LabelSelector, String> {
-        let mut reqs = Vec::new();
-        if text.trim().is_empty() {
-            return Ok(LabelSelector(reqs));
-        }
-        for part in split_top(text)? {
-            let part = part.trim();
-            if part.is_empty() {
-                return Err(format!("found '', expected: identifier in {text:?}"));
-            }
-            let req = if let Some(key) = part.strip_prefix('!') {
-                Requirement::NotExists(key.trim().to_string())
-            } else if let Some((k, v)) = part.split_once("!=") {
-                Requirement::NotEquals(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = part.split_once("==") {
-                Requirement::Equals(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = part.split_once('=') {
-                Requirement::Equals(k.trim().into(), v.trim().into())
-            } else if let Some((k, rest)) = split_word(part, "notin") {
-                Requirement::NotIn(k.into(), parse_set(rest)?)
-            } else if let Some((k, rest)) = split_word(part, "in") {
-                Requirement::In(k.into(), parse_set(rest)?)
-            } else {
-                Requirement::Exists(part.to_string())
-            };
-            let (key, value) = match &req {
-                Requirement::Exists(k)
-                | Requirement::NotExists(k)
-                | Requirement::In(k, _)
-                | Requirement::NotIn(k, _) => (k, None),
-                Requirement::Equals(k, v) | Requirement::NotEquals(k, v) => (k, Some(v)),
-            };
-            if !valid_key(key) {
-                return Err(format!("invalid label key {key:?}"));
-            }
-            if let Some(v) = value
-                && !valid_value(v)
-            {
-                return Err(format!("invalid label value: {v:?}"));
-            }
-            reqs.push(req);
-        }
-        Ok(LabelSelector(reqs))
+        parse_label_selector(text).map(LabelSelector).map_err(|e| e.to_string())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.selects_all()
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.0.iter().all(|r| match r {
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::NotExists(k) => !labels.contains_key(k),
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            Requirement::In(k, set) => labels.get(k).is_some_and(|v| set.contains(v)),
-            Requirement::NotIn(k, set) => labels.get(k).is_none_or(|v| !set.contains(v)),
-        })
+        self.0.matches(labels)
     }
-}
-
-/// `key <word> (..)` with whitespace around the word.
-fn split_word<'a>(part: &'a str, word: &str) -> Option<(&'a str, &'a str)> {
-    let mut tokens = part.splitn(2, char::is_whitespace);
-    let key = tokens.next()?.trim();
-    let rest = tokens.next()?.trim_start();
-    let rest = rest.strip_prefix(word)?;
-    if !(rest.starts_with(char::is_whitespace) || rest.starts_with('(')) {
-        return None;
-    }
-    Some((key, rest.trim()))
 }
 
 /// A parsed field selector (`metadata.name=x,status.phase!=Running`).

@@ -171,6 +171,13 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
+    /// The error a `metav1.Status` describes (a watch's ERROR event): its code, or 500 when the
+    /// Status carries none that HTTP knows.
+    pub fn from_status(status: Status) -> ApiError {
+        let code = StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError { code, status }
+    }
+
     /// Builds the error of a non-2xx response from its code and body.
     pub fn from_response(code: StatusCode, body: &[u8]) -> Self {
         if let Ok(status) = serde_json::from_slice::<Status>(body)

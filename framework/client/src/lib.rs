@@ -25,8 +25,10 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod metadata;
+pub mod pager;
 pub mod rest;
 pub mod retry;
+pub mod rules;
 mod transport;
 
 pub use api::{Clientset, Deleted, DynamicClient, ResourceClient, TypedClient, options::*};

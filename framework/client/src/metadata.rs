@@ -42,7 +42,7 @@ impl MetadataClient {
 
     /// The resource `gvr` in `namespace` (`None`: cluster-wide).
     pub fn resource(&self, gvr: &GroupVersionResource, namespace: Option<&str>) -> MetadataResource {
-        let api_path = if gvr.group.is_empty() { "/api" } else { "/apis" };
+        let api_path = crate::rules::api_path(&gvr.group);
         let rest =
             self.rest.with_group_version(api_path, &kube_core::GroupVersion::gv(&gvr.group, &gvr.version));
         MetadataResource { inner: ResourceClient::new(rest, &gvr.resource, namespace) }

@@ -8,7 +8,7 @@ use kube_core::{GroupVersion, Resource};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::resource::ResourceClient;
-use crate::{config::Config, error::Result, rest::RestClient};
+use crate::{config::Config, error::Result, rest::RestClient, rules::api_path};
 
 /// A typed client for resource `K`.
 pub type TypedClient<K> = ResourceClient<K>;
@@ -17,10 +17,6 @@ pub type TypedClient<K> = ResourceClient<K>;
 #[derive(Clone, Debug)]
 pub struct Clientset {
     rest: RestClient,
-}
-
-fn api_path(group: &str) -> &'static str {
-    if group.is_empty() { "/api" } else { "/apis" }
 }
 
 impl Clientset {

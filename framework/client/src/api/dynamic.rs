@@ -32,7 +32,7 @@ impl DynamicClient {
 
     /// The resource `gvr` (`Resource(gvr)`).
     pub fn resource(&self, gvr: &GroupVersionResource) -> DynamicResource {
-        let api_path = if gvr.group.is_empty() { "/api" } else { "/apis" };
+        let api_path = crate::rules::api_path(&gvr.group);
         let gv = kube_core::GroupVersion::gv(&gvr.group, &gvr.version);
         DynamicResource { rest: self.rest.with_group_version(api_path, &gv), resource: gvr.resource.clone() }
     }

@@ -5,6 +5,7 @@ mod dynamic;
 pub mod options;
 mod resource;
 
+pub use crate::pager::DEFAULT_PAGE_SIZE;
 pub use clientset::{Clientset, TypedClient};
 pub use dynamic::{DynamicClient, DynamicResource};
-pub use resource::{DEFAULT_PAGE_SIZE, Deleted, ResourceClient};
+pub use resource::{Deleted, ResourceClient};

@@ -2,12 +2,13 @@
 //! `ResourceInterface`): get, list, watch, create, update, update_status, patch, patch_status,
 //! apply, apply_status, delete, delete_collection, a pager, the scale subresource and pod logs.
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
 use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt, stream};
+use futures_util::{FutureExt, Stream, TryStreamExt, stream};
 use k8s_openapi::{api::autoscaling::v1::Scale, apimachinery::pkg::apis::meta::v1::Status};
 use kube_core::{ObjectList, Resource};
+use parking_lot::Mutex;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::options::{
@@ -15,11 +16,9 @@ use super::options::{
 };
 use crate::{
     error::{Error, Result},
+    pager::{self, Page, PageMeta, PageStart},
     rest::{PatchType, Request, RestClient, WatchLines, WatchStream},
 };
-
-/// The page size of [`ResourceClient::pager`] when the options set none (client-go's 500).
-pub const DEFAULT_PAGE_SIZE: u32 = 500;
 
 /// What a delete returns: the object (kept by finalizers, or as the server answers for pods and
 /// custom resources) or a `Status`.
@@ -137,30 +136,41 @@ where
         opts.add_watch_to(self.on(self.rest.get())).watch_lines().await
     }
 
-    /// Every object, page by page (`opts.limit`, default 500), as one stream; the pages are a
-    /// consistent snapshot, as the server's continue tokens guarantee. A 410 Expired token ends
-    /// the stream with that error (list again).
+    /// The pages of a list (`opts.limit`, default [`DEFAULT_PAGE_SIZE`](crate::DEFAULT_PAGE_SIZE)), each asked for as
+    /// soon as the one before has been received ([`crate::pager`]); the last page carries the
+    /// list's resourceVersion. A 410 Expired token ends the stream with that error (list again).
+    pub fn pages(&self, opts: &ListOptions) -> impl Stream<Item = Result<Page<Vec<K>>>> + Send + 'static
+    where
+        K: Send + 'static,
+    {
+        let client = self.clone();
+        pager::pages(opts.clone(), move |options| {
+            // One request answers both: the items wait in `slot` for the pager to take them.
+            let slot: Arc<Mutex<Option<Vec<K>>>> = Arc::default();
+            let (client, fill) = (client.clone(), slot.clone());
+            let meta = async move {
+                let list = client.list(&options).await?;
+                *fill.lock() = Some(list.items);
+                Ok(PageMeta {
+                    continue_token: list.metadata.continue_,
+                    resource_version: list.metadata.resource_version,
+                })
+            };
+            let items = async move {
+                slot.lock().take().ok_or_else(|| Error::InvalidRequest("a list page was read twice".into()))
+            };
+            PageStart { meta: meta.boxed(), items: items.boxed() }
+        })
+    }
+
+    /// Every object, page by page (`opts.limit`, default [`DEFAULT_PAGE_SIZE`](crate::DEFAULT_PAGE_SIZE)), as one stream;
+    /// the pages are a consistent snapshot, as the server's continue tokens guarantee. A 410
+    /// Expired token ends the stream with that error (list again).
     pub fn pager(&self, opts: &ListOptions) -> impl Stream<Item = Result<K>> + Send + 'static
     where
         K: Send + 'static,
     {
-        let mut opts = opts.clone();
-        if opts.limit.is_none_or(|l| l == 0) {
-            opts.limit = Some(DEFAULT_PAGE_SIZE);
-        }
-        let client = self.clone();
-        stream::try_unfold((client, opts, false), |(client, mut opts, done)| async move {
-            if done {
-                return Ok::<_, Error>(None);
-            }
-            let page = client.list(&opts).await?;
-            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-            let done = next.is_none();
-            opts.continue_token = next;
-            let items = stream::iter(page.items.into_iter().map(Ok::<K, Error>));
-            Ok::<_, Error>(Some((items, (client, opts, done))))
-        })
-        .try_flatten()
+        self.pages(opts).map_ok(|page| stream::iter(page.items.into_iter().map(Ok::<K, Error>))).try_flatten()
     }
 }
 

@@ -422,7 +422,7 @@ impl Config {
     /// `RestClient::new` expects them.
     #[must_use]
     pub fn with_group_version(mut self, gv: GroupVersion) -> Config {
-        self.api_path = if gv.group.is_empty() { "/api".into() } else { "/apis".into() };
+        self.api_path = crate::rules::api_path(&gv.group).into();
         self.group_version = Some(gv);
         self
     }

@@ -96,10 +96,6 @@ impl std::fmt::Debug for SharedInformerFactory {
     }
 }
 
-fn api_path(group: &str) -> &'static str {
-    if group.is_empty() { "/api" } else { "/apis" }
-}
-
 impl SharedInformerFactory {
     /// A factory over `rest`'s connections (any `RestClient` of the cluster).
     pub fn new(rest: &RestClient) -> Self {
@@ -258,8 +254,7 @@ impl SharedInformerFactory {
         K::Scope: 'static,
     {
         let gvr = GroupVersionResource::gvr(&K::group(&()), &K::version(&()), &K::plural(&()));
-        let cluster_scoped =
-            std::any::TypeId::of::<K::Scope>() == std::any::TypeId::of::<k8s_openapi::ClusterResourceScope>();
+        let cluster_scoped = krust_client::rules::is_cluster_scoped::<K>();
         self.get_or_create("typed", &gvr, || {
             if cluster_scoped {
                 self.client_for_namespace(&gvr, None, None)
@@ -295,8 +290,10 @@ impl SharedInformerFactory {
         accept: Option<http::HeaderValue>,
         namespace: Option<&str>,
     ) -> ResourceClient<T> {
-        let rest =
-            self.rest.with_group_version(api_path(&gvr.group), &GroupVersion::gv(&gvr.group, &gvr.version));
+        let rest = self.rest.with_group_version(
+            krust_client::rules::api_path(&gvr.group),
+            &GroupVersion::gv(&gvr.group, &gvr.version),
+        );
         let client = ResourceClient::new(rest, &gvr.resource, namespace);
         match accept {
             Some(a) => client.with_accept(a),

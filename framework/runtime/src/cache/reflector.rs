@@ -24,7 +24,11 @@ use std::{
 };
 
 use backon::BackoffBuilder;
-use krust_client::{Error, ListOptions, ResourceClient, WatchLines};
+use futures_util::{FutureExt, StreamExt};
+use krust_client::{
+    Error, ListOptions, ResourceClient, WatchLines,
+    pager::{self, PageMeta, PageStart},
+};
 use kube_core::WatchEvent;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -37,7 +41,7 @@ use super::{
 };
 
 /// client-go's initial list page size.
-pub const PAGE_SIZE: u32 = 500;
+pub const PAGE_SIZE: u32 = krust_client::pager::DEFAULT_PAGE_SIZE;
 
 /// A hook called with every list or watch error (client-go's `WatchErrorHandler`).
 pub type WatchErrorHandler = Arc<dyn Fn(&Error) + Send + Sync>;
@@ -83,11 +87,6 @@ fn decode_error(source: &str, bytes: &[u8], error: ScanError) -> Error {
 }
 
 /// A list page being fetched: its metadata first, then its decoded items.
-struct PageFetch<K> {
-    meta: tokio::sync::oneshot::Receiver<Result<super::scan::ListMeta, Error>>,
-    items: AbortOnDropHandle<Result<Vec<Arc<Cached<K>>>, Error>>,
-}
-
 fn prepare<K>(transform: &Option<Transform<K>>, o: Cached<K>) -> Arc<Cached<K>> {
     Arc::new(match transform {
         Some(t) => t(o),
@@ -330,8 +329,8 @@ where
 
     /// Fetches and decodes one list page in a task of its own (the bytes are decoded on the
     /// thread that received them): its metadata (the continue token) is sent as soon as it is
-    /// read, so that the next page can be asked for while this one is decoded.
-    fn fetch_page(&self, options: ListOptions) -> PageFetch<K> {
+    /// read, so that the pager asks for the next page while this one is decoded.
+    fn fetch_page(&self, options: ListOptions) -> PageStart<Vec<Arc<Cached<K>>>> {
         let (meta_tx, meta) = tokio::sync::oneshot::channel();
         let client = self.client.clone();
         let drops = self.drops.clone();
@@ -362,11 +361,31 @@ where
                 .map_err(|e| decode_error(&source, &body, e))?;
             Ok(page)
         });
-        PageFetch { meta, items: AbortOnDropHandle::new(items) }
+        let items = AbortOnDropHandle::new(items);
+        PageStart {
+            meta: async move {
+                match meta.await {
+                    Ok(Ok(m)) => Ok(PageMeta {
+                        continue_token: m.continue_token,
+                        resource_version: m.resource_version,
+                    }),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(Error::InvalidRequest("the list page request was dropped".into())),
+                }
+            }
+            .boxed(),
+            items: async move {
+                match items.await {
+                    Ok(page) => page,
+                    Err(e) => Err(Error::InvalidRequest(format!("the list page request failed: {e}"))),
+                }
+            }
+            .boxed(),
+        }
     }
 
-    /// A full, paginated list into the FIFO, page by page (the next page is fetched while this
-    /// one is decoded). An expired continue token restarts it.
+    /// A full, paginated list into the FIFO, page by page (krust-client's pager: the next page
+    /// is fetched while this one is decoded). An expired continue token restarts it.
     async fn list(&self) -> Result<(), Error> {
         'restart: loop {
             self.lists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -374,37 +393,25 @@ where
             options.limit = Some(PAGE_SIZE);
             options.resource_version = None;
             options.resource_version_match = None;
-            options.continue_token = None;
             let mut replace = self.fifo.begin_replace();
-            let mut fetch = self.fetch_page(options.clone());
-            loop {
-                let meta = match fetch.meta.await {
-                    Ok(Ok(meta)) => meta,
-                    Ok(Err(e)) if e.is_gone() && options.continue_token.is_some() => {
+            let pages = pager::pages(options, |o| self.fetch_page(o));
+            tokio::pin!(pages);
+            let mut received = 0usize;
+            while let Some(page) = pages.next().await {
+                let page = match page {
+                    Ok(page) => page,
+                    // Only a later page has a continue token that can expire.
+                    Err(e) if e.is_gone() && received > 0 => {
                         tracing::info!("reflector: the list's continue token expired; listing again");
                         continue 'restart;
                     }
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(Error::InvalidRequest("the list page request was dropped".into())),
+                    Err(e) => return Err(e),
                 };
-                let next = meta.continue_token.clone().filter(|c| !c.is_empty()).map(|token| {
-                    options.continue_token = Some(token);
-                    self.fetch_page(options.clone())
-                });
-                let page = match fetch.items.await {
-                    Ok(page) => page?,
-                    Err(e) => {
-                        return Err(Error::InvalidRequest(format!("the list page request failed: {e}")));
-                    }
-                };
-                replace.add_page(page);
+                received += 1;
+                replace.add_page(page.items);
                 self.fifo.wait_for_room(LIST_QUEUED_KEYS).await;
-                match next {
-                    Some(next) => fetch = next,
-                    None => {
-                        *self.last_rv.lock() = meta.resource_version.unwrap_or_default();
-                        break;
-                    }
+                if page.last {
+                    *self.last_rv.lock() = page.resource_version.unwrap_or_default();
                 }
             }
             replace.finish();
@@ -507,10 +514,7 @@ where
                     items.retain(|i: &Arc<Cached<K>>| i.name() != o.name() || i.namespace() != o.namespace())
                 }
                 WatchEvent::Error(status) => {
-                    return Err(Error::Api(Box::new(krust_client::ApiError {
-                        code: http::StatusCode::from_u16(status.code).unwrap_or(http::StatusCode::GONE),
-                        status: *status,
-                    })));
+                    return Err(Error::Api(Box::new(krust_client::ApiError::from_status(*status))));
                 }
             }
         }
@@ -560,10 +564,7 @@ where
                         *self.last_rv.lock() = b.metadata.resource_version;
                     }
                     Some(WatchEvent::Error(status)) => {
-                        let error = Error::Api(Box::new(krust_client::ApiError {
-                            code: http::StatusCode::from_u16(status.code).unwrap_or(http::StatusCode::GONE),
-                            status: *status,
-                        }));
+                        let error = Error::Api(Box::new(krust_client::ApiError::from_status(*status)));
                         break Some(if error.is_gone() {
                             WatchEnd::Relist(error)
                         } else {

@@ -90,7 +90,7 @@ impl Controller {
         let primary = Primary {
             group: K::group(&()).to_string(),
             kind: K::kind(&()).to_string(),
-            namespaced: !is_cluster_scoped::<K::Scope>(),
+            namespaced: !krust_client::rules::is_cluster_scoped::<K>(),
             describe: format!("{}.{}", K::kind(&()), K::group(&())),
         };
         let mut builder = ControllerBuilder::new(primary);
@@ -278,10 +278,6 @@ impl ControllerBuilder {
         let name = self.name.unwrap_or_else(|| self.primary.kind.to_lowercase());
         Controller { name, reconciler: Arc::new(super::worker::Erased(reconciler)), spec: self.spec }
     }
-}
-
-fn is_cluster_scoped<S: 'static>() -> bool {
-    std::any::TypeId::of::<S>() == std::any::TypeId::of::<k8s_openapi::ClusterResourceScope>()
 }
 
 fn gvr_of(ar: &ApiResource) -> GroupVersionResource {

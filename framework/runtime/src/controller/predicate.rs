@@ -141,52 +141,11 @@ pub fn label_selector(selector: &str) -> Result<LabelSelector, kube_core::ParseE
 }
 
 /// Parses the label selector syntax of `kubectl -l` and `labelSelector=`: `k=v`, `k==v`,
-/// `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, joined by commas.
+/// `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, joined by commas (one parser for all of
+/// krust: [`krust_client::rules::parse_label_selector`]).
 pub fn parse_selector(selector: &str) -> Result<Selector, kube_core::ParseExpressionError> {
-    use kube_core::{Expression, ParseExpressionError};
-    let bad = |what: &str| ParseExpressionError(format!("invalid label selector {selector:?}: {what}"));
-    let mut parts = Vec::new();
-    let (mut depth, mut start) = (0i32, 0usize);
-    for (i, c) in selector.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(&selector[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&selector[start..]);
-    let mut expressions = Vec::new();
-    for part in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
-        let set = |rest: &str| -> Result<std::collections::BTreeSet<String>, ParseExpressionError> {
-            let inner = rest
-                .trim()
-                .strip_prefix('(')
-                .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| bad("expected a parenthesised list of values"))?;
-            Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
-        };
-        let expression = if let Some(key) = part.strip_prefix('!') {
-            Expression::DoesNotExist(key.trim().to_string())
-        } else if let Some((k, v)) = part.split_once("!=") {
-            Expression::NotEqual(k.trim().to_string(), v.trim().to_string())
-        } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
-            Expression::Equal(k.trim().to_string(), v.trim().to_string())
-        } else if let Some((k, rest)) = part.split_once(" notin ") {
-            Expression::NotIn(k.trim().to_string(), set(rest)?)
-        } else if let Some((k, rest)) = part.split_once(" in ") {
-            Expression::In(k.trim().to_string(), set(rest)?)
-        } else if part.contains(['(', ')', ' ']) {
-            return Err(bad(part));
-        } else {
-            Expression::Exists(part.to_string())
-        };
-        expressions.push(expression);
-    }
-    Ok(expressions.into_iter().collect())
+    krust_client::rules::parse_label_selector(selector)
+        .map_err(|e| kube_core::ParseExpressionError(format!("invalid label selector {selector:?}: {e}")))
 }
 
 impl Predicate for LabelSelector {
