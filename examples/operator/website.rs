@@ -22,7 +22,7 @@ use krust::{
     TerminalError,
     prelude::*,
     runtime::controller::helpers::{
-        self, FinalizerError, FinalizerEvent, finalizer, set_controller_reference,
+        self, FinalizerError, FinalizerEvent, OperationResult, finalizer, set_controller_reference,
     },
 };
 
@@ -176,76 +176,37 @@ pub fn desired_service(site: &Website) -> Result<Service, OperatorError> {
 /// The reconciler.
 pub struct WebsiteReconciler;
 
-/// Applies `desired` with server-side apply; an event says when it was created or repaired.
-async fn apply<K>(
-    ctx: &Context,
-    site: &Website,
-    client: krust::TypedClient<K>,
-    desired: K,
-    before: Option<String>,
-) -> Result<(), OperatorError>
-where
-    K: krust::kube_core::Resource<DynamicType = ()> + Clone + Serialize + krust::serde::de::DeserializeOwned,
-{
-    let applied = client.apply(&desired, &PatchOptions::apply(MANAGER).force()).await?;
-    let what = format!("{} {}", K::kind(&()), applied.meta().name.as_deref().unwrap_or(""));
-    match before {
-        None => ctx
-            .recorder()
-            .publish_for(site, Event::normal("Created", "Reconcile").note(format!("created {what}"))),
-        Some(rv) if Some(&rv) != applied.meta().resource_version.as_ref() => ctx.recorder().publish_for(
-            site,
-            Event::normal("Updated", "Reconcile").note(format!("brought {what} back in line")),
-        ),
-        Some(_) => {}
-    }
-    Ok(())
-}
-
-fn cached_rv<K>(ctx: &Context, ns: &str, name: &str) -> Result<Option<String>, krust::Error>
+/// Applies one owned object and says in an event what that did.
+async fn apply<K>(ctx: &Context, site: &Website, desired: K) -> Result<(), OperatorError>
 where
     K: krust::kube_core::Resource<DynamicType = ()>
+        + Clone
+        + Serialize
         + krust::serde::de::DeserializeOwned
         + Send
         + Sync
         + 'static,
 {
-    // Only the resourceVersion is needed: read the cached metadata, nothing is decoded.
-    Ok(ctx.lister::<K>().namespace(ns).get_cached(name)?.map(|o| o.resource_version().to_string()))
+    let (applied, result) = helpers::apply_owned(ctx, &desired, MANAGER).await?;
+    let what = format!("{} {}", K::kind(&()), applied.meta().name.as_deref().unwrap_or(""));
+    let event = match result {
+        OperationResult::Created => Event::normal("Created", "Reconcile").note(format!("created {what}")),
+        OperationResult::Updated => {
+            Event::normal("Updated", "Reconcile").note(format!("brought {what} back in line"))
+        }
+        OperationResult::Unchanged => return Ok(()),
+    };
+    ctx.recorder().publish_for(site, event);
+    Ok(())
 }
 
 impl WebsiteReconciler {
     async fn apply_all(&self, site: &Website, ctx: &Context) -> Result<Action, OperatorError> {
         let ns = site.metadata.namespace.clone().unwrap_or_default();
         let name = site.name_any();
-        let clients = ctx.clientset();
-        let deployment = desired_deployment(site)?;
-        let config_map = desired_config_map(site)?;
-        let content = format!("{name}-content");
-        apply(
-            ctx,
-            site,
-            clients.core_v1().config_maps(&ns),
-            config_map,
-            cached_rv::<ConfigMap>(ctx, &ns, &content)?,
-        )
-        .await?;
-        apply(
-            ctx,
-            site,
-            clients.apps_v1().deployments(&ns),
-            deployment,
-            cached_rv::<Deployment>(ctx, &ns, &name)?,
-        )
-        .await?;
-        apply(
-            ctx,
-            site,
-            clients.core_v1().services(&ns),
-            desired_service(site)?,
-            cached_rv::<Service>(ctx, &ns, &name)?,
-        )
-        .await?;
+        apply(ctx, site, desired_config_map(site)?).await?;
+        apply(ctx, site, desired_deployment(site)?).await?;
+        apply(ctx, site, desired_service(site)?).await?;
         // Status: written only when it changes (a status write is itself an event).
         let generation = site.metadata.generation;
         let message =

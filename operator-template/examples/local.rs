@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     ];
     argv.extend(std::env::args().skip(1));
     let args = Args::parse_from(argv);
-    operator::init_logging(args.log_format);
+    krust::operator::init_logging(args.operator.log_format);
 
     let clientset = Clientset::new(&server.kubeconfig().config)?;
     crd::install(&clientset).await?;
@@ -47,6 +47,6 @@ async fn main() -> anyhow::Result<()> {
         "  kubectl --kubeconfig {} get configmap sample-message -n default -o yaml",
         kubeconfig.display()
     );
-    println!("metrics and probes on http://{}/metrics (Ctrl-C stops)", args.metrics_addr);
+    println!("metrics and probes on http://{}/metrics (Ctrl-C stops)", args.operator.metrics_addr);
     operator::run(args).await
 }

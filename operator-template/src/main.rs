@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None => {
-            operator::init_logging(args.log_format);
+            krust::operator::init_logging(args.operator.log_format);
             operator::run(args).await
         }
     }

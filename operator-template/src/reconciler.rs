@@ -14,10 +14,11 @@ use krust::{
     prelude::*,
 {%- if finalizer %}
     runtime::controller::helpers::{
-        self, FinalizerError, FinalizerEvent, OwnerReferenceError, finalizer, set_controller_reference,
+        self, FinalizerError, FinalizerEvent, OperationResult, OwnerReferenceError, finalizer,
+        set_controller_reference,
     },
 {%- else %}
-    runtime::controller::helpers::{self, OwnerReferenceError, set_controller_reference},
+    runtime::controller::helpers::{self, OperationResult, OwnerReferenceError, set_controller_reference},
 {%- endif %}
     status::{Condition, set_condition},
 };
@@ -97,21 +98,16 @@ impl {{kind}}Reconciler {
     async fn apply(&self, obj: &{{kind}}, ctx: &Context) -> Result<Action, Error> {
         let desired = desired_config_map(obj)?;
         let (namespace, name) = (config_map_namespace(obj), config_map_name(obj));
-        // Only its resourceVersion is compared: the cached metadata, nothing decoded.
-        let before = ctx.lister::<ConfigMap>().namespace(&namespace).get_cached(&name)?;
-        let applied = ctx
-            .clientset()
-            .core_v1()
-            .config_maps(&namespace)
-            .apply(&desired, &PatchOptions::apply(MANAGER).force())
-            .await?;
-        let changed =
-            before.as_ref().map(|b| b.resource_version()) != applied.metadata.resource_version.as_deref();
-        if changed {
-            let (reason, note) = match before {
-                None => ("Created", format!("created ConfigMap {namespace}/{name}")),
-                Some(_) => ("Updated", format!("brought ConfigMap {namespace}/{name} back in line")),
-            };
+        // Server-side apply; what it did is judged from the cached resourceVersion before it.
+        let (_, result) = helpers::apply_owned(ctx, &desired, MANAGER).await?;
+        let event = match result {
+            OperationResult::Created => Some(("Created", format!("created ConfigMap {namespace}/{name}"))),
+            OperationResult::Updated => {
+                Some(("Updated", format!("brought ConfigMap {namespace}/{name} back in line")))
+            }
+            OperationResult::Unchanged => None,
+        };
+        if let Some((reason, note)) = event {
             ctx.recorder().publish_for(obj, Event::normal(reason, "Reconcile").note(note));
         }
 

@@ -6,6 +6,8 @@
 //! (`application/apply-patch+yaml`) records what the manager applied (`Apply` entry), conflicts
 //! when it would change a field another manager owns to a different value (unless `force`), and
 //! removes the fields the manager applied last time, no longer applies, and nobody else owns.
+//!
+//! Mirrors kube-apiserver's `fieldmanager` (structured-merge-diff's managed fields and apply).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,6 +2,8 @@
 //! (a deleted namespace is Terminating until everything in it is gone, then it is removed) and
 //! the garbage collector (dependents whose owners are all gone are deleted; `foregroundDeletion`
 //! deletes dependents before the owner; `orphan` removes the owner reference from dependents).
+//!
+//! Mirrors kube-controller-manager's namespace and garbage-collector controllers.
 
 use std::{sync::Arc, time::Duration};
 

@@ -2,6 +2,8 @@
 //! validating and pruning custom objects against `openAPIV3Schema` (type, required, enum,
 //! minimum/maximum, pattern, minLength/maxLength, items, properties, additionalProperties,
 //! nullable, `x-kubernetes-preserve-unknown-fields`, `x-kubernetes-int-or-string`).
+//!
+//! Mirrors kube-apiserver's apiextensions-apiserver (CRD establishing, schema pruning and validation).
 
 use std::sync::Arc;
 

@@ -1,4 +1,6 @@
 //! Fault injection for tests: added latency, failing the next requests, a lagging watch cache.
+//!
+//! Mirrors nothing in kube-apiserver: the faults client-go must survive (throttling, lagging watch caches, slow responses).
 
 use std::time::Duration;
 

@@ -1,4 +1,6 @@
 //! Response bodies and small HTTP helpers shared by the handlers.
+//!
+//! Mirrors kube-apiserver's `endpoints/handlers/responsewriters`.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};

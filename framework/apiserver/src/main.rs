@@ -1,5 +1,7 @@
 //! The `krust-apiserver` binary: an in-memory Kubernetes API server for local development and
 //! tests. Prints `krust-apiserver listening on <url>` when ready; SIGINT/SIGTERM stop it.
+//!
+//! Mirrors the `kube-apiserver` command (with envtest's local-cluster role).
 
 use std::{io::Write, net::IpAddr, path::PathBuf};
 

@@ -1,6 +1,8 @@
 //! Objects as the store keeps them: the serialized JSON (what every read and watch sends, so
 //! nothing is serialized twice) and a small parsed summary for selectors, garbage collection and
 //! finalizers.
+//!
+//! Mirrors kube-apiserver's storage objects (`runtime.Object` as stored in etcd, `metav1.ObjectMeta` rules).
 
 use std::{collections::BTreeMap, sync::Arc};
 

@@ -2,6 +2,8 @@
 //! Kubernetes strategic merge patch for built-in types (lists merged by their merge keys,
 //! `$patch: delete|replace|merge`, `$deleteFromPrimitiveList`, `$setElementOrder` and
 //! `$retainKeys` directives).
+//!
+//! Mirrors kube-apiserver's `endpoints/handlers/patch.go` and apimachinery's `strategicpatch`.
 
 use serde_json::{Map, Value};
 

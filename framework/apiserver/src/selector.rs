@@ -1,4 +1,6 @@
 //! Label and field selectors as the API server parses them (`labels.Parse`, `fields.Parse`).
+//!
+//! Mirrors apimachinery's `labels` and `fields` packages (the label parser is krust-client's).
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,7 @@
 //! The shared state of a running server and the routing of a request to discovery, health
 //! endpoints or a resource verb.
+//!
+//! Mirrors kube-apiserver's handler chain and `APIGroupVersion` routing.
 
 use std::{sync::Arc, time::Duration};
 

@@ -10,6 +10,8 @@
 //!   order, without gaps or duplicates;
 //! - a watcher whose buffer is full is dropped (its stream ends and the client re-watches from
 //!   its last revision): a slow watcher never blocks a writer.
+//!
+//! Mirrors etcd with kube-apiserver's `storage/etcd3` and watch cache (`cacher`).
 
 use std::{
     collections::{HashMap, VecDeque},

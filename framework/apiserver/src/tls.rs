@@ -1,5 +1,7 @@
 //! The self-signed serving certificate of `--tls`: a CA made at start-up signs a certificate for
 //! localhost, 127.0.0.1, ::1 and the bind address; the CA goes into the kubeconfig.
+//!
+//! Mirrors kube-apiserver's self-signed `--cert-dir` serving certificate.
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};

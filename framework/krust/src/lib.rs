@@ -13,7 +13,8 @@
 //! Cargo features: `runtime` (default: informers, controllers, the manager), `derive` (default:
 //! [`custom_resource`] and kube-rs' [`CustomResource`] derive), `ring` (default) or `aws-lc-rs`
 //! (rustls' cryptography), `testing` ([`testing`]: a reconcile context over an in-process
-//! krust-apiserver, for `[dev-dependencies]`). `default-features = false, features = ["ring"]`
+//! krust-apiserver, for `[dev-dependencies]`), `operator` (`krust::operator`: the flags,
+//! logging and manager wiring of an operator binary, with clap). `default-features = false, features = ["ring"]`
 //! is the clients alone.
 //!
 //! ```no_run
@@ -66,6 +67,8 @@ pub use krust_derive::custom_resource;
 #[cfg(feature = "derive")]
 pub use kube_derive::{CustomResource, KubeSchema};
 
+#[cfg(feature = "operator")]
+pub mod operator;
 pub mod status;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,6 +1,8 @@
 //! A little randomness (watch timeouts, retry jitter, identity suffixes) without a dependency:
 //! std's `RandomState` is seeded randomly per instance, so hashing the time with a fresh one
 //! gives an unpredictable value. Not for cryptography.
+//!
+//! Mirrors apimachinery's `util/rand` and the jitter of `wait.Jitter`.
 
 use std::hash::{BuildHasher, Hasher};
 

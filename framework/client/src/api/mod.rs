@@ -1,4 +1,6 @@
 //! The typed clientset, the dynamic client and the options of their verbs.
+//!
+//! Mirrors client-go's `kubernetes` clientset, `dynamic` client and metav1 options.
 
 mod clientset;
 mod dynamic;

@@ -1,6 +1,8 @@
 //! Request options mirroring metav1's (`GetOptions`, `ListOptions`, `CreateOptions`,
 //! `UpdateOptions`, `PatchOptions`, `DeleteOptions`) and core/v1 `PodLogOptions`, turned into the
 //! query parameters (and DeleteOptions body) the API server reads.
+//!
+//! Mirrors apimachinery's `metav1` options types.
 
 use serde::Serialize;
 

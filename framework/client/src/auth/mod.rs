@@ -5,6 +5,8 @@
 //! client call `Auth::invalidate` with the generation of the credential it used; when the
 //! credential can be renewed (an exec plugin), the request is retried once with a fresh one, as
 //! client-go's exec authenticator does.
+//!
+//! Mirrors client-go's `transport` round-trippers and `plugin/pkg/client/auth/exec`.
 
 mod exec;
 

@@ -10,6 +10,7 @@
 //! credential and retries once.
 
 mod rate_limit;
+mod response;
 mod warnings;
 pub mod watch;
 
@@ -23,12 +24,14 @@ use http_body_util::{BodyDataStream, BodyExt, Full};
 use kube_core::GroupVersion;
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use response::Response;
+pub(crate) use response::from_json;
 pub use watch::{WatchLines, WatchStream};
 
 use crate::{
     auth::Auth,
     config::Config,
-    error::{ApiError, Error, Result, excerpt},
+    error::{ApiError, Error, Result},
     transport::{self, ClientCertResolver, Connector, DedicatedBody, HttpClient},
 };
 use rate_limit::TokenBucket;
@@ -686,128 +689,5 @@ fn go_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
-/// Decodes JSON, validating UTF-8 once for the whole input (`from_str`) instead of string by
-/// string (`from_slice`), which is measurably faster on Kubernetes objects (see the `decode`
-/// benchmark). Invalid UTF-8 goes through `from_slice` for its precise error.
-pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(bytes),
-    }
-}
-
-/// A complete response (client-go's `rest.Result`).
-#[derive(Debug)]
-pub struct Response {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-    method: Method,
-    url: String,
-}
-
-impl Response {
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The response headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The raw body, whatever the status.
-    pub fn raw_body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// The API error of a non-2xx response.
-    pub fn error(&self) -> Option<Error> {
-        (!self.status.is_success())
-            .then(|| Error::Api(Box::new(ApiError::from_response(self.status, &self.body))))
-    }
-
-    /// `Err` with the API error for a non-2xx response, else the response.
-    pub fn error_for_status(self) -> Result<Response> {
-        match self.error() {
-            Some(e) => Err(e),
-            None => Ok(self),
-        }
-    }
-
-    /// The body of a 2xx response.
-    pub fn bytes(self) -> Result<Bytes> {
-        Ok(self.error_for_status()?.body)
-    }
-
-    /// The body of a 2xx response decoded from JSON.
-    pub fn into<T: DeserializeOwned>(self) -> Result<T> {
-        let response = self.error_for_status()?;
-        from_json(&response.body).map_err(|source| Error::Decode {
-            what: format!("the response of {} {}", response.method, response.url),
-            excerpt: excerpt(&response.body),
-            source,
-        })
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn client(gv: Option<GroupVersion>) -> RestClient {
-        let mut config = Config::new("https://example.test:6443/prefix".parse().unwrap());
-        config.tls.insecure_skip_verify = true;
-        match gv {
-            Some(gv) => RestClient::new(&config.with_group_version(gv)).unwrap(),
-            None => RestClient::unversioned(&config).unwrap(),
-        }
-    }
-
-    #[test]
-    fn builds_paths_like_client_go() {
-        let core = client(Some(GroupVersion::gv("", "v1")));
-        assert_eq!(
-            core.get().namespace("default").resource("pods").name("test").path(),
-            "/api/v1/namespaces/default/pods/test"
-        );
-        assert_eq!(core.get().resource("nodes").path(), "/api/v1/nodes");
-        assert_eq!(core.get().namespace("").resource("pods").path(), "/api/v1/pods");
-        assert_eq!(
-            core.put().namespace("ns").resource("pods").name("p").sub_resource("status").path(),
-            "/api/v1/namespaces/ns/pods/p/status"
-        );
-        let apps = client(Some(GroupVersion::gv("apps", "v1")));
-        assert_eq!(
-            apps.get().namespace("a").resource("deployments").path(),
-            "/apis/apps/v1/namespaces/a/deployments"
-        );
-        let raw = client(None);
-        assert_eq!(raw.get().abs_path("/version").path(), "/version");
-        let uri = raw.get().abs_path("/api").param("a", "b c").uri(&[("a".into(), "b c".into())]).unwrap();
-        assert_eq!(uri.to_string(), "https://example.test:6443/prefix/api?a=b+c");
-    }
-
-    #[tokio::test]
-    async fn invalid_names_fail_at_send() {
-        let core = client(Some(GroupVersion::gv("", "v1")));
-        for bad in ["", ".", "..", "a/b", "a%2F"] {
-            let err = core.get().resource("pods").name(bad).send().await.unwrap_err();
-            assert!(matches!(err, Error::InvalidRequest(_)), "{bad:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn new_requires_a_group_version() {
-        let config = Config::new("https://example.test".parse().unwrap());
-        let err = RestClient::new(&config).unwrap_err();
-        assert!(err.to_string().contains("group_version"), "{err}");
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1500ms");
-    }
-}
+mod tests;

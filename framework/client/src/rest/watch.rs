@@ -11,6 +11,8 @@
 //!   one is reported as an error;
 //! - one event may not exceed [`MAX_EVENT_BYTES`]; past that the stream ends with an error
 //!   rather than buffering without bound.
+//!
+//! Mirrors client-go's `rest/watch` decoder and `watch.Interface`.
 
 use std::{
     marker::PhantomData,

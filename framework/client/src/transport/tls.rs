@@ -1,6 +1,8 @@
 //! TLS for the transport: rustls (ring, or aws-lc-rs with that feature) with the kubeconfig's CA (or the system roots), optional
 //! verification skip, and a client-certificate resolver that can be swapped at run time (an exec
 //! plugin may return a new certificate when its credential is renewed).
+//!
+//! Mirrors client-go's `transport.TLSConfigFor` and its certificate rotation.
 
 use std::sync::Arc;
 

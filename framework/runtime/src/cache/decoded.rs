@@ -8,6 +8,8 @@
 //! - an entry belongs to one cached version (the `Arc<Cached<K>>` it was decoded from): a newer
 //!   version of the object is never answered with an older typed value;
 //! - eviction drops the set's references only: a caller holding the typed `Arc` keeps it.
+//!
+//! Mirrors nothing in client-go (its cache keeps typed objects): the bounded set that keeps krust's typed reads cheap.
 
 use std::{collections::HashMap, sync::Arc};
 

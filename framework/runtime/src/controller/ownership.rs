@@ -10,6 +10,8 @@ use kube_core::Resource;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 
+use super::reconciler::Context;
+
 /// What [`create_or_update`] and [`create_or_patch`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OperationResult {
@@ -39,9 +41,40 @@ fn to_value<T: Serialize>(v: &T) -> Result<serde_json::Value, Error> {
 /// reconcile).
 pub async fn create_or_update<K>(
     client: &ResourceClient<K>,
-    mut obj: K,
+    obj: K,
     mutate: impl Fn(&mut K),
 ) -> Result<(K, OperationResult), Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned,
+{
+    let existing = match existing_or_create(client, obj, &mutate).await? {
+        Existing::Created(created) => return Ok((created, OperationResult::Created)),
+        Existing::Found(existing) => existing,
+    };
+    let mut changed = existing.clone();
+    mutate(&mut changed);
+    if to_value(&changed)? == to_value(&existing)? {
+        return Ok((existing, OperationResult::Unchanged));
+    }
+    let updated = client.update(&changed, &UpdateOptions::default()).await?;
+    Ok((updated, OperationResult::Updated))
+}
+
+/// What [`existing_or_create`] found.
+enum Existing<K> {
+    /// There was none: `mutate(obj)` was created.
+    Created(K),
+    /// The object as it is.
+    Found(K),
+}
+
+/// The first step of create-or-update and create-or-patch: the object named like `obj`, or,
+/// when there is none, `mutate(obj)` created.
+async fn existing_or_create<K>(
+    client: &ResourceClient<K>,
+    mut obj: K,
+    mutate: &impl Fn(&mut K),
+) -> Result<Existing<K>, Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned,
 {
@@ -49,19 +82,9 @@ where
     match client.get(&name, &GetOptions::default()).await {
         Err(e) if e.is_not_found() => {
             mutate(&mut obj);
-            let created = client.create(&obj, &CreateOptions::default()).await?;
-            Ok((created, OperationResult::Created))
+            Ok(Existing::Created(client.create(&obj, &CreateOptions::default()).await?))
         }
-        Err(e) => Err(e),
-        Ok(existing) => {
-            let mut changed = existing.clone();
-            mutate(&mut changed);
-            if to_value(&changed)? == to_value(&existing)? {
-                return Ok((existing, OperationResult::Unchanged));
-            }
-            let updated = client.update(&changed, &UpdateOptions::default()).await?;
-            Ok((updated, OperationResult::Updated))
-        }
+        other => Ok(Existing::Found(other?)),
     }
 }
 
@@ -70,20 +93,16 @@ where
 /// subresource (controller-runtime's `CreateOrPatch`).
 pub async fn create_or_patch<K>(
     client: &ResourceClient<K>,
-    mut obj: K,
+    obj: K,
     mutate: impl Fn(&mut K),
 ) -> Result<(K, OperationResult), Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned,
 {
     let name = name_of(&obj)?;
-    let existing = match client.get(&name, &GetOptions::default()).await {
-        Err(e) if e.is_not_found() => {
-            mutate(&mut obj);
-            let created = client.create(&obj, &CreateOptions::default()).await?;
-            return Ok((created, OperationResult::Created));
-        }
-        other => other?,
+    let existing = match existing_or_create(client, obj, &mutate).await? {
+        Existing::Created(created) => return Ok((created, OperationResult::Created)),
+        Existing::Found(existing) => existing,
     };
     let mut changed = existing.clone();
     mutate(&mut changed);
@@ -110,6 +129,40 @@ where
         result = (patched, OperationResult::Updated);
     }
     Ok(result)
+}
+
+/// Applies `desired` with server-side apply as `field_manager` (forced: the controller owns the
+/// fields it sets) and says what that did, judged by the resourceVersion the context's cache
+/// held before: [`OperationResult::Created`] (nothing cached), [`OperationResult::Updated`] (the
+/// server wrote a new version: someone had changed or deleted what the controller owns, or the
+/// desired state moved) or [`OperationResult::Unchanged`]. Meant for the types a controller
+/// owns (their cache is warm); the answer drives events and status, the apply itself is always
+/// made.
+pub async fn apply_owned<K>(
+    ctx: &Context,
+    desired: &K,
+    field_manager: &str,
+) -> Result<(K, OperationResult), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let name = name_of(desired)?;
+    let namespace = desired.meta().namespace.clone();
+    let before = ctx
+        .lister::<K>()
+        .namespace(namespace.as_deref().unwrap_or(""))
+        .get_cached(&name)?
+        .map(|cached| cached.resource_version().to_string());
+    let applied = ctx
+        .client::<K>(namespace.as_deref())
+        .apply(desired, &PatchOptions::apply(field_manager).force())
+        .await?;
+    let result = match before {
+        None => OperationResult::Created,
+        Some(rv) if Some(&rv) != applied.meta().resource_version.as_ref() => OperationResult::Updated,
+        Some(_) => OperationResult::Unchanged,
+    };
+    Ok((applied, result))
 }
 
 /// Why [`set_controller_reference`] refused.

@@ -1,4 +1,6 @@
 //! Each invariant of the DeltaFIFO, and a model-based property test.
+//!
+//! Mirrors client-go's `tools/cache/delta_fifo_test.go`.
 
 use std::time::Duration;
 

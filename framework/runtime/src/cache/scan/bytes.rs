@@ -1,5 +1,7 @@
 //! The JSON primitives of the scanner: whitespace, keys, strings and skipping a value with its
 //! brackets matched (eight bytes at a time where no structure is found).
+//!
+//! Mirrors no client-go counterpart (client-go decodes with `json.Unmarshal`): the scanner's JSON primitives.
 
 use super::{MAX_DEPTH, Result, ScanError};
 

@@ -23,6 +23,8 @@
 //!
 //! Nothing is parsed twice and nothing is allocated per event but the kept copy: the cut list
 //! is a buffer the decoder reuses.
+//!
+//! Mirrors client-go's watch decoder and `runtime.Decoder` as the reflector uses them, in one pass.
 
 use std::sync::Arc;
 

@@ -1,4 +1,6 @@
 //! The scanner against serde_json, on every shape it meets and on arbitrary bytes.
+//!
+//! Mirrors no client-go counterpart: the scanner checked against serde_json.
 
 use super::*;
 use proptest::prelude::*;

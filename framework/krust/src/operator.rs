@@ -1,0 +1,173 @@
+//! The wiring every operator binary needs (feature `operator`; kubebuilder's generated
+//! `cmd/main.go`): the flags and environment the Helm chart passes ([`OperatorArgs`], a clap
+//! `Args` to flatten into your own command line), the client configuration they select, the
+//! leader-election Lease's namespace (the flag, `POD_NAMESPACE`, the service account's
+//! namespace file, then `default`), the manager they configure, and logging (JSON in a pod,
+//! human-readable on a terminal).
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use krust::operator::{OperatorArgs, init_logging};
+//!
+//! #[derive(Parser)]
+//! struct Args {
+//!     #[command(flatten)]
+//!     operator: OperatorArgs,
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let args = Args::parse();
+//! init_logging(args.operator.log_format);
+//! let config = args.operator.client_config().await?;
+//! let manager = args.operator.manager(config, "my-operator-leader", true).build()?;
+//! // register controllers, then:
+//! manager.run_until_signal().await?;
+//! # Ok(()) }
+//! ```
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use krust_client::Config;
+use krust_runtime::manager::{Manager, ManagerBuilder};
+
+/// Where a pod's service account namespace is mounted.
+const POD_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The flags (and environment variables) of an operator, as the Helm chart passes them.
+#[derive(Clone, Debug, clap::Args)]
+pub struct OperatorArgs {
+    /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Log format: `auto` is JSON when running in a pod, human-readable elsewhere.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+    /// Run only while holding the leader Lease (several replicas, one active); `--leader-elect`
+    /// alone means true. Default: the operator's own choice.
+    #[arg(long, env = "LEADER_ELECT", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub leader_elect: Option<bool>,
+    /// The leader election Lease's name (default: the operator's own).
+    #[arg(long)]
+    pub leader_election_lease: Option<String>,
+    /// The leader election Lease's namespace (default: $POD_NAMESPACE, then the pod's own
+    /// namespace, then `default`).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// How long in-flight reconciles may take to finish on SIGTERM, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub shutdown_timeout: u64,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// JSON when running in a pod (`KUBERNETES_SERVICE_HOST` is set), human-readable otherwise.
+    Auto,
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Sets up logging to stderr in `format` (`RUST_LOG` filters it; default `info`). Call it once.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Auto if in_cluster => builder.json().init(),
+        LogFormat::Auto | LogFormat::Pretty => builder.init(),
+    }
+}
+
+impl OperatorArgs {
+    /// The client configuration: `--kubeconfig`, else `Config::infer` (KUBECONFIG,
+    /// ~/.kube/config, in-cluster).
+    pub async fn client_config(&self) -> Result<Config, krust_client::Error> {
+        Ok(match &self.kubeconfig {
+            Some(path) => Config::from_kubeconfig(path)?,
+            None => Config::infer().await?,
+        })
+    }
+
+    /// The namespace of the leader Lease: `--leader-election-namespace` (or `POD_NAMESPACE`),
+    /// else the pod's service account namespace, else `default`.
+    pub fn lease_namespace(&self) -> String {
+        self.leader_election_namespace
+            .clone()
+            .filter(|ns| !ns.is_empty())
+            .or_else(|| std::fs::read_to_string(POD_NAMESPACE_FILE).ok().map(|ns| ns.trim().to_string()))
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// Whether leader election is on: the flag, else `default`.
+    pub fn leader_elect_or(&self, default: bool) -> bool {
+        self.leader_elect.unwrap_or(default)
+    }
+
+    /// The manager these flags configure: metrics address, graceful shutdown, namespace,
+    /// managedFields stripped from the cache, and leader election on the Lease
+    /// `--leader-election-lease` (default `lease`) when [`leader_elect_or`](Self::leader_elect_or)
+    /// says so. Register the controllers on what [`ManagerBuilder::build`] returns.
+    pub fn manager(&self, config: Config, lease: &str, leader_elect_default: bool) -> ManagerBuilder {
+        let mut builder = Manager::builder(config)
+            .metrics_addr(self.metrics_addr.to_string())
+            .graceful_shutdown_timeout(Duration::from_secs(self.shutdown_timeout))
+            .strip_managed_fields(true);
+        if let Some(namespace) = self.namespace.as_ref().filter(|ns| !ns.is_empty()) {
+            builder = builder.namespace(namespace.clone());
+        }
+        if self.leader_elect_or(leader_elect_default) {
+            let lease = self.leader_election_lease.clone().unwrap_or_else(|| lease.to_string());
+            builder = builder.leader_election(lease, self.lease_namespace());
+        }
+        builder
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        operator: OperatorArgs,
+    }
+
+    #[test]
+    fn the_charts_flags_parse_in_both_forms() {
+        let cli = Cli::parse_from([
+            "op",
+            "--metrics-addr=127.0.0.1:9090",
+            "--log-format",
+            "json",
+            "--leader-elect",
+            "--leader-election-lease=demo",
+            "--leader-election-namespace",
+            "operators",
+        ]);
+        let args = cli.operator;
+        assert_eq!(args.metrics_addr, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(args.log_format, LogFormat::Json);
+        assert!(args.leader_elect_or(false));
+        assert_eq!(args.leader_election_lease.as_deref(), Some("demo"));
+        assert_eq!(args.lease_namespace(), "operators");
+        let off = Cli::parse_from(["op", "--leader-elect=false"]).operator;
+        assert!(!off.leader_elect_or(true));
+        let default = Cli::parse_from(["op"]).operator;
+        assert!(default.leader_elect_or(true) && !default.leader_elect_or(false));
+    }
+}
