@@ -20,6 +20,8 @@
 //! the history or restart.
 
 mod apply;
+mod chaos;
+pub use chaos::{FaultKind, FaultRun, FaultSchedule};
 mod controllers;
 mod crd;
 mod discovery;

@@ -14,7 +14,11 @@ const USAGE: &str = "usage: krust-apiserver [--bind ADDR] [--port N] [--kubeconf
   --kubeconfig-out FILE write a kubeconfig whose current context points at this server
   --tls                 serve HTTPS with a self-signed certificate (its CA goes into the kubeconfig)
   --token T             require this bearer token
-  --watch-history N     events kept for watch resumes (default 10000)";
+  --watch-history N     events kept for watch resumes (default 10000)
+  --faults-per-minute R inject a seeded random fault schedule: each kind (restart, watch cut,
+                        compaction, 429/500/503 burst, latency spike, stalled watches) R times a
+                        minute on average (default 0: none)
+  --fault-seed N        the schedule's seed (default 1): one seed, one schedule";
 
 struct Args {
     bind: IpAddr,
@@ -23,6 +27,8 @@ struct Args {
     tls: bool,
     token: Option<String>,
     watch_history: usize,
+    faults_per_minute: f64,
+    fault_seed: u64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -33,6 +39,8 @@ fn parse() -> Result<Args, String> {
         tls: false,
         token: None,
         watch_history: 10_000,
+        faults_per_minute: 0.0,
+        fault_seed: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,6 +59,14 @@ fn parse() -> Result<Args, String> {
             "--watch-history" => {
                 args.watch_history =
                     value("--watch-history")?.parse().map_err(|e| format!("--watch-history: {e}"))?
+            }
+            "--faults-per-minute" => {
+                args.faults_per_minute = value("--faults-per-minute")?
+                    .parse()
+                    .map_err(|e| format!("--faults-per-minute: {e}"))?
+            }
+            "--fault-seed" => {
+                args.fault_seed = value("--fault-seed")?.parse().map_err(|e| format!("--fault-seed: {e}"))?
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -95,6 +111,9 @@ async fn main() {
         eprintln!("krust-apiserver: cannot write {}: {e}", path.display());
         std::process::exit(1);
     }
+    let _faults = (args.faults_per_minute > 0.0).then(|| {
+        server.run_faults(krust_apiserver::FaultSchedule::uniform(args.fault_seed, args.faults_per_minute))
+    });
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "krust-apiserver listening on {}", server.url());
     let _ = stdout.flush();
