@@ -61,9 +61,8 @@ fn parse() -> Result<Args, String> {
                     value("--watch-history")?.parse().map_err(|e| format!("--watch-history: {e}"))?
             }
             "--faults-per-minute" => {
-                args.faults_per_minute = value("--faults-per-minute")?
-                    .parse()
-                    .map_err(|e| format!("--faults-per-minute: {e}"))?
+                args.faults_per_minute =
+                    value("--faults-per-minute")?.parse().map_err(|e| format!("--faults-per-minute: {e}"))?
             }
             "--fault-seed" => {
                 args.fault_seed = value("--fault-seed")?.parse().map_err(|e| format!("--fault-seed: {e}"))?

@@ -137,14 +137,22 @@ pub(crate) struct Store {
 
 impl Store {
     pub fn new(history_cap: usize, watch_buffer: usize) -> Store {
+        // Revisions start at the start time in microseconds: a server started again (its
+        // objects lost, as after an etcd restore) never takes a client's resourceVersion from an
+        // earlier run for one of its own — a resume from it is too old (410) and the client
+        // relists, instead of watching on from a revision that means something else here.
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64)
+            .max(1);
         Store {
             state: Mutex::new(State {
-                rv: 1,
+                rv: base,
                 tables: HashMap::new(),
                 uids: HashMap::new(),
                 history: VecDeque::new(),
                 history_cap: history_cap.max(1),
-                oldest_resumable: 1,
+                oldest_resumable: base,
                 watchers: Vec::new(),
                 next_watcher: 0,
                 snapshots: VecDeque::new(),

@@ -25,6 +25,7 @@ use super::{
 trait Lifecycle: Send + Sync {
     fn start(&self);
     fn synced(&self) -> Synced;
+    fn failing(&self) -> Option<(Duration, String)>;
     fn shutdown(&self);
     fn as_any(&self) -> Arc<dyn Any + Send + Sync>;
 }
@@ -44,6 +45,9 @@ impl<K: DeserializeOwned + Send + Sync + 'static> Lifecycle for Entry<K> {
     }
     fn synced(&self) -> Synced {
         self.informer.synced().clone()
+    }
+    fn failing(&self) -> Option<(Duration, String)> {
+        self.informer.reflector().failing()
     }
     fn shutdown(&self) {
         self.informer.shutdown();
@@ -331,6 +335,23 @@ impl SharedInformerFactory {
             .collect();
         names.sort();
         names
+    }
+
+    /// The informers whose lists and watches have been failing for at least `after`, each with
+    /// how long and the last error (what `/readyz` reports while the API server is away).
+    pub fn failing(&self, after: Duration) -> Vec<String> {
+        let mut failing: Vec<String> = self
+            .informers
+            .lock()
+            .iter()
+            .filter_map(|(key, e)| e.failing().map(|(since, error)| (key, since, error)))
+            .filter(|(_, since, _)| *since >= after)
+            .map(|(key, since, error)| {
+                format!("{key}: list/watch failing for {}s ({error}); retrying with backoff", since.as_secs())
+            })
+            .collect();
+        failing.sort();
+        failing
     }
 
     /// Stops every informer.

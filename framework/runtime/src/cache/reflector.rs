@@ -68,6 +68,8 @@ pub struct Reflector<K> {
     drops: Arc<DropTree>,
     /// The last backoff step waited out.
     last_backoff: Mutex<Option<Duration>>,
+    /// Since when lists and watches have been failing, and the last error (`None`: healthy).
+    failing: Mutex<Option<(Instant, String)>>,
 }
 
 /// How many keys may wait in the DeltaFIFO before the list waits for the informer (one page).
@@ -154,6 +156,7 @@ where
             transform: None,
             drops: Arc::new(DropTree::default()),
             last_backoff: Mutex::new(None),
+            failing: Mutex::new(None),
         }
     }
 
@@ -217,8 +220,24 @@ where
         self.last_rv.lock().clone()
     }
 
+    /// How long lists and watches have been failing, and the last error; `None` while the
+    /// last list or watch succeeded.
+    pub fn failing(&self) -> Option<(Duration, String)> {
+        self.failing.lock().as_ref().map(|(since, error)| (since.elapsed(), error.clone()))
+    }
+
+    fn healthy(&self) {
+        *self.failing.lock() = None;
+    }
+
     fn report(&self, e: &Error) {
         tracing::info!(error = %e, "reflector: list/watch failed");
+        let mut failing = self.failing.lock();
+        match &mut *failing {
+            Some((_, last)) => *last = e.to_string(),
+            None => *failing = Some((Instant::now(), e.to_string())),
+        }
+        drop(failing);
         if let Some(h) = &self.on_error {
             h(e);
         }
@@ -246,6 +265,7 @@ where
                 };
                 match synced {
                     Ok(Some(s)) => {
+                        self.healthy();
                         need_list = false;
                         stream = Some(s);
                     }
@@ -268,7 +288,10 @@ where
                     r = self.list() => r,
                 };
                 match listed {
-                    Ok(()) => need_list = false,
+                    Ok(()) => {
+                        self.healthy();
+                        need_list = false;
+                    }
                     Err(e) => {
                         if !self.report_and_wait(&e, &mut delays, &stop).await {
                             return;
@@ -436,7 +459,10 @@ where
             w = self.client.watch_lines(&options) => w,
         };
         let stream = match started {
-            Ok(s) => s,
+            Ok(s) => {
+                self.healthy();
+                s
+            }
             Err(e) if e.is_gone() || e.is_resource_version_too_large() => return WatchEnd::Relist(e),
             Err(e) => return WatchEnd::Backoff(e),
         };

@@ -61,6 +61,11 @@ pub(super) fn respond(inner: &Inner, path: &str, verbose: bool) -> Response<Full
                     })
                 }
             };
+            // Once synced: an informer that cannot reach the API server for a while says so.
+            let sync = sync.and_then(|()| {
+                let failing = inner.factory.failing(FAILING_AFTER);
+                if failing.is_empty() { Ok(()) } else { Err(failing.join("; ")) }
+            });
             let (ok, detail) = run_checks(&inner.ready_checks.lock(), vec![("informers".into(), sync)]);
             probe(ok, detail, verbose, "readyz", text)
         }
@@ -69,6 +74,10 @@ pub(super) fn respond(inner: &Inner, path: &str, verbose: bool) -> Response<Full
         }
     }
 }
+
+/// How long an informer's lists and watches must have been failing before `/readyz` reports it
+/// (a single throttled request or a restarted watch is not worth a flap).
+const FAILING_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(super) fn probe(
     ok: bool,
