@@ -36,7 +36,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    /// Every kind, in a fixed order.
+    /// Every kind, in declaration order (`kind as usize` is its place here).
     pub const ALL: [FaultKind; 6] = [
         FaultKind::Restart,
         FaultKind::WatchCut,

@@ -43,9 +43,6 @@ impl<T> std::fmt::Debug for PageStart<T> {
 pub struct Page<T> {
     /// The page's items.
     pub items: T,
-    /// Which page this is (0 for the first): an expired continue token (410) on a later page
-    /// means the whole list must start again.
-    pub index: usize,
     /// Whether this is the last page.
     pub last: bool,
     /// The list's resourceVersion, on the last page only (where a watch would start).
@@ -54,8 +51,8 @@ pub struct Page<T> {
 
 /// The pages of a list, from `options` (its `limit` defaults to [`DEFAULT_PAGE_SIZE`]; its
 /// continue token is replaced page by page), started by `start`. The stream ends after the last
-/// page or with the first error (`index` of the failed page in [`Page`] terms is the number of
-/// pages yielded before it).
+/// page or with the first error; an expired continue token (410) after the first page means the
+/// whole list must start again.
 pub fn pages<T, F>(mut options: ListOptions, mut start: F) -> impl Stream<Item = Result<Page<T>>>
 where
     F: FnMut(ListOptions) -> PageStart<T>,
@@ -65,8 +62,8 @@ where
     }
     options.continue_token = None;
     let first = start(options.clone());
-    stream::unfold(Some((first, options, start, 0usize)), |state| async move {
-        let (current, mut options, mut start, index) = state?;
+    stream::unfold(Some((first, options, start)), |state| async move {
+        let (current, mut options, mut start) = state?;
         let meta = match current.meta.await {
             Ok(meta) => meta,
             Err(e) => return Some((Err(e), None)),
@@ -81,9 +78,8 @@ where
             Err(e) => return Some((Err(e), None)),
         };
         let last = next.is_none();
-        let page =
-            Page { items, index, last, resource_version: if last { meta.resource_version } else { None } };
-        Some((Ok(page), next.map(|n| (n, options, start, index + 1))))
+        let page = Page { items, last, resource_version: if last { meta.resource_version } else { None } };
+        Some((Ok(page), next.map(|n| (n, options, start))))
     })
 }
 
@@ -112,7 +108,6 @@ mod tests {
         let pages: Vec<Page<Vec<usize>>> =
             pages(ListOptions::default(), source).map(|p| p.unwrap()).collect().await;
         assert_eq!(pages.iter().map(|p| p.items[0]).collect::<Vec<_>>(), [0, 1, 2]);
-        assert_eq!(pages.iter().map(|p| p.index).collect::<Vec<_>>(), [0, 1, 2]);
         assert_eq!(pages.iter().map(|p| p.last).collect::<Vec<_>>(), [false, false, true]);
         assert_eq!(
             pages.iter().map(|p| p.resource_version.clone()).collect::<Vec<_>>(),

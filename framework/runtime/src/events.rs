@@ -195,7 +195,10 @@ impl EventRecorder {
         };
         if let Err(e) = self.broadcaster.tx.try_send(pending) {
             self.broadcaster.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "event dropped: the event queue is full or closed");
+            let reason = match &e {
+                mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p) => p.reason.clone(),
+            };
+            tracing::warn!(%reason, error = %e, "event dropped: the event queue is full or closed");
         }
     }
 
