@@ -801,3 +801,32 @@ async fn a_burst_of_200k_updates_reconciles_each_changed_key_and_no_unchanged_on
     eprintln!("{} reconciles for {CHANGED} changed keys", seen.values().map(|(n, _)| n).sum::<usize>());
     manager.shutdown_token().cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_server_caps_its_connections_and_serves_again_when_they_go() {
+    use std::io::Read;
+    let server = ApiServer::builder().start().await.unwrap();
+    let manager = Manager::builder(server.kubeconfig().config).metrics_addr("127.0.0.1:0").build().unwrap();
+    tokio::spawn(manager.clone().run());
+    let addr = manager.local_addr().unwrap();
+    // 128 clients that connect and send nothing hold every slot...
+    let held: Vec<std::net::TcpStream> =
+        (0..128).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...so one more is closed at once instead of using up a file descriptor for good.
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut extra = std::net::TcpStream::connect(addr).unwrap();
+        extra.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let started = std::time::Instant::now();
+        let read = extra.read(&mut [0u8; 16]);
+        (started.elapsed(), read.map_err(|e| e.kind()))
+    })
+    .await
+    .unwrap();
+    assert!(closed.0 < Duration::from_secs(2), "an extra connection stayed open: {closed:?}");
+    assert!(matches!(closed.1, Ok(0) | Err(_)), "{closed:?}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, _) = get(&manager, "/healthz").await;
+    assert_eq!(code, 200);
+}

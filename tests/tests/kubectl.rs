@@ -262,8 +262,18 @@ fn the_binary_requires_its_token_serves_tls_and_stops_on_sigterm() {
     assert!(server.url.starts_with("https://127.0.0.1:"));
     let out = server.ok(&["get", "namespaces", "-o", "name"]);
     assert!(out.contains("namespace/default"));
-    // Without the token kubectl is refused.
+    // The kubeconfig holds the token: only its owner may read it.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(server.kubeconfig()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the kubeconfig is {:o}", mode & 0o777);
+    // Without the token (or with a token one byte off, or a prefix of it) kubectl is refused.
     let kubeconfig = std::fs::read_to_string(server.kubeconfig()).unwrap();
+    for wrong in ["t0kem", "t0ke"] {
+        std::fs::write(server.kubeconfig(), kubeconfig.replace("token: t0ken", &format!("token: {wrong}")))
+            .unwrap();
+        let out = server.kubectl(&["get", "namespaces"]);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthorized"));
+    }
     std::fs::write(server.kubeconfig(), kubeconfig.replace("token: t0ken", "token: wrong")).unwrap();
     let out = server.kubectl(&["get", "namespaces"]);
     assert!(!out.status.success());

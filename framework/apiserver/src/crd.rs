@@ -18,6 +18,56 @@ pub(crate) struct Schema {
 }
 
 /// The resources a CRD serves (one per served version), or the reasons it is invalid.
+/// The types a structural schema may name.
+const SCHEMA_TYPES: &[&str] = &["array", "boolean", "integer", "number", "object", "string"];
+
+/// Checks what a schema node and the nodes under it declare: known `type`s and `pattern`s that
+/// compile (kube-apiserver's `ValidateCustomResourceDefinitionOpenAPISchema`, in part).
+fn check_schema(node: &Value, at: &str, errors: &mut Vec<(String, String)>) {
+    let Some(map) = node.as_object() else {
+        errors.push((at.to_string(), "Invalid value: must be an object".into()));
+        return;
+    };
+    match map.get("type") {
+        None => {}
+        Some(Value::String(t)) if t.is_empty() || SCHEMA_TYPES.contains(&t.as_str()) => {}
+        Some(other) => {
+            let supported = SCHEMA_TYPES.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+            errors.push((
+                format!("{at}.type"),
+                format!("Unsupported value: {other}: supported values: {supported}"),
+            ));
+        }
+    }
+    if let Some(pattern) = map.get("pattern") {
+        match pattern.as_str().map(regex_lite::Regex::new) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => errors.push((
+                format!("{at}.pattern"),
+                format!("Invalid value: {pattern}: must be a valid regular expression, but isn't: {e}"),
+            )),
+            None => errors.push((format!("{at}.pattern"), "Invalid value: must be a string".into())),
+        }
+    }
+    if let Some(props) = map.get("properties").and_then(Value::as_object) {
+        for (name, child) in props {
+            check_schema(child, &format!("{at}.properties[{name}]"), errors);
+        }
+    }
+    for key in ["items", "additionalProperties", "not"] {
+        if let Some(child) = map.get(key).filter(|c| c.is_object()) {
+            check_schema(child, &format!("{at}.{key}"), errors);
+        }
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(children) = map.get(key).and_then(Value::as_array) {
+            for (i, child) in children.iter().enumerate() {
+                check_schema(child, &format!("{at}.{key}[{i}]"), errors);
+            }
+        }
+    }
+}
+
 pub(crate) fn resources_of(crd: &Value) -> Result<Vec<Arc<ResourceDef>>, Vec<(String, String)>> {
     let spec = &crd["spec"];
     let mut errors = Vec::new();
@@ -70,6 +120,11 @@ pub(crate) fn resources_of(crd: &Value) -> Result<Vec<Arc<ResourceDef>>, Vec<(St
             "spec.versions".into(),
             "Invalid value: must have exactly one version marked as storage version".into(),
         ));
+    }
+    for (i, version) in versions.iter().enumerate() {
+        if let Some(schema) = version["schema"].get("openAPIV3Schema") {
+            check_schema(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema"), &mut errors);
+        }
     }
     if !errors.is_empty() {
         return Err(errors);

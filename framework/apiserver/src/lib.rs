@@ -29,12 +29,15 @@ mod events;
 mod faults;
 mod handlers;
 mod http_util;
+mod listener;
 mod object;
+mod options;
 mod patch;
 mod protobuf;
 mod resources;
 mod selector;
 mod server;
+mod shape;
 mod status;
 mod store;
 mod table;
@@ -44,10 +47,6 @@ mod watch;
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use base64::Engine;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -84,8 +83,38 @@ pub struct ApiServerBuilder {
     tls: bool,
     token: Option<String>,
     watch_history: usize,
+    watch_history_bytes: usize,
     watch_buffer: usize,
     bookmark_interval: Duration,
+    limits: ConnectionLimits,
+}
+
+/// What one connection may take: time to send its request headers (also the idle time allowed
+/// between requests on a kept-alive HTTP/1 connection) and its body, and how many connections
+/// the server keeps open at once.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Time allowed to send a request's headers, counted from when the server waits for them: an
+    /// idle or slow (slowloris) HTTP/1 connection is closed after it (default 32 s, as
+    /// kube-apiserver's `ReadHeaderTimeout`).
+    pub header_read_timeout: Duration,
+    /// HTTP/2 connections are pinged this often when idle and closed when a ping goes
+    /// unanswered for as long (default 30 s).
+    pub keep_alive: Duration,
+    /// Connections open at once; more are accepted and closed at once, so that they cannot use
+    /// up the process's file descriptors (default 4096, and never above half the process's
+    /// file-descriptor limit).
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(32),
+            keep_alive: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
 }
 
 impl ApiServerBuilder {
@@ -112,6 +141,17 @@ impl ApiServerBuilder {
     /// How many events are kept for watch resumes (default 10,000); older resumes get 410.
     pub fn watch_history(mut self, events: usize) -> Self {
         self.watch_history = events;
+        self
+    }
+    /// How many bytes of objects the event history may hold (default 128 MiB): the oldest events
+    /// go first, and resumes from before them get 410, as after compaction.
+    pub fn watch_history_bytes(mut self, bytes: usize) -> Self {
+        self.watch_history_bytes = bytes;
+        self
+    }
+    /// Timeouts and the connection cap (see [`ConnectionLimits`]).
+    pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.limits = limits;
         self
     }
     /// How many events a watcher may lag behind before its watch is closed (default 10,000).
@@ -147,6 +187,7 @@ impl ApiServerBuilder {
         let server = Arc::new(Server::new(
             self.token.clone(),
             self.watch_history,
+            self.watch_history_bytes,
             self.watch_buffer,
             self.bookmark_interval,
         ));
@@ -175,62 +216,15 @@ impl ApiServerBuilder {
         };
         let stop = CancellationToken::new();
         tokio::spawn(controllers::run(server.clone(), stop.clone()));
-        let task = tokio::spawn(accept_loop(listener, acceptor, server.clone(), stop.clone()));
+        let task = tokio::spawn(listener::accept_loop(
+            listener,
+            acceptor,
+            server.clone(),
+            self.limits,
+            stop.clone(),
+        ));
         tracing::info!(%url, "krust-apiserver listening");
         Ok(ApiServer { url, yaml, config, server, stop, task })
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    server: Arc<Server>,
-    stop: CancellationToken,
-) {
-    loop {
-        let (tcp, _) = tokio::select! {
-            _ = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let server = server.clone();
-        let acceptor = acceptor.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let server = server.clone();
-                async move { Ok::<_, std::convert::Infallible>(server::handle(server, req).await) }
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let result = match acceptor {
-                None => {
-                    tokio::select! {
-                        r = builder.serve_connection(TokioIo::new(tcp), service) => r,
-                        _ = stop.cancelled() => Ok(()),
-                    }
-                }
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(tls) => tokio::select! {
-                        r = builder.serve_connection(TokioIo::new(tls), service) => r,
-                        _ = stop.cancelled() => Ok(()),
-                    },
-                    Err(e) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
     }
 }
 
@@ -298,8 +292,10 @@ impl ApiServer {
             tls: false,
             token: None,
             watch_history: 10_000,
+            watch_history_bytes: 128 << 20,
             watch_buffer: 10_000,
             bookmark_interval: Duration::from_secs(60),
+            limits: ConnectionLimits::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::{io::Write, net::IpAddr, path::PathBuf};
 use krust_apiserver::ApiServer;
 
 const USAGE: &str = "usage: krust-apiserver [--bind ADDR] [--port N] [--kubeconfig-out FILE] [--tls] [--token T] [--watch-history N]
+       [--watch-history-bytes N] [--max-connections N] [--faults-per-minute R] [--fault-seed N]
 
   --bind ADDR           address to listen on (default 127.0.0.1)
   --port N              port (default 6443; 0 picks a free port)
@@ -15,6 +16,11 @@ const USAGE: &str = "usage: krust-apiserver [--bind ADDR] [--port N] [--kubeconf
   --tls                 serve HTTPS with a self-signed certificate (its CA goes into the kubeconfig)
   --token T             require this bearer token
   --watch-history N     events kept for watch resumes (default 10000)
+  --watch-history-bytes N
+                        bytes of objects kept for watch resumes (default 134217728); the oldest
+                        go first and resumes from before them get 410
+  --max-connections N   connections open at once (default 4096, at most half the fd limit);
+                        idle and slow connections are closed after 32 s
   --faults-per-minute R inject a seeded random fault schedule: each kind (restart, watch cut,
                         compaction, 429/500/503 burst, latency spike, stalled watches) R times a
                         minute on average (default 0: none)
@@ -27,6 +33,8 @@ struct Args {
     tls: bool,
     token: Option<String>,
     watch_history: usize,
+    watch_history_bytes: usize,
+    max_connections: usize,
     faults_per_minute: f64,
     fault_seed: u64,
 }
@@ -39,6 +47,8 @@ fn parse() -> Result<Args, String> {
         tls: false,
         token: None,
         watch_history: 10_000,
+        watch_history_bytes: 128 << 20,
+        max_connections: krust_apiserver::ConnectionLimits::default().max_connections,
         faults_per_minute: 0.0,
         fault_seed: 1,
     };
@@ -60,6 +70,15 @@ fn parse() -> Result<Args, String> {
                 args.watch_history =
                     value("--watch-history")?.parse().map_err(|e| format!("--watch-history: {e}"))?
             }
+            "--watch-history-bytes" => {
+                args.watch_history_bytes = value("--watch-history-bytes")?
+                    .parse()
+                    .map_err(|e| format!("--watch-history-bytes: {e}"))?
+            }
+            "--max-connections" => {
+                args.max_connections =
+                    value("--max-connections")?.parse().map_err(|e| format!("--max-connections: {e}"))?
+            }
             "--faults-per-minute" => {
                 args.faults_per_minute =
                     value("--faults-per-minute")?.parse().map_err(|e| format!("--faults-per-minute: {e}"))?
@@ -72,6 +91,16 @@ fn parse() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// Writes a file only its owner can read (it holds the token), replacing any earlier one.
+fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // An existing file keeps its mode when opened: make it private too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)
 }
 
 #[tokio::main]
@@ -92,8 +121,16 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut builder =
-        ApiServer::builder().bind(args.bind).port(args.port).tls(args.tls).watch_history(args.watch_history);
+    let mut builder = ApiServer::builder()
+        .bind(args.bind)
+        .port(args.port)
+        .tls(args.tls)
+        .watch_history(args.watch_history)
+        .watch_history_bytes(args.watch_history_bytes)
+        .connection_limits(krust_apiserver::ConnectionLimits {
+            max_connections: args.max_connections,
+            ..Default::default()
+        });
     if let Some(t) = &args.token {
         builder = builder.token(t.clone());
     }
@@ -105,7 +142,7 @@ async fn main() {
         }
     };
     if let Some(path) = &args.kubeconfig_out
-        && let Err(e) = std::fs::write(path, server.kubeconfig().yaml)
+        && let Err(e) = write_private(path, server.kubeconfig().yaml.as_bytes())
     {
         eprintln!("krust-apiserver: cannot write {}: {e}", path.display());
         std::process::exit(1);

@@ -48,11 +48,35 @@ pub(crate) fn merge(target: &mut Value, patch: &Value) {
 
 /// Applies an RFC 6902 patch, all or nothing. As in kube-apiserver (evanphx/json-patch), a
 /// `test` of `null` passes for a path that does not exist (clients use it to say "not set yet").
-pub(crate) fn json(target: &mut Value, patch: &Value) -> Result<(), String> {
+///
+/// Bounded as kube-apiserver bounds it: at most [`MAX_JSON_PATCH_OPERATIONS`] operations, and the
+/// values `copy` operations duplicate add up to at most `copy_limit` bytes (a few operations
+/// doubling a value would otherwise grow the object exponentially).
+pub(crate) fn json(target: &mut Value, patch: &Value, copy_limit: usize) -> Result<(), String> {
+    if let Some(ops) = patch.as_array()
+        && ops.len() > MAX_JSON_PATCH_OPERATIONS
+    {
+        return Err(format!(
+            "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
+            ops.len()
+        ));
+    }
     let patch: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| format!("invalid JSON patch: {e}"))?;
     let original = target.clone();
+    let mut copied = 0usize;
     for op in patch.0 {
+        if let json_patch::PatchOperation::Copy(c) = &op
+            && let Some(source) = target.pointer(c.from.as_str())
+        {
+            copied = copied.saturating_add(encoded_len(source));
+            if copied > copy_limit {
+                *target = original;
+                return Err(format!(
+                    "Unable to apply patch: Copy operation's accumulated size exceeded limit: {copy_limit} bytes"
+                ));
+            }
+        }
         if let json_patch::PatchOperation::Test(t) = &op
             && t.value.is_null()
             && target.pointer(t.path.as_str()).is_none()
@@ -65,6 +89,27 @@ pub(crate) fn json(target: &mut Value, patch: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// kube-apiserver's `maxJSONPatchOperations`.
+pub(crate) const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+
+/// The length of a value encoded as JSON, without building the encoding.
+pub(crate) fn encoded_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// Applies a strategic merge patch to a built-in object.
@@ -249,14 +294,27 @@ mod tests {
     #[test]
     fn json_patch_test_op() {
         let mut obj = json!({"metadata": {}, "spec": {"replicas": 1}});
-        assert!(json(&mut obj, &json!([{"op": "test", "path": "/spec/replicas", "value": 2}])).is_err());
+        assert!(
+            json(&mut obj, &json!([{"op": "test", "path": "/spec/replicas", "value": 2}]), 1 << 20).is_err()
+        );
         // test null of a missing path passes (kube-apiserver's behaviour); the patch is atomic.
-        json(&mut obj, &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}, {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}])).unwrap();
+        json(&mut obj, &json!([{"op": "test", "path": "/metadata/finalizers", "value": null}, {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}]), 1 << 20).unwrap();
         assert_eq!(obj["metadata"]["finalizers"], json!(["f"]));
         let before = obj.clone();
-        assert!(json(&mut obj, &json!([{"op": "add", "path": "/spec/x", "value": 1}, {"op": "test", "path": "/spec/replicas", "value": 9}])).is_err());
+        assert!(json(&mut obj, &json!([{"op": "add", "path": "/spec/x", "value": 1}, {"op": "test", "path": "/spec/replicas", "value": 9}]), 1 << 20).is_err());
         assert_eq!(obj, before, "nothing applied when one op fails");
-        json(&mut obj, &json!([{"op": "test", "path": "/spec/replicas", "value": 1}, {"op": "replace", "path": "/spec/replicas", "value": 3}])).unwrap();
+        json(&mut obj, &json!([{"op": "test", "path": "/spec/replicas", "value": 1}, {"op": "replace", "path": "/spec/replicas", "value": 3}]), 1 << 20).unwrap();
+        // Copies that double a value stop at the limit, and the object is left as it was.
+        let mut big = json!({"a": ["x".repeat(1000)]});
+        let doubling: Vec<Value> =
+            (0..30).map(|_| json!({"op": "copy", "from": "/a", "path": "/a/-"})).collect();
+        let before = big.clone();
+        let error = json(&mut big, &Value::Array(doubling), 100_000).unwrap_err();
+        assert!(error.contains("accumulated size exceeded"), "{error}");
+        assert_eq!(big, before);
+        let many: Vec<Value> =
+            (0..10_001).map(|_| json!({"op": "test", "path": "/a/0", "value": "y"})).collect();
+        assert!(json(&mut big, &Value::Array(many), 1 << 20).unwrap_err().contains("maximum operations"));
         assert_eq!(obj["spec"]["replicas"], 3);
     }
 }

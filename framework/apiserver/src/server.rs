@@ -47,11 +47,12 @@ impl Server {
     pub fn new(
         token: Option<String>,
         history: usize,
+        history_bytes: usize,
         watch_buffer: usize,
         bookmark_interval: Duration,
     ) -> Server {
         Server {
-            store: Store::new(history, watch_buffer),
+            store: Store::new(history, history_bytes, watch_buffer),
             resources: RwLock::new(resources::builtins()),
             token,
             faults: Faults::default(),
@@ -125,8 +126,21 @@ fn authorized(server: &Server, request: &Request<hyper::body::Incoming>) -> bool
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == token)
+        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
 }
+
+/// Compares a presented token with the server's in time that does not depend on where they
+/// differ (only on the presented length), so the token cannot be guessed byte by byte.
+fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
+    let mut diff = presented.len() ^ expected.len();
+    for (i, b) in presented.iter().enumerate() {
+        diff |= usize::from(b ^ expected.get(i % expected.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn route(server: &Arc<Server>, request: Request<hyper::body::Incoming>) -> ApiResult<Response<Body>> {
     let path = request.uri().path().trim_end_matches('/').to_string();
@@ -210,17 +224,25 @@ async fn route(server: &Arc<Server>, request: Request<hyper::body::Incoming>) ->
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    crate::options::check(&query, &method)?;
     let body = read_body(request).await?;
     let ctx = handlers::Ctx { server: server.clone(), target, query, content_type, accept, user_agent, body };
-    match (&method, ctx.target.name.is_some()) {
+    if method == Method::GET && ctx.target.name.is_none() && ctx.query.flag("watch")? {
+        return crate::watch::serve(ctx);
+    }
+    // Decoding, patching and listing take CPU in proportion to what the client sent or asked
+    // for: off the async workers, so that health checks and watches keep being served.
+    let path_for_error = path.clone();
+    tokio::task::spawn_blocking(move || dispatch(ctx, &method, &path))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("the request to {path_for_error} failed: {e}"))))
+}
+
+/// Runs a verb that is not a watch.
+fn dispatch(ctx: handlers::Ctx, method: &Method, path: &str) -> ApiResult<Response<Body>> {
+    match (method, ctx.target.name.is_some()) {
         (&Method::GET, true) => handlers::get(ctx),
-        (&Method::GET, false) => {
-            if ctx.query.flag("watch")? {
-                crate::watch::serve(ctx)
-            } else {
-                handlers::list(ctx)
-            }
-        }
+        (&Method::GET, false) => handlers::list(ctx),
         (&Method::POST, false) => handlers::create(ctx),
         (&Method::PUT, true) => handlers::update(ctx),
         (&Method::PATCH, true) => handlers::patch(ctx),
@@ -276,7 +298,14 @@ fn resolve(server: &Server, group: &str, version: &str, rest: &[&str], path: &st
 
 async fn read_body(request: Request<hyper::body::Incoming>) -> ApiResult<Bytes> {
     let limited = Limited::new(request.into_body(), MAX_BODY);
-    match limited.collect().await {
+    let Ok(collected) = tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Timeout",
+            format!("the request body was not sent within {}s", BODY_TIMEOUT.as_secs()),
+        ));
+    };
+    match collected {
         Ok(b) => Ok(b.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -302,4 +331,17 @@ pub(crate) fn version() -> serde_json::Value {
         "compiler": "rustc",
         "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        assert!(constant_time_eq(b"t0ken", b"t0ken"));
+        for wrong in [&b"t0kem"[..], b"t0ke", b"t0ken1", b"", b"T0KEN"] {
+            assert!(!constant_time_eq(wrong, b"t0ken"), "{wrong:?}");
+        }
+    }
 }

@@ -114,6 +114,9 @@ struct State {
     uids: HashMap<String, (Arc<str>, String)>,
     history: VecDeque<Arc<Event>>,
     history_cap: usize,
+    /// The bytes of the objects the history holds, and the most it may hold.
+    history_bytes: usize,
+    history_byte_cap: usize,
     /// Watches may resume from any revision >= this one.
     oldest_resumable: u64,
     watchers: Vec<Watcher>,
@@ -136,7 +139,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub fn new(history_cap: usize, watch_buffer: usize) -> Store {
+    pub fn new(history_cap: usize, history_byte_cap: usize, watch_buffer: usize) -> Store {
         // Revisions start at the start time in microseconds: a server started again (its
         // objects lost, as after an etcd restore) never takes a client's resourceVersion from an
         // earlier run for one of its own — a resume from it is too old (410) and the client
@@ -152,6 +155,8 @@ impl Store {
                 uids: HashMap::new(),
                 history: VecDeque::new(),
                 history_cap: history_cap.max(1),
+                history_bytes: 0,
+                history_byte_cap,
                 oldest_resumable: base,
                 watchers: Vec::new(),
                 next_watcher: 0,
@@ -352,6 +357,7 @@ impl Store {
     pub fn compact(&self) {
         let mut state = self.state.lock();
         state.history.clear();
+        state.history_bytes = 0;
         state.oldest_resumable = state.rv;
         state.snapshots.clear();
     }
@@ -377,12 +383,17 @@ impl Store {
 /// dropped.
 fn publish(state: &mut State, event: Event) {
     let event = Arc::new(event);
-    if state.history.len() >= state.history_cap
-        && let Some(old) = state.history.pop_front()
+    state.history_bytes += event.obj.json.len();
+    state.history.push_back(event.clone());
+    // Bounded by count and by bytes; the oldest go first, and resuming from before the oldest
+    // kept event is 410 Expired.
+    while state.history.len() > state.history_cap
+        || (state.history_bytes > state.history_byte_cap && state.history.len() > 1)
     {
+        let Some(old) = state.history.pop_front() else { break };
+        state.history_bytes -= old.obj.json.len();
         state.oldest_resumable = old.rv;
     }
-    state.history.push_back(event.clone());
     state.watchers.retain(|w| {
         if *w.storage != *event.storage {
             return !w.tx.is_closed();
@@ -423,7 +434,7 @@ mod tests {
 
     #[test]
     fn revisions_strictly_increase_across_tables() {
-        let store = Store::new(100, 10);
+        let store = Store::new(100, usize::MAX, 10);
         let a: Arc<str> = Arc::from("/configmaps");
         let b: Arc<str> = Arc::from("/secrets");
         let r1 = put(&store, &a, "x");
@@ -435,7 +446,7 @@ mod tests {
 
     #[test]
     fn watch_after_revision_replays_history_then_live_events_in_order() {
-        let store = Store::new(100, 10);
+        let store = Store::new(100, usize::MAX, 10);
         let t: Arc<str> = Arc::from("/configmaps");
         let r1 = put(&store, &t, "a");
         put(&store, &t, "b");
@@ -447,7 +458,7 @@ mod tests {
 
     #[test]
     fn old_revisions_expire_and_future_ones_are_too_large() {
-        let store = Store::new(2, 10);
+        let store = Store::new(2, usize::MAX, 10);
         let t: Arc<str> = Arc::from("/configmaps");
         let r1 = put(&store, &t, "a");
         put(&store, &t, "b");
@@ -464,7 +475,7 @@ mod tests {
 
     #[test]
     fn a_full_watcher_is_dropped_without_blocking_the_writer() {
-        let store = Store::new(100, 2);
+        let store = Store::new(100, usize::MAX, 2);
         let t: Arc<str> = Arc::from("/configmaps");
         let (_, _, rx) = store.watch(&t, None, WatchFrom::Now).ok().unwrap();
         for i in 0..5 {

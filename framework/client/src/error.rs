@@ -16,6 +16,22 @@ use crate::config::ConfigError;
 /// How many bytes of a non-Status error body are kept in the error message.
 const EXCERPT_LEN: usize = 256;
 
+/// An error and its causes, outermost first (`client error (Connect): invalid peer certificate:
+/// UnknownIssuer`): transport errors say little at the top, the reason is at the bottom.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 /// The error type of every request made through krust-client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -25,7 +41,7 @@ pub enum Error {
     Api(#[from] Box<ApiError>),
 
     /// The request never got an HTTP response: DNS, connect, TLS, or the connection dropped.
-    #[error("request {method} {url} failed: {source}")]
+    #[error("request {method} {url} failed: {}", causes(source.as_ref()))]
     Transport {
         /// HTTP method of the failed request.
         method: http::Method,
@@ -37,7 +53,7 @@ pub enum Error {
     },
 
     /// Reading the response body failed after the headers arrived (e.g. the server closed a watch).
-    #[error("reading the response body of {url} failed: {source}")]
+    #[error("reading the response body of {url} failed: {}", causes(source))]
     Body {
         /// URL of the request.
         url: String,

@@ -86,7 +86,11 @@ pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    let value: Value = if content_type.contains("yaml") {
+    let yaml = content_type.contains("yaml");
+    if let Some(why) = too_deep(body, yaml) {
+        return Err(ApiError::bad_request(format!("the request body is nested too deeply: {why}")));
+    }
+    let value: Value = if yaml {
         serde_saphyr::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
@@ -100,6 +104,69 @@ pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
         )));
     }
     Ok(value)
+}
+
+/// Nesting deeper than this is refused before parsing (no Kubernetes object comes close; the
+/// parsers' own limits would also stop it, but only after reading up to it).
+const MAX_DEPTH: usize = 100;
+/// A block-YAML line indented further than this is refused before parsing.
+const MAX_INDENT: usize = 512;
+
+/// A cheap byte scan for bodies nested deeper than any object: brackets and braces outside
+/// quoted strings and, for YAML, indentation and comments.
+pub(crate) fn too_deep(body: &[u8], yaml: bool) -> Option<String> {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    let mut line_start = true;
+    let mut indent = 0usize;
+    let mut comment = false;
+    for &b in body {
+        if b == b'\n' {
+            line_start = true;
+            indent = 0;
+            comment = false;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if yaml && line_start {
+            if b == b' ' {
+                indent += 1;
+                if indent > MAX_INDENT {
+                    return Some(format!("a line is indented more than {MAX_INDENT} columns"));
+                }
+                continue;
+            }
+            line_start = false;
+        }
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' && q == b'"' {
+                    escaped = true;
+                } else if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'"' => quote = Some(b'"'),
+                b'\'' if yaml => quote = Some(b'\''),
+                b'#' if yaml => comment = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Some(format!("more than {MAX_DEPTH} levels of lists and maps"));
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    None
 }
 
 pub(crate) fn kind_of(v: &Value) -> &'static str {

@@ -9,6 +9,7 @@ use crate::{
     apply,
     http_util::{Body, json_response},
     object::{key, meta_mut},
+    server::MAX_BODY,
     status::{ApiError, ApiResult},
     store::Write,
 };
@@ -40,9 +41,17 @@ pub(crate) fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
         match content_type.as_str() {
             "application/merge-patch+json" => crate::patch::merge(&mut target, &patch_body),
             "application/json-patch+json" => {
-                crate::patch::json(&mut target, &patch_body).map_err(patch_error)?
+                crate::patch::json(&mut target, &patch_body, MAX_BODY).map_err(patch_error)?
             }
             _ => crate::patch::strategic(&mut target, &patch_body).map_err(patch_error)?,
+        }
+        let size = crate::patch::encoded_len(&target);
+        if size > MAX_BODY {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: the patched object would be {size} bytes; the limit is {MAX_BODY}"),
+            ));
         }
         if !target.is_object() {
             return Err(ApiError::new(

@@ -155,6 +155,7 @@ pub(crate) fn prepare_create(
         _ => {}
     }
     validate_custom(res, &name, &mut obj)?;
+    crate::shape::check(res, &name, &obj)?;
     let _ = server;
     Ok((obj, name))
 }
@@ -346,6 +347,7 @@ pub(crate) fn prepare_update(
             result["status"] = cur["status"].clone();
         }
     }
+    crate::shape::check(res, &name, &result)?;
     // Generation.
     let changed = match res.generation {
         Generation::None => false,

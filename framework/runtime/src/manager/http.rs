@@ -99,6 +99,15 @@ pub(super) fn probe(
     }
 }
 
+/// Connections the metrics and probes server keeps open at once (scrapers and kubelets need a
+/// handful); more are closed at once.
+const MAX_CONNECTIONS: usize = 128;
+/// Time a client has to send a request's headers; also how long an idle kept-alive connection
+/// stays open (kube-apiserver's `ReadHeaderTimeout`).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+/// Repeated accept warnings are logged at most this often.
+const WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
 pub(super) async fn serve(inner: Arc<Inner>, listener: std::net::TcpListener, stop: CancellationToken) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -108,12 +117,37 @@ pub(super) async fn serve(inner: Arc<Inner>, listener: std::net::TcpListener, st
         }
     };
     let mut connections = JoinSet::new();
+    let mut last_warning: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
             a = listener.accept() => a,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        // Finished connections leave the set (a scraper connects again every few seconds).
+        while connections.try_join_next().is_some() {}
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, mostly: say so now and then, and do not spin.
+                if last_warning.is_none_or(|t| t.elapsed() >= WARNING_INTERVAL) {
+                    last_warning = Some(std::time::Instant::now());
+                    tracing::warn!(error = %e, "the metrics and probes server cannot accept a connection");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if connections.len() >= MAX_CONNECTIONS {
+            if last_warning.is_none_or(|t| t.elapsed() >= WARNING_INTERVAL) {
+                last_warning = Some(std::time::Instant::now());
+                tracing::warn!(
+                    max = MAX_CONNECTIONS,
+                    "too many connections to the metrics and probes server; closing a new one"
+                );
+            }
+            drop(stream);
+            continue;
+        }
         let inner = inner.clone();
         let stop = stop.clone();
         connections.spawn(async move {
@@ -128,6 +162,8 @@ pub(super) async fn serve(inner: Arc<Inner>, listener: std::net::TcpListener, st
                 }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {
