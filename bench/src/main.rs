@@ -1,10 +1,12 @@
 //! krust-bench: side-by-side benchmarks of krust and kube-rs.
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
-//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`, `leader`, `testenv`.
+//! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`, `leader`, `testenv`,
+//! `chaos`.
 
 mod apiserver;
 mod bytesource;
+mod chaos;
 mod decode;
 mod fixtures;
 mod informers;
@@ -24,7 +26,9 @@ fn usage() -> ! {
          workqueue [--items N] [--deep N] [--timers N] [--runs R]   work queue cycles and timers vs kube-rs' scheduler\n  \
          reconcile [--objects N] [--rate R] [--seconds S] [--runs R]   write-to-reconcile latency, krust vs kube-rs Controller\n  \
          leader [--rounds N]   leader election failover after kills and graceful stops\n  \
-         testenv [--runs R]   krust::testing: server start, test context, seeding, one reconcile"
+         testenv [--runs R]   krust::testing: server start, test context, seeding, one reconcile\n  \
+         chaos [--seconds S] [--seed N] [--faults-per-minute R] [--websites N] [--replace-leader-every S]   \
+         the example operator in 3 replicas under a random fault schedule: convergence, overlaps, panics, RSS"
     );
     std::process::exit(2)
 }
@@ -39,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Some("reconcile") => reconcile::run(&args[1..]),
         Some("leader") => leader::run(&args[1..]),
         Some("testenv") => testenv::run(&args[1..]),
+        Some("chaos") => chaos::run(&args[1..]),
         // Internal: one leader election replica in its own process.
         Some("leader-replica") => leader::replica(&args[1..]),
         // Internal: one framework's controller in its own process.

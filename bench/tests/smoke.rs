@@ -139,3 +139,27 @@ fn testenv_suite_prints_its_results() {
         ]
     );
 }
+
+/// The chaos suite's short run (issue 16): 60 s of every fault kind at 20 a minute each, the
+/// leader replaced every 20 s; nothing may diverge, stay unreconciled, overlap or panic, and
+/// the operator must be quiet once everything is in place.
+#[test]
+fn chaos_for_a_minute_loses_nothing() {
+    let run =
+        suite(&["chaos", "--seconds", "60", "--faults-per-minute", "20", "--replace-leader-every", "20"]);
+    for key in [
+        "chaos_cache_divergence",
+        "chaos_unreconciled",
+        "chaos_overlapping_reconciles",
+        "chaos_overlapping_leaders",
+        "chaos_panics",
+        "chaos_quiet_writes",
+    ] {
+        assert_eq!(run.value(key), 0.0, "{key}:\n{}", run.stdout);
+    }
+    assert!(run.value("chaos_leaders_replaced") >= 1.0, "{}", run.stdout);
+    assert!(run.value("chaos_writer_writes") >= 100.0, "{}", run.stdout);
+    for kind in ["restart", "watch_cut", "compaction", "error_burst", "latency_spike", "stall"] {
+        assert!(run.value(&format!("chaos_faults_{kind}")) > 0.0, "{kind} never injected:\n{}", run.stdout);
+    }
+}

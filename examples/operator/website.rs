@@ -356,6 +356,68 @@ mod tests {
         assert!(is_condition_true(&status.conditions, "Ready"), "{:?}", status.conditions);
     }
 
+    /// Write requests the server received so far.
+    fn writes(env: &TestEnv) -> u64 {
+        ["POST", "PUT", "PATCH", "DELETE"].iter().map(|m| env.server().request_count(m)).sum()
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_that_finds_everything_in_place_writes_nothing() {
+        let env = TestEnv::start().await.unwrap();
+        env.install_crd::<Website>().await.unwrap();
+        env.create(&sample("calm")).await.unwrap();
+        let request = || Request::new("default", "calm");
+        env.reconcile(&WebsiteReconciler, request()).await.unwrap();
+        let _: Website = env.catch_up(Some("default"), "calm").await.unwrap();
+        env.reconcile(&WebsiteReconciler, request()).await.unwrap();
+        let settle = || async {
+            let _: Website = env.catch_up(Some("default"), "calm").await.unwrap();
+            let _: Deployment = env.catch_up(Some("default"), "calm").await.unwrap();
+            let _: Service = env.catch_up(Some("default"), "calm").await.unwrap();
+            let _: ConfigMap = env.catch_up(Some("default"), "calm-content").await.unwrap();
+            // The events of the last reconcile go out in the background.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        settle().await;
+
+        // Everything is in place: reconciling again (as after every relist) writes nothing.
+        let before = writes(&env);
+        for _ in 0..3 {
+            env.reconcile(&WebsiteReconciler, request()).await.unwrap();
+        }
+        assert_eq!(writes(&env) - before, 0, "a reconcile with nothing to do wrote");
+
+        // Someone scales the Deployment: one apply brings it back, then quiet again.
+        let deployments = env.clientset().apps_v1().deployments("default");
+        deployments
+            .patch(
+                "calm",
+                PatchType::Merge,
+                &serde_json::json!({"spec": {"replicas": 7}}),
+                &PatchOptions::default(),
+            )
+            .await
+            .unwrap();
+        let _: Deployment = env.catch_up(Some("default"), "calm").await.unwrap();
+        let before = writes(&env);
+        env.reconcile(&WebsiteReconciler, request()).await.unwrap();
+        let deployment = deployments.get("calm", &GetOptions::default()).await.unwrap();
+        assert_eq!(deployment.spec.replicas, Some(2));
+        settle().await;
+        assert!(writes(&env) - before <= 2, "one apply and its event");
+        let before = writes(&env);
+        env.reconcile(&WebsiteReconciler, request()).await.unwrap();
+        assert_eq!(writes(&env) - before, 0);
+
+        // The server restarts (objects kept, watches and history lost): the caches relist, and
+        // the reconciles that follow still find nothing to do.
+        env.server().restart();
+        settle().await;
+        let before = writes(&env);
+        env.reconcile(&WebsiteReconciler, request()).await.unwrap();
+        assert_eq!(writes(&env) - before, 0, "a relist made the operator write");
+    }
+
     #[tokio::test]
     async fn a_website_that_is_gone_is_done() {
         let env = TestEnv::start().await.unwrap();

@@ -639,3 +639,22 @@ async fn a_relist_keeps_unchanged_objects_and_replaces_only_what_changed() {
     }
     informer.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_cut_in_the_middle_of_an_event_is_resumed_without_losing_it() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (cms, informer, recorder) = setup(&server).await;
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    for round in 0..3 {
+        // The next event reaches the informer only half sent, then the connection drops.
+        server.cut_watches_mid_event();
+        let name = format!("cut-{round}");
+        let created = cms.create(&cm(&name), &CreateOptions::default()).await.unwrap();
+        recorder.wait_for(&format!("add {name} false")).await;
+        let cached = informer.indexer().get(&format!("default/{name}")).unwrap();
+        assert_eq!(Some(cached.resource_version()), created.metadata.resource_version.as_deref());
+    }
+    assert_eq!(cached_names(&informer), ["cut-0", "cut-1", "cut-2"]);
+    informer.shutdown();
+}

@@ -1,6 +1,6 @@
 //! A randomized, seeded and reproducible fault schedule (issue-16's chaos runs; no counterpart in
 //! kube-apiserver — these are the faults a real control plane puts client-go through): server
-//! restarts (objects kept, history and watches dropped), watch connections cut, compaction (a
+//! restarts (objects kept, history and watches dropped), watch connections cut (some mid-event), compaction (a
 //! resume gets 410), bursts of 429/500/503 with `Retry-After`, latency spikes, and stalled
 //! watches. Each kind has a rate (per minute); [`FaultSchedule::plan`] turns the seed and the
 //! rates into the same list of faults every time, and [`ApiServer::run_faults`] applies it.
@@ -23,7 +23,8 @@ pub enum FaultKind {
     /// Objects kept, watches closed, history lost (a restarted API server before its watch
     /// cache refills).
     Restart,
-    /// Every open watch connection closed.
+    /// Every open watch connection closed: alternately at the end of an event (the stream
+    /// ends) and in the middle of one (the connection breaks, the event is cut short).
     WatchCut,
     /// The event history forgotten: resumes and continued lists get 410 Expired.
     Compaction,
@@ -174,6 +175,11 @@ impl ApiServer {
                         FaultKind::Restart => {
                             server.store.close_watches();
                             server.store.compact();
+                        }
+                        // Every other cut breaks the connections in the middle of an event
+                        // instead of ending the streams.
+                        FaultKind::WatchCut if counts[1].load(Ordering::Relaxed) % 2 == 1 => {
+                            server.faults.cut_watches_mid_chunk()
                         }
                         FaultKind::WatchCut => server.store.close_watches(),
                         FaultKind::Compaction => server.store.compact(),

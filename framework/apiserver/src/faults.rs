@@ -11,6 +11,8 @@ use crate::status::ApiError;
 
 pub(crate) struct Faults {
     latency: Mutex<Option<Duration>>,
+    /// Bumped to break open watches in the middle of an event.
+    mid_chunk_cuts: std::sync::atomic::AtomicU64,
     /// While true, open watches send nothing (their events wait in their buffers).
     watches_held: tokio::sync::watch::Sender<bool>,
     failures: Mutex<Option<(u32, StatusCode, Option<u64>)>>,
@@ -24,6 +26,7 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             latency: Mutex::default(),
+            mid_chunk_cuts: Default::default(),
             watches_held: tokio::sync::watch::Sender::new(false),
             failures: Mutex::default(),
             reads_only: Mutex::default(),
@@ -33,6 +36,16 @@ impl Default for Faults {
 }
 
 impl Faults {
+    /// Makes every open watch break in the middle of its next event.
+    pub fn cut_watches_mid_chunk(&self) {
+        self.mid_chunk_cuts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many mid-chunk cuts were ordered (a watch compares it with the count at its start).
+    pub fn mid_chunk_cuts(&self) -> u64 {
+        self.mid_chunk_cuts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn hold_watches(&self, hold: bool) {
         self.watches_held.send_replace(hold);
     }

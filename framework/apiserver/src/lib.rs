@@ -353,6 +353,23 @@ impl ApiServer {
         self.server.faults.set_latency(latency);
     }
 
+    /// How many requests with this method (`GET`, `POST`, `PUT`, `PATCH`, `DELETE`; any other
+    /// name: every other method) the server received, health checks included; for tests that
+    /// check how much a client writes.
+    pub fn request_count(&self, method: &str) -> u64 {
+        let slot = server::METHODS
+            .iter()
+            .position(|m| m.eq_ignore_ascii_case(method))
+            .unwrap_or(server::METHODS.len());
+        self.server.requests[slot].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Fault: every open watch breaks in the middle of its next event (half of it is sent, then
+    /// the connection drops), as a network failure would cut it.
+    pub fn cut_watches_mid_event(&self) {
+        self.server.faults.cut_watches_mid_chunk();
+    }
+
     /// Fault: forgets the event history, so resuming a watch from an older resourceVersion
     /// (or continuing a list) gets 410 Expired.
     pub fn compact(&self) {

@@ -33,7 +33,12 @@ pub(crate) struct Server {
     pub bookmark_interval: Duration,
     /// `host:port`, for `serverAddressByClientCIDRs`.
     pub address: RwLock<String>,
+    /// Requests received, by method (in [`METHODS`]' order; the last counts the others).
+    pub requests: [std::sync::atomic::AtomicU64; 6],
 }
+
+/// The methods [`Server::requests`] counts.
+pub(crate) const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// What a resource request addresses.
 pub(crate) struct Target {
@@ -58,6 +63,7 @@ impl Server {
             faults: Faults::default(),
             bookmark_interval,
             address: RwLock::new(String::new()),
+            requests: Default::default(),
         }
     }
 
@@ -103,6 +109,8 @@ impl Query {
 
 /// Handles one request; never panics on its input.
 pub(crate) async fn handle(server: Arc<Server>, request: Request<hyper::body::Incoming>) -> Response<Body> {
+    let slot = METHODS.iter().position(|m| *m == request.method().as_str()).unwrap_or(METHODS.len());
+    server.requests[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if let Some(delay) = server.faults.latency() {
         tokio::time::sleep(delay).await;
     }

@@ -118,9 +118,14 @@ fn expired_event(requested: u64, oldest: u64) -> Bytes {
     out.freeze()
 }
 
-fn streaming_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+/// The body of a watch: its chunks; an `Err` ends it abruptly (the connection is dropped
+/// without the final chunk, as a network failure would).
+fn streaming_response(rx: mpsc::Receiver<Result<Bytes, ()>>) -> Response<Body> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(Frame::data(chunk)), rx))
+        rx.recv().await.map(|chunk| {
+            let frame = chunk.map(Frame::data).map_err(|()| std::io::Error::other("watch cut by a fault"));
+            (frame, rx)
+        })
     });
     let mut response = Response::new(StreamBody::new(stream).boxed());
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -170,13 +175,13 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
     }
     let storage: Arc<str> = Arc::from(res.storage.as_str());
-    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, ()>>(4);
     let (initial, start_rv, mut events) =
         match ctx.server.store.watch(&storage, ctx.target.namespace.as_deref(), from) {
             Ok(w) => w,
             Err(WatchRefused::Expired { requested, oldest }) => {
                 // The real server answers 200 and sends one ERROR event.
-                let _ = tx.try_send(expired_event(requested, oldest));
+                let _ = tx.try_send(Ok(expired_event(requested, oldest)));
                 return Ok(streaming_response(rx));
             }
             Err(WatchRefused::TooLarge { requested, current }) => return Err(too_large(requested, current)),
@@ -192,17 +197,18 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
         for event in &initial {
             render(&mut out, &res, &filter, event);
             last_rv = last_rv.max(event.rv);
-            if out.len() >= MAX_BATCH && tx.send(out.split().freeze()).await.is_err() {
+            if out.len() >= MAX_BATCH && tx.send(Ok(out.split().freeze())).await.is_err() {
                 return;
             }
         }
         if send_initial {
             frame(&mut out, "BOOKMARK", &bookmark(&res, start_rv, true));
         }
-        if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+        if !out.is_empty() && tx.send(Ok(out.split().freeze())).await.is_err() {
             return;
         }
         drop(initial);
+        let cuts_at_start = server.faults.mid_chunk_cuts();
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         loop {
             tokio::select! {
@@ -217,7 +223,7 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
                         last_rv = last_rv.max(revision);
                     }
                     frame(&mut out, "BOOKMARK", &bookmark(&res, last_rv, false));
-                    if tx.send(out.split().freeze()).await.is_err() {
+                    if tx.send(Ok(out.split().freeze())).await.is_err() {
                         return;
                     }
                 }
@@ -240,7 +246,14 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
                             Err(_) => break,
                         }
                     }
-                    if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+                    // Fault: the connection breaks in the middle of an event.
+                    if server.faults.mid_chunk_cuts() != cuts_at_start && out.len() > 1 {
+                        let half = out.split_to(out.len() / 2).freeze();
+                        let _ = tx.send(Ok(half)).await;
+                        let _ = tx.send(Err(())).await;
+                        return;
+                    }
+                    if !out.is_empty() && tx.send(Ok(out.split().freeze())).await.is_err() {
                         return;
                     }
                 }
@@ -248,7 +261,7 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         if bookmarks {
             frame(&mut out, "BOOKMARK", &bookmark(&res, last_rv, false));
-            let _ = tx.send(out.split().freeze()).await;
+            let _ = tx.send(Ok(out.split().freeze())).await;
         }
     });
     Ok(streaming_response(rx))

@@ -131,13 +131,20 @@ where
     Ok(result)
 }
 
+/// The annotation [`apply_owned`] puts on what it applies: a hash of the desired object.
+pub const APPLIED_HASH_ANNOTATION: &str = "krust.dev/applied-hash";
+
 /// Applies `desired` with server-side apply as `field_manager` (forced: the controller owns the
-/// fields it sets) and says what that did, judged by the resourceVersion the context's cache
-/// held before: [`OperationResult::Created`] (nothing cached), [`OperationResult::Updated`] (the
-/// server wrote a new version: someone had changed or deleted what the controller owns, or the
-/// desired state moved) or [`OperationResult::Unchanged`]. Meant for the types a controller
-/// owns (their cache is warm); the answer drives events and status, the apply itself is always
-/// made.
+/// fields it sets) when the object needs it, and says what that did: [`OperationResult::Created`]
+/// (nothing cached), [`OperationResult::Updated`] (the server wrote a new version: someone had
+/// changed or deleted what the controller owns, or the desired state moved) or
+/// [`OperationResult::Unchanged`]. Meant for the types a controller owns (their cache is warm).
+///
+/// No request is made when the cached object was applied from this same desired state (the
+/// [`APPLIED_HASH_ANNOTATION`] it carries says so) and still holds every field of it (no one
+/// changed or removed them): a reconcile that finds everything in place writes nothing, however
+/// often it runs — after a relist every primary object is reconciled again. A field dropped
+/// from the desired state changes the hash, so the apply that removes it is made.
 pub async fn apply_owned<K>(
     ctx: &Context,
     desired: &K,
@@ -148,14 +155,29 @@ where
 {
     let name = name_of(desired)?;
     let namespace = desired.meta().namespace.clone();
-    let before = ctx
-        .lister::<K>()
-        .namespace(namespace.as_deref().unwrap_or(""))
-        .get_cached(&name)?
-        .map(|cached| cached.resource_version().to_string());
+    let mut wanted = to_value(desired)?;
+    let hash = format!("{:016x}", fnv1a(wanted.to_string().as_bytes()));
+    let cached = ctx.lister::<K>().namespace(namespace.as_deref().unwrap_or("")).get_cached(&name)?;
+    if let Some(cached) = &cached
+        && cached.annotations().get(APPLIED_HASH_ANNOTATION) == Some(&hash)
+        && let Ok(actual) = serde_json::from_slice::<serde_json::Value>(cached.raw())
+        && holds(&actual, &wanted)
+        && let Ok(current) = cached.decode()
+    {
+        return Ok((current, OperationResult::Unchanged));
+    }
+    let before = cached.map(|c| c.resource_version().to_string());
+    if let Some(meta) = wanted.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(map) = annotations.as_object_mut() {
+            map.insert(APPLIED_HASH_ANNOTATION.into(), json!(hash));
+        }
+    }
+    let stamped: K = serde_json::from_value(wanted)
+        .map_err(|e| Error::InvalidRequest(format!("cannot serialize the object: {e}")))?;
     let applied = ctx
         .client::<K>(namespace.as_deref())
-        .apply(desired, &PatchOptions::apply(field_manager).force())
+        .apply(&stamped, &PatchOptions::apply(field_manager).force())
         .await?;
     let result = match before {
         None => OperationResult::Created,
@@ -163,6 +185,28 @@ where
         Some(_) => OperationResult::Unchanged,
     };
     Ok((applied, result))
+}
+
+/// Whether `actual` holds every field `wanted` sets, with the same value (lists: the same
+/// length, each element held); fields the server added (defaults, status) do not matter.
+fn holds(actual: &serde_json::Value, wanted: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (actual, wanted) {
+        (_, Value::Null) => true,
+        (Value::Object(a), Value::Object(w)) => {
+            w.iter().all(|(k, wv)| wv.is_null() || a.get(k).is_some_and(|av| holds(av, wv)))
+        }
+        (Value::Array(a), Value::Array(w)) => {
+            a.len() == w.len() && a.iter().zip(w).all(|(av, wv)| holds(av, wv))
+        }
+        (Value::Number(a), Value::Number(w)) => a.as_f64() == w.as_f64(),
+        (a, w) => a == w,
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash of the desired object's JSON (not for security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Why [`set_controller_reference`] refused.
