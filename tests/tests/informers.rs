@@ -658,3 +658,35 @@ async fn a_watch_cut_in_the_middle_of_an_event_is_resumed_without_losing_it() {
     assert_eq!(cached_names(&informer), ["cut-0", "cut-1", "cut-2"]);
     informer.shutdown();
 }
+
+/// After a restore from an old backup, the new server's resourceVersions are lower than the
+/// ones the informer last saw: its resume is "too large", and it relists instead of waiting for
+/// the server to catch up with a revision that will mean something else (client-go's reflector
+/// answers "too large" the same way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restored_with_lower_resource_versions_is_relisted() {
+    let first = ApiServer::builder().start().await.unwrap();
+    let port: u16 = first.url().rsplit(':').next().unwrap().parse().unwrap();
+    let (cms, informer, recorder) = setup(&first).await;
+    cms.create(&cm("old"), &CreateOptions::default()).await.unwrap();
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    recorder.wait_for("add old true").await;
+    first.shutdown().await;
+
+    // Same address, revisions far below the ones the informer saw, other objects.
+    let second = ApiServer::builder().port(port).first_revision(1_000).start().await.unwrap();
+    let (cms, _, _) = setup(&second).await;
+    let created = cms.create(&cm("restored"), &CreateOptions::default()).await.unwrap();
+    assert!(created.metadata.resource_version.unwrap().parse::<u64>().unwrap() < 10_000);
+    for _ in 0..300 {
+        if cached_names(&informer) == ["restored"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cached_names(&informer), ["restored"], "the informer kept the old server's objects");
+    let told = recorder.0.lock().iter().any(|l| l == "delete old" || l == "tombstone default/old");
+    assert!(told, "handlers were not told that old is gone: {:?}", recorder.0.lock());
+    informer.shutdown();
+}

@@ -115,13 +115,18 @@ async fn the_operator_rides_out_a_killed_api_server_and_recovers_on_a_new_one() 
     let reported = reported.expect("/readyz never said the informers cannot reach the API server");
     assert!(reported.contains("retrying with backoff"), "{reported}");
     assert_eq!(http_status(probes, "/healthz"), Some(200), "liveness stays: a restart would not help");
-    // Still away: the retries back off instead of spinning.
+    // Still away, 30 s in all: the retries back off instead of spinning.
     let cpu_before = cpu_time();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
     let cpu = cpu_time().saturating_sub(cpu_before);
-    eprintln!("CPU while the API server is down: {cpu:?} in 5 s (process total so far {cpu_before:?})");
+    eprintln!(
+        "CPU while the API server is down: {cpu:?} over the last part of a {:?} outage (process total so far {cpu_before:?})",
+        down.elapsed()
+    );
     assert!(cpu_before > Duration::ZERO, "the CPU clock is read");
-    assert!(cpu < Duration::from_millis(1500), "a hot loop while the server is down: {cpu:?} of CPU in 5 s");
+    assert!(cpu < Duration::from_secs(3), "a hot loop while the server is down: {cpu:?} of CPU");
+    assert_eq!(readyz(probes).0, Some(503), "still not ready while the server is away");
+    assert_eq!(http_status(probes, "/healthz"), Some(200));
 
     // A new server on the same address, with nothing in it (an etcd restore to empty).
     let second = ApiServerProcess::start(&["--port", &port]);

@@ -87,6 +87,7 @@ pub struct ApiServerBuilder {
     watch_buffer: usize,
     bookmark_interval: Duration,
     limits: ConnectionLimits,
+    first_revision: Option<u64>,
 }
 
 /// What one connection may take: time to send its request headers (also the idle time allowed
@@ -149,6 +150,14 @@ impl ApiServerBuilder {
         self.watch_history_bytes = bytes;
         self
     }
+    /// The first resourceVersion (default: the start time in microseconds, so that a server
+    /// started again never reuses an earlier run's). A lower one stands for a store restored
+    /// from an old backup: clients holding newer resourceVersions are then told "too large"
+    /// and relist.
+    pub fn first_revision(mut self, revision: u64) -> Self {
+        self.first_revision = Some(revision);
+        self
+    }
     /// Timeouts and the connection cap (see [`ConnectionLimits`]).
     pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
         self.limits = limits;
@@ -190,6 +199,7 @@ impl ApiServerBuilder {
             self.watch_history_bytes,
             self.watch_buffer,
             self.bookmark_interval,
+            self.first_revision,
         ));
         *server.address.write() = format!("{host}:{}", local.port());
         seed(&server);
@@ -296,6 +306,7 @@ impl ApiServer {
             watch_buffer: 10_000,
             bookmark_interval: Duration::from_secs(60),
             limits: ConnectionLimits::default(),
+            first_revision: None,
         }
     }
 

@@ -55,9 +55,10 @@ impl Server {
         history_bytes: usize,
         watch_buffer: usize,
         bookmark_interval: Duration,
+        first_revision: Option<u64>,
     ) -> Server {
         Server {
-            store: Store::new(history, history_bytes, watch_buffer),
+            store: Store::new(history, history_bytes, watch_buffer, first_revision),
             resources: RwLock::new(resources::builtins()),
             token,
             faults: Faults::default(),

@@ -139,14 +139,23 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub fn new(history_cap: usize, history_byte_cap: usize, watch_buffer: usize) -> Store {
-        // Revisions start at the start time in microseconds: a server started again (its
-        // objects lost, as after an etcd restore) never takes a client's resourceVersion from an
-        // earlier run for one of its own — a resume from it is too old (410) and the client
-        // relists, instead of watching on from a revision that means something else here.
-        let base = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_micros() as u64)
+    pub fn new(
+        history_cap: usize,
+        history_byte_cap: usize,
+        watch_buffer: usize,
+        first: Option<u64>,
+    ) -> Store {
+        // Revisions start at the start time in microseconds (unless told otherwise): a server
+        // started again (its objects lost, as after an etcd restore) never takes a client's
+        // resourceVersion from an earlier run for one of its own — a resume from it is too old
+        // (410) and the client relists, instead of watching on from a revision that means
+        // something else here.
+        let base = first
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_micros() as u64)
+            })
             .max(1);
         Store {
             state: Mutex::new(State {
@@ -434,7 +443,7 @@ mod tests {
 
     #[test]
     fn revisions_strictly_increase_across_tables() {
-        let store = Store::new(100, usize::MAX, 10);
+        let store = Store::new(100, usize::MAX, 10, None);
         let a: Arc<str> = Arc::from("/configmaps");
         let b: Arc<str> = Arc::from("/secrets");
         let r1 = put(&store, &a, "x");
@@ -446,7 +455,7 @@ mod tests {
 
     #[test]
     fn watch_after_revision_replays_history_then_live_events_in_order() {
-        let store = Store::new(100, usize::MAX, 10);
+        let store = Store::new(100, usize::MAX, 10, None);
         let t: Arc<str> = Arc::from("/configmaps");
         let r1 = put(&store, &t, "a");
         put(&store, &t, "b");
@@ -458,7 +467,7 @@ mod tests {
 
     #[test]
     fn old_revisions_expire_and_future_ones_are_too_large() {
-        let store = Store::new(2, usize::MAX, 10);
+        let store = Store::new(2, usize::MAX, 10, None);
         let t: Arc<str> = Arc::from("/configmaps");
         let r1 = put(&store, &t, "a");
         put(&store, &t, "b");
@@ -475,7 +484,7 @@ mod tests {
 
     #[test]
     fn a_full_watcher_is_dropped_without_blocking_the_writer() {
-        let store = Store::new(100, usize::MAX, 2);
+        let store = Store::new(100, usize::MAX, 2, None);
         let t: Arc<str> = Arc::from("/configmaps");
         let (_, _, rx) = store.watch(&t, None, WatchFrom::Now).ok().unwrap();
         for i in 0..5 {
