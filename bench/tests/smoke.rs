@@ -159,7 +159,8 @@ fn chaos_for_a_minute_loses_nothing() {
     }
     assert!(run.value("chaos_leaders_replaced") >= 1.0, "{}", run.stdout);
     assert!(run.value("chaos_writer_writes") >= 100.0, "{}", run.stdout);
-    for kind in ["restart", "watch_cut", "compaction", "error_burst", "latency_spike", "stall"] {
+    for kind in ["restart", "watch_cut", "compaction", "error_burst", "latency_spike", "stall", "slow_reads"]
+    {
         assert!(run.value(&format!("chaos_faults_{kind}")) > 0.0, "{kind} never injected:\n{}", run.stdout);
     }
 }

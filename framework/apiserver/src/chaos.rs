@@ -1,9 +1,10 @@
 //! A randomized, seeded and reproducible fault schedule (issue-16's chaos runs; no counterpart in
 //! kube-apiserver — these are the faults a real control plane puts client-go through): server
-//! restarts (objects kept, history and watches dropped), watch connections cut (some mid-event), compaction (a
-//! resume gets 410), bursts of 429/500/503 with `Retry-After`, latency spikes, and stalled
-//! watches. Each kind has a rate (per minute); [`FaultSchedule::plan`] turns the seed and the
-//! rates into the same list of faults every time, and [`ApiServer::run_faults`] applies it.
+//! restarts (objects kept, history and watches dropped), watch connections cut (some in the
+//! middle of an event), compaction (a resume gets 410), bursts of 429/500/503 with
+//! `Retry-After`, latency spikes, stalled watches, and slow reads (responses trickling out).
+//! Each kind has a rate (per minute); [`FaultSchedule::plan`] turns the seed and the rates into
+//! the same list of faults every time, and [`ApiServer::run_faults`] applies it.
 
 use std::{
     sync::{
@@ -34,17 +35,20 @@ pub enum FaultKind {
     LatencySpike,
     /// Open watches send nothing for a while, then their events as one burst.
     Stall,
+    /// Responses trickle out for a while (4 KiB every 50 ms, ~80 KB/s), as over a slow link.
+    SlowReads,
 }
 
 impl FaultKind {
     /// Every kind, in declaration order (`kind as usize` is its place here).
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Restart,
         FaultKind::WatchCut,
         FaultKind::Compaction,
         FaultKind::ErrorBurst,
         FaultKind::LatencySpike,
         FaultKind::Stall,
+        FaultKind::SlowReads,
     ];
 
     /// The kind's name in reports (`result chaos_faults_<name>`).
@@ -56,6 +60,7 @@ impl FaultKind {
             FaultKind::ErrorBurst => "error_burst",
             FaultKind::LatencySpike => "latency_spike",
             FaultKind::Stall => "stall",
+            FaultKind::SlowReads => "slow_reads",
         }
     }
 }
@@ -66,12 +71,12 @@ pub struct FaultSchedule {
     /// The seed: one seed, one schedule.
     pub seed: u64,
     /// Faults per minute, per kind (in [`FaultKind::ALL`]'s order).
-    pub per_minute: [f64; 6],
+    pub per_minute: [f64; 7],
     /// How often the schedule draws (default 100 ms).
     pub tick: Duration,
     /// How many requests an error burst fails (default 5).
     pub burst: u32,
-    /// How long a latency spike or a stall lasts (default 2 s).
+    /// How long a latency spike, a stall or slow reads last (default 2 s).
     pub spell: Duration,
     /// The added latency of a spike (default 300 ms).
     pub latency: Duration,
@@ -82,7 +87,7 @@ impl FaultSchedule {
     pub fn uniform(seed: u64, per_minute: f64) -> Self {
         FaultSchedule {
             seed,
-            per_minute: [per_minute; 6],
+            per_minute: [per_minute; 7],
             tick: Duration::from_millis(100),
             burst: 5,
             spell: Duration::from_secs(2),
@@ -133,7 +138,7 @@ impl SplitMix {
 #[derive(Clone, Debug)]
 pub struct FaultRun {
     stop: CancellationToken,
-    counts: Arc<[AtomicU64; 6]>,
+    counts: Arc<[AtomicU64; 7]>,
 }
 
 impl FaultRun {
@@ -167,6 +172,7 @@ impl ApiServer {
                 if spell_ends.is_some_and(|end| tokio::time::Instant::now() >= end) {
                     server.faults.set_latency(None);
                     server.faults.hold_watches(false);
+                    server.faults.set_slow_reads(None);
                     spell_ends = None;
                 }
                 for (kind, code) in schedule.draw(&mut rng) {
@@ -196,6 +202,10 @@ impl ApiServer {
                             server.faults.hold_watches(true);
                             spell_ends = Some(tokio::time::Instant::now() + schedule.spell);
                         }
+                        FaultKind::SlowReads => {
+                            server.faults.set_slow_reads(Some((4096, Duration::from_millis(50))));
+                            spell_ends = Some(tokio::time::Instant::now() + schedule.spell);
+                        }
                     }
                     counts[FaultKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)]
                         .fetch_add(1, Ordering::Relaxed);
@@ -204,6 +214,7 @@ impl ApiServer {
             }
             server.faults.set_latency(None);
             server.faults.hold_watches(false);
+            server.faults.set_slow_reads(None);
         });
         run
     }

@@ -11,6 +11,8 @@ use crate::status::ApiError;
 
 pub(crate) struct Faults {
     latency: Mutex<Option<Duration>>,
+    /// Response bodies trickle out: this many bytes, then this pause.
+    slow_reads: Mutex<Option<(usize, Duration)>>,
     /// Bumped to break open watches in the middle of an event.
     mid_chunk_cuts: std::sync::atomic::AtomicU64,
     /// While true, open watches send nothing (their events wait in their buffers).
@@ -26,6 +28,7 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             latency: Mutex::default(),
+            slow_reads: Mutex::default(),
             mid_chunk_cuts: Default::default(),
             watches_held: tokio::sync::watch::Sender::new(false),
             failures: Mutex::default(),
@@ -57,6 +60,16 @@ impl Faults {
         }
         let mut held = self.watches_held.subscribe();
         let _ = held.wait_for(|h| !*h).await;
+    }
+
+    /// Response bodies (watches included) go out `bytes` at a time with `pause` between, as over
+    /// a slow link; `None` lifts it.
+    pub fn set_slow_reads(&self, slow: Option<(usize, Duration)>) {
+        *self.slow_reads.lock() = slow;
+    }
+
+    pub fn slow_reads(&self) -> Option<(usize, Duration)> {
+        *self.slow_reads.lock()
     }
 
     pub fn set_latency(&self, latency: Option<Duration>) {

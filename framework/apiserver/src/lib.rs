@@ -375,6 +375,12 @@ impl ApiServer {
         self.server.requests[slot].load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Fault: every response body (watches included) goes out `bytes` at a time with `pause`
+    /// between the pieces, as over a slow link; `None` lifts it.
+    pub fn set_slow_reads(&self, slow: Option<(usize, Duration)>) {
+        self.server.faults.set_slow_reads(slow);
+    }
+
     /// Fault: every open watch breaks in the middle of its next event (half of it is sent, then
     /// the connection drops), as a network failure would cut it.
     pub fn cut_watches_mid_event(&self) {

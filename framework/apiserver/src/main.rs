@@ -22,8 +22,8 @@ const USAGE: &str = "usage: krust-apiserver [--bind ADDR] [--port N] [--kubeconf
   --max-connections N   connections open at once (default 4096, at most half the fd limit);
                         idle and slow connections are closed after 32 s
   --faults-per-minute R inject a seeded random fault schedule: each kind (restart, watch cut,
-                        compaction, 429/500/503 burst, latency spike, stalled watches) R times a
-                        minute on average (default 0: none)
+                        compaction, 429/500/503 burst, latency spike, stalled watches, slow
+                        reads) R times a minute on average (default 0: none)
   --fault-seed N        the schedule's seed (default 1): one seed, one schedule";
 
 struct Args {

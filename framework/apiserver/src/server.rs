@@ -125,7 +125,39 @@ pub(crate) async fn handle(server: Arc<Server>, request: Request<hyper::body::In
         Err(e) => e.into_response(),
     };
     tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
-    response
+    match server.faults.slow_reads() {
+        Some((bytes, pause)) => response.map(|body| trickle(body, bytes, pause)),
+        None => response,
+    }
+}
+
+/// Fault: a body sent `bytes` at a time with `pause` between pieces (a slow link).
+fn trickle(body: Body, bytes: usize, pause: Duration) -> Body {
+    use futures_util::StreamExt;
+    use http_body_util::{BodyStream, StreamBody};
+    let bytes = bytes.max(1);
+    let pieces = BodyStream::new(body).flat_map(move |frame| {
+        let pieces: Vec<Result<hyper::body::Frame<Bytes>, std::io::Error>> = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(mut data) => {
+                    let mut out = Vec::new();
+                    while !data.is_empty() {
+                        let piece = data.split_to(bytes.min(data.len()));
+                        out.push(Ok(hyper::body::Frame::data(piece)));
+                    }
+                    out
+                }
+                Err(frame) => vec![Ok(frame)],
+            },
+            Err(e) => vec![Err(e)],
+        };
+        futures_util::stream::iter(pieces)
+    });
+    let slowed = pieces.then(move |piece| async move {
+        tokio::time::sleep(pause).await;
+        piece
+    });
+    BodyExt::boxed(StreamBody::new(slowed))
 }
 
 fn authorized(server: &Server, request: &Request<hyper::body::Incoming>) -> bool {

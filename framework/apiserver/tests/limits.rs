@@ -379,3 +379,26 @@ async fn a_client_without_the_servers_ca_says_why_the_connection_failed() {
     let error = core.get().resource("namespaces").send().await.unwrap_err().to_string();
     assert!(error.contains("UnknownIssuer") || error.contains("unknown issuer"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_reads_trickle_the_same_bytes_out() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let core = client(&server, "");
+    for i in 0..20 {
+        let cm = json!({"metadata": {"name": format!("cm-{i}")}, "data": {"v": "x".repeat(1000)}});
+        core.post().namespace("default").resource("configmaps").body(&cm).send().await.unwrap();
+    }
+    let list = || core.get().namespace("default").resource("configmaps").send();
+    let fast: Value = list().await.unwrap().into().unwrap();
+    server.set_slow_reads(Some((4096, Duration::from_millis(50))));
+    let started = Instant::now();
+    let slow: Value = list().await.unwrap().into().unwrap();
+    let took = started.elapsed();
+    server.set_slow_reads(None);
+    // ~25 KB in 4 KiB pieces, 50 ms apart.
+    assert!(took >= Duration::from_millis(250), "took {took:?}");
+    assert_eq!(slow["items"], fast["items"]);
+    let started = Instant::now();
+    list().await.unwrap();
+    assert!(started.elapsed() < took);
+}
