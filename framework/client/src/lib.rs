@@ -38,3 +38,4 @@ pub use error::{ApiError, Error, Result};
 pub use metadata::MetadataClient;
 pub use rest::{PatchType, Request, Response, RestClient, WatchLines, WatchStream};
 pub use retry::{DEFAULT_RETRY, retry_on_conflict};
+pub use transport::crypto_provider;

@@ -1,7 +1,7 @@
 //! krust-runtime: the controller runtime of krust, with client-go's semantics and invariants:
 //! the informer cache (`cache`), the work queues (`workqueue`), controllers and their
-//! reconcilers (`controller`), events (`events`), leader election (`leader`) and the manager
-//! (`manager`).
+//! reconcilers (`controller`), events (`events`), leader election (`leader`), the manager
+//! (`manager`) and the admission and conversion webhook server (`webhook`).
 
 pub mod cache;
 pub mod controller;
@@ -9,4 +9,5 @@ pub mod events;
 pub mod leader;
 pub mod manager;
 mod random;
+pub mod webhook;
 pub mod workqueue;

@@ -14,6 +14,8 @@
 
 mod tls;
 
+pub use tls::crypto_provider;
+
 use std::{
     future::Future,
     pin::Pin,

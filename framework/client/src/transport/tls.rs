@@ -70,12 +70,12 @@ impl ResolvesClientCert for ClientCertResolver {
 /// The rustls cryptography the `ring` (default) or `aws-lc-rs` feature chose; `ring` when both
 /// are on (as rustls' own preference when a feature set unifies both).
 #[cfg(feature = "ring")]
-fn crypto_provider() -> rustls::crypto::CryptoProvider {
+pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::ring::default_provider()
 }
 
 #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
-fn crypto_provider() -> rustls::crypto::CryptoProvider {
+pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::aws_lc_rs::default_provider()
 }
 

@@ -15,6 +15,7 @@ pub struct ManagerBuilder {
     leader: Option<(String, String)>,
     leader_config: crate::leader::LeaderElectionConfig,
     exit_on_lost_leadership: bool,
+    webhook: Option<crate::webhook::WebhookServer>,
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -41,7 +42,17 @@ impl ManagerBuilder {
             leader: None,
             leader_config: crate::leader::LeaderElectionConfig::default(),
             exit_on_lost_leadership: true,
+            webhook: None,
         }
+    }
+
+    /// Runs this webhook server (admission and conversion) on every replica, leader or not
+    /// (the API server calls whichever pod its Service picks), from the start until shutdown;
+    /// its metrics go into the manager's registry and `/readyz` waits for it to listen.
+    #[must_use]
+    pub fn webhook_server(mut self, server: crate::webhook::WebhookServer) -> Self {
+        self.webhook = Some(server);
+        self
     }
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served (default `0.0.0.0:8080`; port 0
@@ -151,6 +162,9 @@ impl ManagerBuilder {
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         let mut registry = Registry::default();
         let controller_metrics = ControllerMetrics::new(&mut registry);
+        if let Some(webhook) = &self.webhook {
+            webhook.register_metrics(&mut registry);
+        }
         let queue_metrics = Arc::new(PrometheusMetrics::new(&mut registry));
         let identity = self.identity.unwrap_or_else(default_identity);
         let leader = match self.leader {
@@ -199,6 +213,7 @@ impl ManagerBuilder {
                 grace: self.graceful_shutdown_timeout,
                 identity,
                 leader: Mutex::new(leader),
+                webhook: Mutex::new(self.webhook),
             }),
         })
     }

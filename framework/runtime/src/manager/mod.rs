@@ -126,6 +126,7 @@ struct Inner {
     pub(super) grace: Duration,
     pub(super) identity: String,
     pub(super) leader: Mutex<Option<Election>>,
+    pub(super) webhook: Mutex<Option<crate::webhook::WebhookServer>>,
 }
 
 /// The manager; cloning gives another handle to it.
@@ -261,6 +262,15 @@ impl Manager {
             let stop = server_stop.clone();
             tokio::spawn(async move { serve(inner, l, stop).await })
         });
+        // The webhook server answers the API server from the start, on every replica.
+        let webhook = inner.webhook.lock().take().map(|w| {
+            let stop = server_stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = w.run(stop).await {
+                    tracing::error!(error = %e, "the webhook server stopped");
+                }
+            })
+        });
         let broadcaster = EventBroadcaster::new(inner.clientset.clone());
         // Each controller builds its running parts: queue, context, workers, and its watches'
         // handlers on the shared informers.
@@ -336,7 +346,11 @@ impl Manager {
                 }
             }
         }
-        self.stop(server, server_stop, failure).await
+        let stopped = self.stop(server, server_stop, failure).await;
+        if let Some(webhook) = webhook {
+            let _ = webhook.await;
+        }
+        stopped
     }
 
     async fn stop(

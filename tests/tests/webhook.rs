@@ -1,0 +1,337 @@
+//! The webhook server over real HTTPS: typed validators (allow with warnings, deny with a
+//! message and a field, delete), a defaulter's JSON patch, a panicking handler answering with a
+//! denial, CRD conversion through a hub in both directions, its metrics, and a renewed
+//! certificate picked up without a restart.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use async_trait::async_trait;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use k8s_openapi::api::core::v1::ConfigMap;
+use krust_client::{Config, RestClient, config::Kubeconfig};
+use krust_runtime::webhook::{
+    Converter, Defaulter, Denial, Validator, Warnings, WebhookServer, webhook_path,
+};
+use kube::CustomResource;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+mod v1 {
+    use super::*;
+    /// The old shape: one `size` string.
+    #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[kube(group = "example.com", version = "v1", kind = "Thing", namespaced)]
+    pub struct ThingSpec {
+        pub size: String,
+    }
+}
+
+mod v2 {
+    use super::*;
+    /// The hub: `size` split into a number and a unit.
+    #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[kube(group = "example.com", version = "v2", kind = "Thing", namespaced)]
+    pub struct ThingSpec {
+        pub amount: u32,
+        pub unit: String,
+    }
+}
+
+impl TryFrom<v1::Thing> for v2::Thing {
+    type Error = String;
+    fn try_from(old: v1::Thing) -> Result<Self, String> {
+        let digits: String = old.spec.size.chars().take_while(char::is_ascii_digit).collect();
+        let amount = digits.parse().map_err(|_| format!("size {:?} has no number", old.spec.size))?;
+        let unit = old.spec.size[digits.len()..].to_string();
+        Ok(v2::Thing { metadata: old.metadata, spec: v2::ThingSpec { amount, unit } })
+    }
+}
+
+impl From<v2::Thing> for v1::Thing {
+    fn from(new: v2::Thing) -> Self {
+        v1::Thing {
+            metadata: new.metadata,
+            spec: v1::ThingSpec { size: format!("{}{}", new.spec.amount, new.spec.unit) },
+        }
+    }
+}
+
+struct NoForbiddenKeys;
+
+#[async_trait]
+impl Validator<ConfigMap> for NoForbiddenKeys {
+    async fn validate_create(&self, cm: &ConfigMap) -> Result<Warnings, Denial> {
+        let data = cm.data.clone().unwrap_or_default();
+        if data.contains_key("forbidden") {
+            return Err(Denial::invalid("data.forbidden", "is not allowed"));
+        }
+        if data.contains_key("panic") {
+            panic!("a bug in the validator");
+        }
+        Ok(if data.is_empty() { vec!["an empty ConfigMap".into()] } else { vec![] })
+    }
+    async fn validate_update(&self, old: &ConfigMap, new: &ConfigMap) -> Result<Warnings, Denial> {
+        if old.data.as_ref().and_then(|d| d.get("locked")).is_some() && old.data != new.data {
+            return Err(Denial::new("locked ConfigMaps do not change"));
+        }
+        Ok(vec![])
+    }
+    async fn validate_delete(&self, cm: &ConfigMap) -> Result<Warnings, Denial> {
+        if cm.metadata.labels.as_ref().is_some_and(|l| l.contains_key("keep")) {
+            return Err(Denial::new(format!("{} is kept", cm.metadata.name.as_deref().unwrap_or(""))));
+        }
+        Ok(vec![])
+    }
+}
+
+struct Labeller;
+
+#[async_trait]
+impl Defaulter<ConfigMap> for Labeller {
+    async fn default(&self, cm: &mut ConfigMap) -> Result<(), Denial> {
+        cm.metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .entry("defaulted".into())
+            .or_insert_with(|| "yes".into());
+        Ok(())
+    }
+}
+
+/// A CA and a serving certificate for 127.0.0.1 signed by it, written as tls.crt/tls.key.
+fn write_certs(dir: &Path) -> String {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.distinguished_name.push(DnType::CommonName, "webhook-test-ca");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+    ca.pem()
+}
+
+/// A client of `url` that trusts only `ca_pem`.
+fn client(url: &str, ca_pem: &str) -> RestClient {
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: w\n  cluster:\n    server: {url}\n    certificate-authority-data: {}\ncontexts:\n- name: w\n  context:\n    cluster: w\n    user: w\nusers:\n- name: w\n  user: {{}}\ncurrent-context: w\n",
+        STANDARD.encode(ca_pem.as_bytes())
+    );
+    let kubeconfig = Kubeconfig::parse(&yaml, Path::new("webhook-test")).unwrap();
+    RestClient::unversioned(&Config::from_loaded_kubeconfig(&kubeconfig, None).unwrap()).unwrap()
+}
+
+fn review(operation: &str, object: Option<Value>, old: Option<Value>) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "uid-1",
+            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+            "requestKind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "requestResource": {"group": "", "version": "v1", "resource": "configmaps"},
+            "name": "c", "namespace": "default", "operation": operation,
+            "userInfo": {"username": "tester"},
+            "object": object, "oldObject": old, "dryRun": false, "options": null,
+        }
+    })
+}
+
+fn cm(data: Value, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default", "labels": labels}, "data": data})
+}
+
+async fn post(client: &RestClient, path: &str, body: &Value) -> Value {
+    let response = client.post().abs_path(path).body(body).send().await.unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK, "{}", String::from_utf8_lossy(response.raw_body()));
+    response.into().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_server_validates_defaults_converts_and_reloads_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_certs(dir.path());
+    let server = WebhookServer::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .cert_dir(dir.path())
+        .cert_reload_interval(Duration::from_millis(100))
+        .validator::<ConfigMap, _>(NoForbiddenKeys)
+        .defaulter::<ConfigMap, _>(Labeller)
+        .conversion(Converter::<v2::Thing>::hub().spoke::<v1::Thing>())
+        .build()
+        .unwrap();
+    assert_eq!(server.paths(), ["/convert", "/mutate--v1-configmap", "/validate--v1-configmap"]);
+    assert_eq!(webhook_path::<v1::Thing>("validate"), "/validate-example-com-v1-thing");
+    let mut registry = prometheus_client::registry::Registry::default();
+    server.register_metrics(&mut registry);
+    let url = format!("https://{}", server.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(server.run(stop.clone()));
+    let https = client(&url, &ca);
+    let validate = "/validate--v1-configmap";
+
+    // Allowed, with a warning.
+    let answer = post(&https, validate, &review("CREATE", Some(cm(json!({}), json!({}))), None)).await;
+    assert_eq!(answer["kind"], "AdmissionReview");
+    assert_eq!(answer["response"]["uid"], "uid-1");
+    assert_eq!(answer["response"]["allowed"], true);
+    assert_eq!(answer["response"]["warnings"], json!(["an empty ConfigMap"]));
+    // Denied, with the field and 422.
+    let answer =
+        post(&https, validate, &review("CREATE", Some(cm(json!({"forbidden": "x"}), json!({}))), None)).await;
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["code"], 422);
+    assert_eq!(answer["response"]["status"]["message"], "data.forbidden: is not allowed");
+    assert_eq!(answer["response"]["status"]["details"]["causes"][0]["field"], "data.forbidden");
+    // Update sees the old object; delete sees the object being deleted (oldObject).
+    let locked = cm(json!({"locked": "1"}), json!({}));
+    let answer =
+        post(&https, validate, &review("UPDATE", Some(cm(json!({"locked": "2"}), json!({}))), Some(locked)))
+            .await;
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["message"], "locked ConfigMaps do not change");
+    let answer =
+        post(&https, validate, &review("DELETE", None, Some(cm(json!({}), json!({"keep": "1"}))))).await;
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["message"], "c is kept");
+    // A handler that panics denies, and the server goes on.
+    let answer =
+        post(&https, validate, &review("CREATE", Some(cm(json!({"panic": "1"}), json!({}))), None)).await;
+    assert_eq!(answer["response"]["allowed"], false);
+    assert!(answer["response"]["status"]["message"].as_str().unwrap().contains("panicked"));
+    // Garbage is answered, not dropped.
+    let answer = post(&https, validate, &json!({"not": "a review"})).await;
+    assert_eq!(answer["response"]["allowed"], false);
+
+    // The defaulter's JSON patch adds the label, and nothing else.
+    let answer = post(
+        &https,
+        "/mutate--v1-configmap",
+        &review("CREATE", Some(cm(json!({"a": "b"}), json!({"x": "y"}))), None),
+    )
+    .await;
+    assert_eq!(answer["response"]["allowed"], true);
+    assert_eq!(answer["response"]["patchType"], "JSONPatch");
+    // kube-core encodes the patch bytes as a list of numbers (Go's []byte decoder takes that as
+    // well as base64).
+    let bytes: Vec<u8> = match &answer["response"]["patch"] {
+        Value::String(b64) => STANDARD.decode(b64).unwrap(),
+        other => serde_json::from_value(other.clone()).unwrap(),
+    };
+    let patch: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(patch, json!([{"op": "add", "path": "/metadata/labels/defaulted", "value": "yes"}]));
+
+    // Conversion through the hub, both ways, metadata kept.
+    let conversion = |desired: &str, objects: Value| {
+        json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+            "request": {"uid": "conv-1", "desiredAPIVersion": desired, "objects": objects}})
+    };
+    let v1_thing = json!({"apiVersion": "example.com/v1", "kind": "Thing",
+        "metadata": {"name": "t", "namespace": "default", "resourceVersion": "7", "labels": {"a": "b"}}, "spec": {"size": "10Gi"}});
+    let answer = post(&https, "/convert", &conversion("example.com/v2", json!([v1_thing]))).await;
+    assert_eq!(answer["response"]["result"]["status"], "Success", "{answer}");
+    let converted = &answer["response"]["convertedObjects"][0];
+    assert_eq!(converted["apiVersion"], "example.com/v2");
+    assert_eq!(converted["spec"], json!({"amount": 10, "unit": "Gi"}));
+    assert_eq!(converted["metadata"]["resourceVersion"], "7");
+    assert_eq!(converted["metadata"]["labels"], json!({"a": "b"}));
+    let answer = post(&https, "/convert", &conversion("example.com/v1", json!([converted]))).await;
+    assert_eq!(answer["response"]["convertedObjects"][0]["spec"], json!({"size": "10Gi"}));
+    let bad = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "bad"}, "spec": {"size": "Gi"}});
+    let answer = post(&https, "/convert", &conversion("example.com/v2", json!([bad]))).await;
+    assert_eq!(answer["response"]["result"]["status"], "Failure");
+    assert!(answer["response"]["result"]["message"].as_str().unwrap().contains("\"bad\""), "{answer}");
+
+    // Metrics, with controller-runtime's names.
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(
+            "controller_runtime_webhook_requests_total{webhook=\"/validate--v1-configmap\",code=\"200\"} 6"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("controller_runtime_webhook_latency_seconds_count{webhook=\"/convert\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains("controller_runtime_webhook_requests_in_flight{webhook=\"/convert\"} 0"), "{text}");
+
+    // A renewed certificate from another CA: picked up without a restart.
+    let new_ca = write_certs(dir.path());
+    let renewed = client(&url, &new_ca);
+    let mut switched = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if renewed.get().abs_path("/healthz").send().await.is_ok() {
+            switched = true;
+            break;
+        }
+    }
+    assert!(switched, "the renewed certificate was never served");
+    assert!(
+        client(&url, &ca).get().abs_path("/healthz").send().await.is_err(),
+        "the old certificate is still served"
+    );
+
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manager_runs_its_webhook_server_until_shutdown() {
+    let api = krust_apiserver::ApiServer::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_certs(dir.path());
+    let server = WebhookServer::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .cert_dir(dir.path())
+        .validator::<ConfigMap, _>(NoForbiddenKeys)
+        .build()
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let url = format!("https://{addr}");
+    let manager = krust_runtime::manager::Manager::builder(api.kubeconfig().config)
+        .metrics_addr("127.0.0.1:0")
+        .webhook_server(server)
+        .build()
+        .unwrap();
+    let stop = manager.shutdown_token();
+    let running = tokio::spawn(manager.clone().run());
+    let https = client(&url, &ca);
+    let mut up = false;
+    for _ in 0..100 {
+        if https.get().abs_path("/healthz").send().await.is_ok_and(|r| r.status() == http::StatusCode::OK) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the webhook server never answered");
+    let answer = post(
+        &https,
+        "/validate--v1-configmap",
+        &review("CREATE", Some(cm(json!({"forbidden": "x"}), json!({}))), None),
+    )
+    .await;
+    assert_eq!(answer["response"]["allowed"], false);
+    // Its metrics are the manager's.
+    let metrics_url = format!("http://{}", manager.local_addr().unwrap());
+    let plain = RestClient::unversioned(&Config::new(metrics_url.parse().unwrap())).unwrap();
+    let metrics = plain.get().abs_path("/metrics").send().await.unwrap();
+    let text = String::from_utf8_lossy(metrics.raw_body()).to_string();
+    assert!(
+        text.contains(
+            "controller_runtime_webhook_requests_total{webhook=\"/validate--v1-configmap\",code=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    assert!(std::net::TcpStream::connect(addr).is_err(), "still listening after shutdown");
+}
