@@ -335,3 +335,213 @@ async fn the_manager_runs_its_webhook_server_until_shutdown() {
     running.await.unwrap().unwrap();
     assert!(std::net::TcpStream::connect(addr).is_err(), "still listening after shutdown");
 }
+
+/// A raw handler that takes its time (for timeouts), then allows.
+struct Slow;
+
+#[async_trait]
+impl krust_runtime::webhook::AdmissionHandler for Slow {
+    async fn handle(
+        &self,
+        request: &kube_core::admission::AdmissionRequest<kube_core::DynamicObject>,
+    ) -> kube_core::admission::AdmissionResponse {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        kube_core::admission::AdmissionResponse::from(request)
+    }
+}
+
+fn webhook_config(kind: &str, name: &str, path: &str, ca: &str, extra: Value) -> Value {
+    let mut hook = json!({
+        "name": name,
+        "clientConfig": {"service": {"namespace": "system", "name": "webhooks", "path": path, "port": 443},
+                         "caBundle": STANDARD.encode(ca.as_bytes())},
+        "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"], "scope": "Namespaced"}],
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "objectSelector": {"matchLabels": {"checked": "yes"}},
+    });
+    if let (Some(h), Some(e)) = (hook.as_object_mut(), extra.as_object()) {
+        h.extend(e.clone());
+    }
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name}, "webhooks": [hook]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn krust_apiserver_calls_mutating_and_validating_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_certs(dir.path());
+    let server = WebhookServer::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .cert_dir(dir.path())
+        .validator::<ConfigMap, _>(NoForbiddenKeys)
+        .defaulter::<ConfigMap, _>(Labeller)
+        .admission("/slow", Slow)
+        .build()
+        .unwrap();
+    let hooks_url = format!("https://{}", server.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+    let api = krust_apiserver::ApiServer::builder()
+        .tls(true)
+        .token("webhook-test-token")
+        .resolve_service("system", "webhooks", hooks_url.clone())
+        .resolve_service("system", "nobody", "https://127.0.0.1:1")
+        .start()
+        .await
+        .unwrap();
+    let config = api.kubeconfig().config;
+    let admission = RestClient::new(
+        &config.clone().with_group_version(kube_core::GroupVersion::gv("admissionregistration.k8s.io", "v1")),
+    )
+    .unwrap();
+    let core =
+        RestClient::new(&config.clone().with_group_version(kube_core::GroupVersion::gv("", "v1"))).unwrap();
+    let create = |resource: &'static str, body: Value| {
+        let admission = admission.clone();
+        async move {
+            let r = admission.post().resource(resource).body(&body).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", String::from_utf8_lossy(r.raw_body()));
+        }
+    };
+    create(
+        "mutatingwebhookconfigurations",
+        webhook_config(
+            "MutatingWebhookConfiguration",
+            "label.example.com",
+            "/mutate--v1-configmap",
+            &ca,
+            json!({}),
+        ),
+    )
+    .await;
+    create(
+        "validatingwebhookconfigurations",
+        webhook_config(
+            "ValidatingWebhookConfiguration",
+            "keys.example.com",
+            "/validate--v1-configmap",
+            &ca,
+            json!({}),
+        ),
+    )
+    .await;
+    let post_cm = |name: &str, data: Value, labels: Value| {
+        let body = json!({"metadata": {"name": name, "labels": labels}, "data": data});
+        let core = core.clone();
+        async move { core.post().namespace("default").resource("configmaps").body(&body).send().await.unwrap() }
+    };
+    let message = |r: &krust_client::Response| -> String {
+        serde_json::from_slice::<Value>(r.raw_body())
+            .map(|v| v["message"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+
+    // Denied, worded as kube-apiserver words it, with the webhook's code.
+    let r = post_cm("bad", json!({"forbidden": "x"}), json!({"checked": "yes"})).await;
+    assert_eq!(r.status(), http::StatusCode::UNPROCESSABLE_ENTITY, "{}", message(&r));
+    assert_eq!(
+        message(&r),
+        "admission webhook \"keys.example.com\" denied the request: data.forbidden: is not allowed"
+    );
+    // Allowed, and mutated: the defaulter's label is stored.
+    let r = post_cm("good", json!({"a": "b"}), json!({"checked": "yes"})).await;
+    assert_eq!(r.status(), http::StatusCode::CREATED, "{}", message(&r));
+    let stored: Value = core
+        .get()
+        .namespace("default")
+        .resource("configmaps")
+        .name("good")
+        .send()
+        .await
+        .unwrap()
+        .into()
+        .unwrap();
+    assert_eq!(stored["metadata"]["labels"]["defaulted"], "yes");
+    // The object selector: unlabelled objects are not sent to the webhooks.
+    let r = post_cm("unchecked", json!({"forbidden": "x"}), json!({})).await;
+    assert_eq!(r.status(), http::StatusCode::CREATED);
+    // Updates go through them too (an update of a locked ConfigMap is refused).
+    let r = post_cm("locked", json!({"locked": "1"}), json!({"checked": "yes"})).await;
+    assert_eq!(r.status(), http::StatusCode::CREATED);
+    let r = core
+        .patch(krust_client::PatchType::Merge)
+        .namespace("default")
+        .resource("configmaps")
+        .name("locked")
+        .body(&json!({"data": {"locked": "2"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), http::StatusCode::FORBIDDEN);
+    assert!(message(&r).contains("locked ConfigMaps do not change"), "{}", message(&r));
+
+    // A webhook that cannot be reached: Fail refuses the write, Ignore lets it through.
+    for (policy, expected) in
+        [("Fail", http::StatusCode::INTERNAL_SERVER_ERROR), ("Ignore", http::StatusCode::CREATED)]
+    {
+        let name = format!("down-{}.example.com", policy.to_lowercase());
+        let mut config = webhook_config(
+            "ValidatingWebhookConfiguration",
+            &name,
+            "/",
+            &ca,
+            json!({"failurePolicy": policy, "timeoutSeconds": 2}),
+        );
+        config["webhooks"][0]["clientConfig"]["service"]["name"] = json!("nobody");
+        config["webhooks"][0]["objectSelector"] = json!({"matchLabels": {"down": policy}});
+        create("validatingwebhookconfigurations", config).await;
+        let r = post_cm(&format!("down-{}", policy.to_lowercase()), json!({}), json!({"down": policy})).await;
+        assert_eq!(r.status(), expected, "{policy}: {}", message(&r));
+        if policy == "Fail" {
+            assert!(message(&r).starts_with(&format!("Internal error occurred: failed calling webhook \"{name}\": failed to call webhook: Post \"https://127.0.0.1:1/?timeout=2s\"")), "{}", message(&r));
+        }
+    }
+
+    // A webhook slower than its timeoutSeconds fails the call.
+    let mut config = webhook_config(
+        "ValidatingWebhookConfiguration",
+        "slow.example.com",
+        "/slow",
+        &ca,
+        json!({"timeoutSeconds": 1}),
+    );
+    config["webhooks"][0]["objectSelector"] = json!({"matchLabels": {"slow": "yes"}});
+    create("validatingwebhookconfigurations", config).await;
+    let started = std::time::Instant::now();
+    let r = post_cm("slow", json!({}), json!({"slow": "yes"})).await;
+    assert_eq!(r.status(), http::StatusCode::INTERNAL_SERVER_ERROR, "{}", message(&r));
+    assert!(message(&r).contains("failed calling webhook \"slow.example.com\""), "{}", message(&r));
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "the timeout was not applied: {:?}",
+        started.elapsed()
+    );
+
+    // kubectl sees the denial.
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = home.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, api.kubeconfig().yaml).unwrap();
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-kubectl\n  labels:\n    checked: \"yes\"\ndata:\n  forbidden: x\n";
+    let mut child =
+        std::process::Command::new(std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into()))
+            .args(["apply", "--validate=false", "-f", "-", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .env("HOME", home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(manifest.as_bytes()).unwrap();
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("The ConfigMap \"from-kubectl\" is invalid: data.forbidden: is not allowed"),
+        "{stderr}"
+    );
+    stop.cancel();
+}

@@ -498,6 +498,22 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
             other => other,
         })
     };
+    if !dry_run {
+        let attrs = crate::admission::Attributes {
+            res: &res,
+            sub: sub.as_deref(),
+            operation: crate::admission::Operation::Update,
+            namespace: &namespace,
+            name: &name,
+            dry_run,
+        };
+        let written =
+            crate::admission::write(&ctx.server, &attrs, &storage, &key(&namespace, &name), decide)?;
+        after_write(&ctx.server, &res, &written);
+        let created = matches!(written, crate::store::Written::Put { created: true, .. });
+        let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+        return Ok(json_response(code, present_value(&res, written.object())));
+    }
     let result = ctx.server.store.write(&storage, &key(&namespace, &name), |current, _| {
         let created = current.is_none();
         let decision = decide(current)?;
@@ -512,15 +528,11 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         Ok(decision)
     });
-    if dry_run && let Some((value, created)) = preview.lock().take() {
+    if let Some((value, created)) = preview.lock().take() {
         let code = if created { StatusCode::CREATED } else { StatusCode::OK };
         return Ok(json_response(code, bytes::Bytes::from(value.to_string())));
     }
-    let written = result?;
-    after_write(&ctx.server, &res, &written);
-    let created = matches!(written, crate::store::Written::Put { created: true, .. });
-    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(json_response(code, present_value(&res, written.object())))
+    result.map(|_| json_response(StatusCode::OK, bytes::Bytes::new()))
 }
 
 fn dotted(path: &Path) -> String {

@@ -19,6 +19,7 @@
 //! Fault controls on [`ApiServer`] let tests close watches, fail requests, add latency, compact
 //! the history or restart.
 
+mod admission;
 mod apply;
 mod chaos;
 pub use chaos::{FaultKind, FaultRun, FaultSchedule};
@@ -88,6 +89,7 @@ pub struct ApiServerBuilder {
     bookmark_interval: Duration,
     limits: ConnectionLimits,
     first_revision: Option<u64>,
+    services: Vec<((String, String), String)>,
 }
 
 /// What one connection may take: time to send its request headers (also the idle time allowed
@@ -158,6 +160,13 @@ impl ApiServerBuilder {
         self.first_revision = Some(revision);
         self
     }
+    /// Where the Service `namespace/name` of a webhook's `clientConfig.service` is reached
+    /// (e.g. `https://127.0.0.1:9443`): there is no network of pods here. Without one, a
+    /// service resolves to `https://<name>.<namespace>.svc:<port>`.
+    pub fn resolve_service(mut self, namespace: &str, name: &str, base_url: impl Into<String>) -> Self {
+        self.services.push(((namespace.to_string(), name.to_string()), base_url.into()));
+        self
+    }
     /// Timeouts and the connection cap (see [`ConnectionLimits`]).
     pub fn connection_limits(mut self, limits: ConnectionLimits) -> Self {
         self.limits = limits;
@@ -202,6 +211,7 @@ impl ApiServerBuilder {
             self.first_revision,
         ));
         *server.address.write() = format!("{host}:{}", local.port());
+        server.services.write().extend(self.services.iter().cloned());
         seed(&server);
 
         let yaml = kubeconfig_yaml(&url, serving.as_ref().map(|s| s.ca_pem.as_str()), self.token.as_deref());
@@ -307,6 +317,7 @@ impl ApiServer {
             bookmark_interval: Duration::from_secs(60),
             limits: ConnectionLimits::default(),
             first_revision: None,
+            services: Vec::new(),
         }
     }
 

@@ -193,6 +193,24 @@ const BUILTINS: &[Builtin] = &[
     b("batch", "v1", "CronJob", "cronjobs", "cronjob", true).short(&["cj"]).cat(ALL).status().generation(),
     b("batch", "v1", "Job", "jobs", "job", true).cat(ALL).status().generation(),
     b("coordination.k8s.io", "v1", "Lease", "leases", "lease", true),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        "mutatingwebhookconfiguration",
+        false,
+    )
+    .cat(&["api-extensions"]),
+    b(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        "validatingwebhookconfiguration",
+        false,
+    )
+    .cat(&["api-extensions"]),
     b("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", true)
         .short(&["netpol"])
         .generation(),

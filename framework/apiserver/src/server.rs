@@ -33,6 +33,8 @@ pub(crate) struct Server {
     pub bookmark_interval: Duration,
     /// `host:port`, for `serverAddressByClientCIDRs`.
     pub address: RwLock<String>,
+    /// Where webhook Services are reached: (namespace, name) -> base URL (there are no pods).
+    pub services: RwLock<std::collections::HashMap<(String, String), String>>,
     /// Requests received, by method (in [`METHODS`]' order; the last counts the others).
     pub requests: [std::sync::atomic::AtomicU64; 6],
 }
@@ -65,6 +67,7 @@ impl Server {
             bookmark_interval,
             address: RwLock::new(String::new()),
             requests: Default::default(),
+            services: RwLock::default(),
         }
     }
 

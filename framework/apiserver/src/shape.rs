@@ -10,8 +10,9 @@
 use http::StatusCode;
 use k8s_openapi::{
     api::{
-        apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-        events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
+        admissionregistration::v1 as admissionregistration, apps::v1 as apps, batch::v1 as batch,
+        coordination::v1 as coordination, core::v1 as core, events::v1 as events,
+        networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions,
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
@@ -49,6 +50,12 @@ pub(crate) fn check(res: &ResourceDef, name: &str, obj: &Value) -> ApiResult<()>
         ("batch", "CronJob") => decode::<batch::CronJob>(res, name, obj, ""),
         ("batch", "Job") => decode::<batch::Job>(res, name, obj, ""),
         ("coordination.k8s.io", "Lease") => decode::<coordination::Lease>(res, name, obj, ""),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            decode::<admissionregistration::MutatingWebhookConfiguration>(res, name, obj, "")
+        }
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+            decode::<admissionregistration::ValidatingWebhookConfiguration>(res, name, obj, "")
+        }
         ("networking.k8s.io", "NetworkPolicy") => decode::<networking::NetworkPolicy>(res, name, obj, ""),
         ("policy", "PodDisruptionBudget") => decode::<policy::PodDisruptionBudget>(res, name, obj, ""),
         ("events.k8s.io", "Event") => decode::<events::Event>(res, name, obj, ""),

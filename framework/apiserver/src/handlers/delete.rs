@@ -153,11 +153,25 @@ pub(crate) fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
     let res = ctx.target.res.clone();
     let name = ctx.name().to_string();
     let opts = delete_options(&ctx)?;
-    let written = ctx.server.store.write(&ctx.storage(), &key(ctx.namespace(), &name), |current, _| {
-        let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
-        let decision = decide_delete(&res, current, &opts)?;
-        Ok(if opts.dry_run { Write::Unchanged(current.clone()) } else { decision })
-    })?;
+    let attrs = crate::admission::Attributes {
+        res: &res,
+        sub: None,
+        operation: crate::admission::Operation::Delete,
+        namespace: ctx.namespace(),
+        name: &name,
+        dry_run: opts.dry_run,
+    };
+    let written = crate::admission::write(
+        &ctx.server,
+        &attrs,
+        &ctx.storage(),
+        &key(ctx.namespace(), &name),
+        |current| {
+            let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
+            let decision = decide_delete(&res, current, &opts)?;
+            Ok(if opts.dry_run { Write::Unchanged(current.clone()) } else { decision })
+        },
+    )?;
     after_write(&ctx.server, &res, &written);
     // Pods and custom resources answer with the object; others with a Status when the object is
     // gone, and with the object while finalizers keep it.

@@ -33,46 +33,62 @@ pub(crate) fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
-    let written = ctx.server.store.write(&ctx.storage(), &key(ctx.namespace(), &name), |current, _| {
-        let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
-        let cur = current.value();
-        let mut target = if sub.as_deref() == Some("scale") { scale_of(&cur) } else { cur.clone() };
-        let patch_error = |e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e);
-        match content_type.as_str() {
-            "application/merge-patch+json" => crate::patch::merge(&mut target, &patch_body),
-            "application/json-patch+json" => {
-                crate::patch::json(&mut target, &patch_body, MAX_BODY).map_err(patch_error)?
+    let attrs = crate::admission::Attributes {
+        res: &res,
+        sub: sub.as_deref(),
+        operation: crate::admission::Operation::Update,
+        namespace: ctx.namespace(),
+        name: &name,
+        dry_run: ctx.dry_run(),
+    };
+    let written = crate::admission::write(
+        &ctx.server,
+        &attrs,
+        &ctx.storage(),
+        &key(ctx.namespace(), &name),
+        |current| {
+            let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
+            let cur = current.value();
+            let mut target = if sub.as_deref() == Some("scale") { scale_of(&cur) } else { cur.clone() };
+            let patch_error = |e: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e);
+            match content_type.as_str() {
+                "application/merge-patch+json" => crate::patch::merge(&mut target, &patch_body),
+                "application/json-patch+json" => {
+                    crate::patch::json(&mut target, &patch_body, MAX_BODY).map_err(patch_error)?
+                }
+                _ => crate::patch::strategic(&mut target, &patch_body).map_err(patch_error)?,
             }
-            _ => crate::patch::strategic(&mut target, &patch_body).map_err(patch_error)?,
-        }
-        let size = crate::patch::encoded_len(&target);
-        if size > MAX_BODY {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                format!("Request entity too large: the patched object would be {size} bytes; the limit is {MAX_BODY}"),
-            ));
-        }
-        if !target.is_object() {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid",
-                "the patch would turn the object into something that is not a JSON object",
-            ));
-        }
-        let decision = if sub.as_deref() == Some("scale") {
-            let mut obj = cur.clone();
-            crate::object::set_path(&mut obj, &["spec", "replicas"], target["spec"]["replicas"].clone());
-            prepare_update(&res, current, obj, None, &manager)?
-        } else {
-            // A patch that does not set resourceVersion applies to whatever is current.
-            if target["metadata"]["resourceVersion"] == cur["metadata"]["resourceVersion"] {
-                meta_mut(&mut target).remove("resourceVersion");
+            let size = crate::patch::encoded_len(&target);
+            if size > MAX_BODY {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    format!(
+                        "Request entity too large: the patched object would be {size} bytes; the limit is {MAX_BODY}"
+                    ),
+                ));
             }
-            prepare_update(&res, current, target, sub.as_deref(), &manager)?
-        };
-        Ok(if ctx.dry_run() { Write::Unchanged(current.clone()) } else { decision })
-    })?;
+            if !target.is_object() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "the patch would turn the object into something that is not a JSON object",
+                ));
+            }
+            let decision = if sub.as_deref() == Some("scale") {
+                let mut obj = cur.clone();
+                crate::object::set_path(&mut obj, &["spec", "replicas"], target["spec"]["replicas"].clone());
+                prepare_update(&res, current, obj, None, &manager)?
+            } else {
+                // A patch that does not set resourceVersion applies to whatever is current.
+                if target["metadata"]["resourceVersion"] == cur["metadata"]["resourceVersion"] {
+                    meta_mut(&mut target).remove("resourceVersion");
+                }
+                prepare_update(&res, current, target, sub.as_deref(), &manager)?
+            };
+            Ok(if ctx.dry_run() { Write::Unchanged(current.clone()) } else { decision })
+        },
+    )?;
     after_write(&ctx.server, &res, &written);
     if sub.as_deref() == Some("scale") {
         return Ok(json_response(StatusCode::OK, scale_of(&written.object().value()).to_string()));

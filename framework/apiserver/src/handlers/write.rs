@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::{
-    apply, crd,
+    admission, apply, crd,
     http_util::{Body, json_response},
     object::{Stored, key, meta_mut, new_uid, now, random_suffix},
     resources::{Generation, ResourceDef},
@@ -179,7 +179,21 @@ pub(crate) fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         )));
     }
     let body = decode_body(&ctx.content_type, &ctx.body)?;
-    let (mut obj, name) = prepare_create(&ctx.server, &res, ctx.namespace(), body)?;
+    let requested = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let attrs = admission::Attributes {
+        res: &res,
+        sub: None,
+        operation: admission::Operation::Create,
+        namespace: ctx.namespace(),
+        name: &requested,
+        dry_run: ctx.dry_run(),
+    };
+    let mut name = String::new();
+    let mut obj = admission::admit_create(&ctx.server, &attrs, body, |body| {
+        let (obj, n) = prepare_create(&ctx.server, &res, ctx.namespace(), body)?;
+        name = n;
+        Ok(obj)
+    })?;
     if res.namespaced {
         check_namespace(&ctx.server, ctx.namespace(), &res, &name)?;
     }
@@ -387,11 +401,20 @@ pub(crate) fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
     if sub.as_deref() == Some("scale") {
         return update_scale(ctx, body);
     }
-    let written = ctx.server.store.write(&ctx.storage(), &key(ctx.namespace(), &name), |current, _| {
-        let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
-        let decision = prepare_update(&res, current, body, sub.as_deref(), &manager)?;
-        Ok(if ctx.dry_run() { Write::Unchanged(current.clone()) } else { decision })
-    })?;
+    let attrs = admission::Attributes {
+        res: &res,
+        sub: sub.as_deref(),
+        operation: admission::Operation::Update,
+        namespace: ctx.namespace(),
+        name: &name,
+        dry_run: ctx.dry_run(),
+    };
+    let written =
+        admission::write(&ctx.server, &attrs, &ctx.storage(), &key(ctx.namespace(), &name), |current| {
+            let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
+            let decision = prepare_update(&res, current, body.clone(), sub.as_deref(), &manager)?;
+            Ok(if ctx.dry_run() { Write::Unchanged(current.clone()) } else { decision })
+        })?;
     after_write(&ctx.server, &res, &written);
     Ok(json_response(StatusCode::OK, present(&res, written.object())))
 }

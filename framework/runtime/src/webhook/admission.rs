@@ -49,19 +49,19 @@ impl Denial {
         }
     }
 
-    fn into_status(self) -> Status {
+    /// The Status of the denial; an invalid field is described as `apierrors.NewInvalid` does
+    /// (the object's kind and name, the field as the cause), so kubectl prints
+    /// `The <Kind> "<name>" is invalid: <field>: <message>`.
+    fn into_status(self, request: &AdmissionRequest<DynamicObject>) -> Status {
         let mut status = Status::failure(&self.message, &self.reason).with_code(self.code);
         if let Some(field) = self.field {
+            let bare = self.message.strip_prefix(&format!("{field}: ")).unwrap_or(&self.message).to_string();
             status.details = Some(StatusDetails {
-                name: String::new(),
-                group: String::new(),
-                kind: String::new(),
+                name: request.name.clone(),
+                group: request.kind.group.clone(),
+                kind: request.kind.kind.clone(),
                 uid: String::new(),
-                causes: vec![StatusCause {
-                    reason: "FieldValueInvalid".into(),
-                    message: self.message.clone(),
-                    field,
-                }],
+                causes: vec![StatusCause { reason: "FieldValueInvalid".into(), message: bare, field }],
                 retry_after_seconds: 0,
             });
         }
@@ -134,7 +134,7 @@ fn answer(request: &AdmissionRequest<DynamicObject>, result: Result<Warnings, De
         Err(denial) => {
             let mut response = AdmissionResponse::from(request);
             response.allowed = false;
-            response.result = denial.into_status();
+            response.result = denial.into_status(request);
             response
         }
     }
