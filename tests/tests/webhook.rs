@@ -545,3 +545,131 @@ async fn krust_apiserver_calls_mutating_and_validating_webhooks() {
     );
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_are_stored_in_the_storage_version_and_converted_by_their_webhook() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_certs(dir.path());
+    let server = WebhookServer::builder()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .cert_dir(dir.path())
+        .conversion(Converter::<v2::Thing>::hub().spoke::<v1::Thing>())
+        .build()
+        .unwrap();
+    let hooks_url = format!("https://{}", server.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(server.run(stop.clone()));
+    let api = krust_apiserver::ApiServer::builder()
+        .tls(true)
+        .resolve_service("system", "webhooks", hooks_url)
+        .start()
+        .await
+        .unwrap();
+    let config = api.kubeconfig().config;
+    let gv = |g: &str, v: &str| {
+        RestClient::new(&config.clone().with_group_version(kube_core::GroupVersion::gv(g, v))).unwrap()
+    };
+    let schema = |props: Value| json!({"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": props}}}});
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "things", "kind": "Thing"},
+            "conversion": {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"], "clientConfig": {
+                "service": {"namespace": "system", "name": "webhooks", "path": "/convert", "port": 443},
+                "caBundle": STANDARD.encode(ca.as_bytes())}}},
+            "versions": [
+                {"name": "v1", "served": true, "storage": false, "schema": schema(json!({"size": {"type": "string"}}))},
+                {"name": "v2", "served": true, "storage": true, "schema": schema(json!({"amount": {"type": "integer"}, "unit": {"type": "string"}}))}]}});
+    let r = gv("apiextensions.k8s.io", "v1")
+        .post()
+        .resource("customresourcedefinitions")
+        .body(&crd)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", String::from_utf8_lossy(r.raw_body()));
+    let (v1c, v2c) = (gv("example.com", "v1"), gv("example.com", "v2"));
+    let get = |client: &RestClient, name: &str| {
+        let (client, name) = (client.clone(), name.to_string());
+        async move {
+            let r = client.get().namespace("default").resource("things").name(&name).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", String::from_utf8_lossy(r.raw_body()));
+            r.into::<Value>().unwrap()
+        }
+    };
+
+    // Written as v1, read as v2 and as v1.
+    let thing = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "a"}, "spec": {"size": "10Gi"}});
+    let r = v1c.post().namespace("default").resource("things").body(&thing).send().await.unwrap();
+    assert_eq!(r.status(), http::StatusCode::CREATED, "{}", String::from_utf8_lossy(r.raw_body()));
+    let created: Value = r.into().unwrap();
+    assert_eq!(created["apiVersion"], "example.com/v1");
+    assert_eq!(created["spec"], json!({"size": "10Gi"}));
+    let as_v2 = get(&v2c, "a").await;
+    assert_eq!(as_v2["apiVersion"], "example.com/v2");
+    assert_eq!(as_v2["spec"], json!({"amount": 10, "unit": "Gi"}));
+    assert_eq!(get(&v1c, "a").await["spec"], json!({"size": "10Gi"}));
+
+    // Written as v2, listed as v1.
+    let thing = json!({"apiVersion": "example.com/v2", "kind": "Thing", "metadata": {"name": "b"}, "spec": {"amount": 3, "unit": "Mi"}});
+    let r = v2c.post().namespace("default").resource("things").body(&thing).send().await.unwrap();
+    assert_eq!(r.status(), http::StatusCode::CREATED);
+    let list: Value = v1c.get().namespace("default").resource("things").send().await.unwrap().into().unwrap();
+    let sizes: Vec<&Value> = list["items"].as_array().unwrap().iter().map(|i| &i["spec"]["size"]).collect();
+    assert_eq!(sizes, [&json!("10Gi"), &json!("3Mi")]);
+
+    // A patch through v1 of an object stored as v2, and a watch through v1 that sees it.
+    let mut watch = v1c
+        .get()
+        .namespace("default")
+        .resource("things")
+        .param("watch", "true")
+        .param("resourceVersion", list["metadata"]["resourceVersion"].as_str().unwrap())
+        .watch::<Value>()
+        .await
+        .unwrap();
+    let r = v1c
+        .patch(krust_client::PatchType::Merge)
+        .namespace("default")
+        .resource("things")
+        .name("b")
+        .body(&json!({"spec": {"size": "5Mi"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), http::StatusCode::OK, "{}", String::from_utf8_lossy(r.raw_body()));
+    assert_eq!(get(&v2c, "b").await["spec"], json!({"amount": 5, "unit": "Mi"}));
+    let event = tokio::time::timeout(Duration::from_secs(10), watch.next()).await.unwrap().unwrap().unwrap();
+    match event {
+        kube_core::WatchEvent::Modified(obj) => {
+            assert_eq!(obj["apiVersion"], "example.com/v1");
+            assert_eq!(obj["spec"], json!({"size": "5Mi"}));
+        }
+        other => panic!("expected MODIFIED, got {other:?}"),
+    }
+
+    // kube-rs reads both versions.
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&api.kubeconfig().yaml).unwrap();
+    let kube_config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .unwrap();
+    let kube_client = kube::Client::try_from(kube_config).unwrap();
+    let old: kube::Api<v1::Thing> = kube::Api::namespaced(kube_client.clone(), "default");
+    let new: kube::Api<v2::Thing> = kube::Api::namespaced(kube_client, "default");
+    assert_eq!(old.get("a").await.unwrap().spec.size, "10Gi");
+    assert_eq!(new.get("a").await.unwrap().spec.amount, 10);
+    assert_eq!(old.get("b").await.unwrap().spec.size, "5Mi");
+
+    // A conversion that fails is the client's 500, with the webhook's reason.
+    let bad = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "bad"}, "spec": {"size": "huge"}});
+    let r = v1c.post().namespace("default").resource("things").body(&bad).send().await.unwrap();
+    assert_eq!(r.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    let text = String::from_utf8_lossy(r.raw_body()).to_string();
+    assert!(
+        text.contains("conversion webhook for example.com/v1, Kind=Thing failed")
+            && text.contains("has no number"),
+        "{text}"
+    );
+    stop.cancel();
+}

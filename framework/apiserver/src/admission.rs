@@ -199,8 +199,7 @@ fn any_for(server: &Server, attrs: &Attributes<'_>) -> bool {
 }
 
 /// Where a webhook is: its URL and the CA to trust.
-fn endpoint(server: &Server, hook: &Hook) -> Result<(String, Option<Vec<u8>>), String> {
-    let config = &hook.spec["clientConfig"];
+pub(crate) fn endpoint(server: &Server, config: &Value) -> Result<(String, Option<Vec<u8>>), String> {
     let ca = match config["caBundle"].as_str().filter(|s| !s.is_empty()) {
         Some(b64) => Some(
             base64::engine::general_purpose::STANDARD
@@ -226,16 +225,12 @@ fn endpoint(server: &Server, hook: &Hook) -> Result<(String, Option<Vec<u8>>), S
     Ok((format!("{}{path}", base.trim_end_matches('/')), ca))
 }
 
-/// Calls one webhook with an AdmissionReview; returns its response object.
-fn call(
-    server: &Server,
-    hook: &Hook,
-    attrs: &Attributes<'_>,
-    new: Option<&Value>,
-    old: Option<&Value>,
-) -> Result<Value, String> {
-    let (url, ca) = endpoint(server, hook)?;
-    let timeout = Duration::from_secs(hook.spec["timeoutSeconds"].as_u64().unwrap_or(10).clamp(1, 30));
+/// A client for a webhook URL that trusts `ca` (or the system roots), and the parsed URL.
+pub(crate) fn webhook_client(
+    url: &str,
+    ca: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<(krust_client::RestClient, http::Uri), String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("invalid webhook URL {url:?}: {e}"))?;
     let origin: http::Uri =
         format!("{}://{}", uri.scheme_str().unwrap_or("https"), uri.authority().map_or("", |a| a.as_str()))
@@ -247,6 +242,20 @@ fn call(
     config.max_retries = 0;
     config.qps = None;
     let client = krust_client::RestClient::unversioned(&config).map_err(|e| e.to_string())?;
+    Ok((client, uri))
+}
+
+/// Calls one webhook with an AdmissionReview; returns its response object.
+fn call(
+    server: &Server,
+    hook: &Hook,
+    attrs: &Attributes<'_>,
+    new: Option<&Value>,
+    old: Option<&Value>,
+) -> Result<Value, String> {
+    let (url, ca) = endpoint(server, &hook.spec["clientConfig"])?;
+    let timeout = Duration::from_secs(hook.spec["timeoutSeconds"].as_u64().unwrap_or(10).clamp(1, 30));
+    let (client, uri) = webhook_client(&url, ca, timeout)?;
     let res = attrs.res;
     let gvk = json!({"group": res.group, "version": res.version, "kind": res.kind});
     let gvr = json!({"group": res.group, "version": res.version, "resource": res.plural});
@@ -424,11 +433,14 @@ pub(crate) fn write(
     key: &str,
     decide: impl Fn(Option<&Stored>) -> ApiResult<Write>,
 ) -> ApiResult<Written> {
-    if !any_for(server, attrs) {
+    let converting = crate::conversion::needs_webhook(attrs.res);
+    if !converting && !any_for(server, attrs) {
         return server.store.write(storage, key, |current, _| decide(current));
     }
     for _ in 0..10 {
-        let snapshot = server.store.get(storage, key);
+        let stored = server.store.get(storage, key);
+        // In the request's version (custom resources stored in another one are converted).
+        let snapshot = stored.as_ref().map(|s| crate::conversion::view(server, attrs.res, s)).transpose()?;
         let old = snapshot.as_ref().map(Stored::value);
         // An update of an object that is not there (server-side apply) creates it.
         let mut attrs = *attrs;
@@ -441,14 +453,14 @@ pub(crate) fn write(
             Write::Put(mut obj) => {
                 mutate(server, attrs, &mut obj, old.as_ref())?;
                 validate(server, attrs, Some(&obj), old.as_ref())?;
-                Write::Put(obj)
+                Write::Put(crate::conversion::to_storage(server, attrs.res, obj)?)
             }
             Write::Delete(obj) => {
                 validate(server, attrs, None, old.as_ref().or(Some(&obj)))?;
-                Write::Delete(obj)
+                Write::Delete(crate::conversion::to_storage(server, attrs.res, obj)?)
             }
         };
-        let expected = snapshot.as_ref().map(|s| s.rv);
+        let expected = stored.as_ref().map(|s| s.rv);
         let mut decision = Some(decision);
         // Err(()): the object changed while the webhooks ran; compute again.
         let written = server.store.write(storage, key, |current, _| {

@@ -512,7 +512,10 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
         after_write(&ctx.server, &res, &written);
         let created = matches!(written, crate::store::Written::Put { created: true, .. });
         let code = if created { StatusCode::CREATED } else { StatusCode::OK };
-        return Ok(json_response(code, present_value(&res, written.object())));
+        return Ok(json_response(
+            code,
+            present_value(&res, &crate::conversion::view(&ctx.server, &res, written.object())?),
+        ));
     }
     let result = ctx.server.store.write(&storage, &key(&namespace, &name), |current, _| {
         let created = current.is_none();

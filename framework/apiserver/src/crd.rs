@@ -135,6 +135,7 @@ pub(crate) fn resources_of(crd: &Value) -> Result<Vec<Arc<ResourceDef>>, Vec<(St
             .unwrap_or_default()
     };
     let mut defs = Vec::new();
+    let conversion = crate::conversion::Conversion::of(crd);
     for v in versions.iter().filter(|v| v["served"].as_bool() == Some(true)) {
         let mut subresources = Vec::new();
         let subs = &v["subresources"];
@@ -172,6 +173,7 @@ pub(crate) fn resources_of(crd: &Value) -> Result<Vec<Arc<ResourceDef>>, Vec<(St
             storage: format!("{group}/{plural}"),
             schema: (!schema.is_null()).then(|| Arc::new(Schema { root: schema })),
             columns: crate::table::columns_of(v),
+            conversion: conversion.clone(),
         }));
     }
     Ok(defs)

@@ -24,6 +24,7 @@ mod apply;
 mod chaos;
 pub use chaos::{FaultKind, FaultRun, FaultSchedule};
 mod controllers;
+mod conversion;
 mod crd;
 mod discovery;
 mod events;

@@ -59,6 +59,8 @@ pub(crate) struct ResourceDef {
     pub schema: Option<Arc<crate::crd::Schema>>,
     /// The CRD version's `additionalPrinterColumns` (custom resources; empty otherwise).
     pub columns: Vec<crate::table::PrinterColumn>,
+    /// How the versions of a custom resource convert (custom resources only).
+    pub conversion: Option<Arc<crate::conversion::Conversion>>,
 }
 
 impl ResourceDef {
@@ -284,6 +286,7 @@ pub(crate) fn builtins() -> Vec<Arc<ResourceDef>> {
                 storage: format!("{}/{}", b.group, b.plural),
                 schema: None,
                 columns: Vec::new(),
+                conversion: None,
             })
         })
         .collect()

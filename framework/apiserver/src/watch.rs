@@ -25,6 +25,7 @@ use crate::{
     object::Stored,
     resources::ResourceDef,
     selector::{FieldSelector, LabelSelector},
+    server::Server,
     status::{ApiError, ApiResult},
     store::{Event, EventType, WatchFrom, WatchRefused},
 };
@@ -118,6 +119,31 @@ fn expired_event(requested: u64, oldest: u64) -> Bytes {
     out.freeze()
 }
 
+/// An event as the watched version presents it: custom resources stored in another version go
+/// through the CRD's conversion webhook; `None` when that fails (the watch ends and the client
+/// watches again, as after any broken watch).
+async fn in_version(server: &Server, res: &ResourceDef, event: &Arc<Event>) -> Option<Arc<Event>> {
+    if !res.custom
+        || event.obj.summary.api_version == res.api_version()
+        || res.conversion.as_ref().is_none_or(|c| c.webhook.is_none())
+    {
+        return Some(event.clone());
+    }
+    match crate::conversion::view_async(server, res, &event.obj).await {
+        Ok(obj) => Some(Arc::new(Event {
+            rv: event.rv,
+            kind: event.kind,
+            storage: event.storage.clone(),
+            obj,
+            prev: event.prev.clone(),
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "cannot convert a watched object; ending the watch");
+            None
+        }
+    }
+}
+
 /// The body of a watch: its chunks; an `Err` ends it abruptly (the connection is dropped
 /// without the final chunk, as a network failure would).
 fn streaming_response(rx: mpsc::Receiver<Result<Bytes, ()>>) -> Response<Body> {
@@ -195,7 +221,8 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
         // Initial events, in batches.
         let mut out = BytesMut::new();
         for event in &initial {
-            render(&mut out, &res, &filter, event);
+            let Some(event) = in_version(&server, &res, event).await else { return };
+            render(&mut out, &res, &filter, &event);
             last_rv = last_rv.max(event.rv);
             if out.len() >= MAX_BATCH && tx.send(Ok(out.split().freeze())).await.is_err() {
                 return;
@@ -234,12 +261,14 @@ pub(crate) fn serve(ctx: Ctx) -> ApiResult<Response<Body>> {
                     };
                     // Fault: a held watch sends nothing until released.
                     server.faults.watches_released().await;
+                    let Some(event) = in_version(&server, &res, &event).await else { break };
                     render(&mut out, &res, &filter, &event);
                     last_rv = event.rv;
                     // Take whatever else is ready, up to one batch.
                     while out.len() < MAX_BATCH {
                         match events.try_recv() {
                             Ok(e) => {
+                                let Some(e) = in_version(&server, &res, &e).await else { break };
                                 render(&mut out, &res, &filter, &e);
                                 last_rv = e.rv;
                             }

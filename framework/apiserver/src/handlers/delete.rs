@@ -179,7 +179,10 @@ pub(crate) fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
         Written::Deleted(obj) if !(res.custom || (res.group.is_empty() && res.plural == "pods")) => {
             Ok(json_response(StatusCode::OK, deleted_status(&res, obj).to_string()))
         }
-        other => Ok(json_response(StatusCode::OK, present(&res, other.object()))),
+        other => Ok(json_response(
+            StatusCode::OK,
+            present(&res, &crate::conversion::view(&ctx.server, &res, other.object())?),
+        )),
     }
 }
 

@@ -93,7 +93,10 @@ pub(crate) fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
     if sub.as_deref() == Some("scale") {
         return Ok(json_response(StatusCode::OK, scale_of(&written.object().value()).to_string()));
     }
-    Ok(json_response(StatusCode::OK, present(&res, written.object())))
+    Ok(json_response(
+        StatusCode::OK,
+        present(&res, &crate::conversion::view(&ctx.server, &res, written.object())?),
+    ))
 }
 
 pub(crate) fn decode_any(body: &[u8]) -> ApiResult<Value> {

@@ -22,6 +22,7 @@ pub(crate) fn get(ctx: Ctx) -> ApiResult<Response<Body>> {
         .store
         .get(&res.storage, &key(ctx.namespace(), ctx.name()))
         .ok_or_else(|| ApiError::not_found(res, ctx.name()))?;
+    let stored = crate::conversion::view(&ctx.server, res, &stored)?;
     if ctx.target.sub.as_deref() == Some("scale") {
         return Ok(json_response(StatusCode::OK, scale_of(&stored.value()).to_string()));
     }
@@ -192,7 +193,11 @@ pub(crate) fn list(ctx: Ctx) -> ApiResult<Response<Body>> {
             }
             continue;
         }
-        items.push(if metadata { partial(stored) } else { present(&res, stored) });
+        items.push(if metadata {
+            partial(stored)
+        } else {
+            present(&res, &crate::conversion::view(&ctx.server, &res, stored)?)
+        });
         last_key = Some(k.clone());
     }
     let mut metadata = json!({"resourceVersion": rv.to_string()});

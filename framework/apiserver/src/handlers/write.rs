@@ -201,6 +201,7 @@ pub(crate) fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     if ctx.dry_run() {
         return Ok(json_response(StatusCode::CREATED, obj.to_string()));
     }
+    let obj = crate::conversion::to_storage(&ctx.server, &res, obj)?;
     let written = ctx.server.store.write(&ctx.storage(), &key(ctx.namespace(), &name), |current, _| {
         if current.is_some() {
             return Err(ApiError::already_exists(&res, &name));
@@ -208,7 +209,10 @@ pub(crate) fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
         Ok(Write::Put(obj))
     })?;
     after_write(&ctx.server, &res, &written);
-    Ok(json_response(StatusCode::CREATED, present(&res, written.object())))
+    Ok(json_response(
+        StatusCode::CREATED,
+        present(&res, &crate::conversion::view(&ctx.server, &res, written.object())?),
+    ))
 }
 
 impl Written {
@@ -416,7 +420,10 @@ pub(crate) fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
             Ok(if ctx.dry_run() { Write::Unchanged(current.clone()) } else { decision })
         })?;
     after_write(&ctx.server, &res, &written);
-    Ok(json_response(StatusCode::OK, present(&res, written.object())))
+    Ok(json_response(
+        StatusCode::OK,
+        present(&res, &crate::conversion::view(&ctx.server, &res, written.object())?),
+    ))
 }
 
 /// The autoscaling/v1 Scale of an object.
