@@ -77,7 +77,7 @@ pub enum Error {
 }
 
 /// Builds an [`ApiServer`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct ApiServerBuilder {
     bind: IpAddr,
@@ -280,12 +280,34 @@ fn kubeconfig_yaml(url: &str, ca_pem: Option<&str>, token: Option<&str>) -> Stri
 }
 
 /// The generated kubeconfig of a running server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GeneratedKubeconfig {
     /// The configuration, ready for krust's clients.
     pub config: krust_client::Config,
     /// The kubeconfig YAML (for kubectl and other clients).
     pub yaml: String,
+}
+
+// The token never appears in Debug output.
+impl std::fmt::Debug for ApiServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServerBuilder")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("watch_history", &self.watch_history)
+            .field("watch_history_bytes", &self.watch_history_bytes)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for GeneratedKubeconfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The YAML holds the token: left out.
+        f.debug_struct("GeneratedKubeconfig").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 /// A running server. Dropping it does not stop it; call [`ApiServer::shutdown`].

@@ -402,3 +402,14 @@ async fn slow_reads_trickle_the_same_bytes_out() {
     list().await.unwrap();
     assert!(started.elapsed() < took);
 }
+
+#[tokio::test]
+async fn the_token_never_appears_in_debug_output() {
+    let builder = ApiServer::builder().token("s3cret-t0ken");
+    assert!(!format!("{builder:?}").contains("s3cret-t0ken"));
+    let server = builder.start().await.unwrap();
+    let kubeconfig = server.kubeconfig();
+    assert!(kubeconfig.yaml.contains("s3cret-t0ken"), "the kubeconfig itself carries it");
+    assert!(!format!("{kubeconfig:?}").contains("s3cret-t0ken"), "{kubeconfig:?}");
+    assert!(!format!("{server:?}").contains("s3cret-t0ken"));
+}
