@@ -171,14 +171,14 @@ fn start_replica(id: usize, config: &krust_client::Config, probe: &Arc<Probe>) -
     let running = manager.clone();
     let task = tokio::spawn(async move {
         if let Err(e) = running.run().await {
-            tracing_error(id, &e.to_string());
+            report_stopped(id, &e.to_string());
         }
     });
     Ok(Replica { id, manager, stop, task })
 }
 
 /// A replica that stopped with an error says so (the bench prints; it is not a library).
-fn tracing_error(id: usize, e: &str) {
+fn report_stopped(id: usize, e: &str) {
     eprintln!("replica-{id} stopped with an error: {e}");
 }
 

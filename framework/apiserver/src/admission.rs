@@ -186,16 +186,32 @@ fn applies(
     true
 }
 
-/// Whether any webhook of either kind could apply to requests on this resource (the fast path
-/// skips admission otherwise).
-fn any_for(server: &Server, attrs: &Attributes<'_>) -> bool {
-    [MUTATING, VALIDATING].iter().any(|table| {
-        hooks(server, table).iter().any(|h| {
-            h.spec["rules"]
-                .as_array()
-                .is_some_and(|rules| rules.iter().any(|r| rule_matches(r, attrs, false)))
-        })
-    })
+/// The webhooks whose rules match a request's resource and operation, read once per write
+/// (selectors are checked against the objects later).
+struct Chain {
+    mutating: Vec<Hook>,
+    validating: Vec<Hook>,
+}
+
+impl Chain {
+    fn load(server: &Server, attrs: &Attributes<'_>) -> Chain {
+        let matching = |table| -> Vec<Hook> {
+            hooks(server, table)
+                .into_iter()
+                .filter(|h| {
+                    h.spec["rules"]
+                        .as_array()
+                        .is_some_and(|rules| rules.iter().any(|r| rule_matches(r, attrs, false)))
+                })
+                .collect()
+        };
+        Chain { mutating: matching(MUTATING), validating: matching(VALIDATING) }
+    }
+
+    /// No webhook can apply: the fast path skips admission.
+    fn is_empty(&self) -> bool {
+        self.mutating.is_empty() && self.validating.is_empty()
+    }
 }
 
 /// Where a webhook is: its URL and the CA to trust.
@@ -357,26 +373,32 @@ fn patch_bytes(patch: &Value) -> Option<Vec<u8>> {
 }
 
 /// Runs the mutating webhooks on `new`, in order.
-fn mutate(server: &Server, attrs: &Attributes<'_>, new: &mut Value, old: Option<&Value>) -> ApiResult<()> {
+fn mutate(
+    server: &Server,
+    chain: &Chain,
+    attrs: &Attributes<'_>,
+    new: &mut Value,
+    old: Option<&Value>,
+) -> ApiResult<()> {
     if attrs.operation == Operation::Delete {
         return Ok(());
     }
-    for hook in hooks(server, MUTATING) {
-        if !applies(server, &hook, attrs, Some(new), old) {
+    for hook in &chain.mutating {
+        if !applies(server, hook, attrs, Some(new), old) {
             continue;
         }
-        if let Some(e) = dry_run_refused(&hook, attrs) {
+        if let Some(e) = dry_run_refused(hook, attrs) {
             return Err(e);
         }
-        let response = match call(server, &hook, attrs, Some(new), old) {
+        let response = match call(server, hook, attrs, Some(new), old) {
             Ok(r) => r,
-            Err(why) => match call_failed(&hook, why) {
+            Err(why) => match call_failed(hook, why) {
                 Some(e) => return Err(e),
                 None => continue,
             },
         };
         if response["allowed"] != json!(true) {
-            return Err(denied(&hook, &response["status"]));
+            return Err(denied(hook, &response["status"]));
         }
         if let Some(bytes) = response.get("patch").and_then(patch_bytes) {
             let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| {
@@ -399,22 +421,23 @@ fn mutate(server: &Server, attrs: &Attributes<'_>, new: &mut Value, old: Option<
 /// Runs the validating webhooks (all of them; the first denial wins).
 fn validate(
     server: &Server,
+    chain: &Chain,
     attrs: &Attributes<'_>,
     new: Option<&Value>,
     old: Option<&Value>,
 ) -> ApiResult<()> {
-    for hook in hooks(server, VALIDATING) {
-        if !applies(server, &hook, attrs, new, old) {
+    for hook in &chain.validating {
+        if !applies(server, hook, attrs, new, old) {
             continue;
         }
-        if let Some(e) = dry_run_refused(&hook, attrs) {
+        if let Some(e) = dry_run_refused(hook, attrs) {
             return Err(e);
         }
-        match call(server, &hook, attrs, new, old) {
+        match call(server, hook, attrs, new, old) {
             Ok(response) if response["allowed"] == json!(true) => {}
-            Ok(response) => return Err(denied(&hook, &response["status"])),
+            Ok(response) => return Err(denied(hook, &response["status"])),
             Err(why) => {
-                if let Some(e) = call_failed(&hook, why) {
+                if let Some(e) = call_failed(hook, why) {
                     return Err(e);
                 }
             }
@@ -434,7 +457,8 @@ pub(crate) fn write(
     decide: impl Fn(Option<&Stored>) -> ApiResult<Write>,
 ) -> ApiResult<Written> {
     let converting = crate::conversion::needs_webhook(attrs.res);
-    if !converting && !any_for(server, attrs) {
+    let chain = Chain::load(server, attrs);
+    if !converting && chain.is_empty() {
         return server.store.write(storage, key, |current, _| decide(current));
     }
     for _ in 0..10 {
@@ -451,12 +475,12 @@ pub(crate) fn write(
         let decision = match decide(snapshot.as_ref())? {
             Write::Unchanged(s) => return Ok(Written::Unchanged(s)),
             Write::Put(mut obj) => {
-                mutate(server, attrs, &mut obj, old.as_ref())?;
-                validate(server, attrs, Some(&obj), old.as_ref())?;
+                mutate(server, &chain, attrs, &mut obj, old.as_ref())?;
+                validate(server, &chain, attrs, Some(&obj), old.as_ref())?;
                 Write::Put(crate::conversion::to_storage(server, attrs.res, obj)?)
             }
             Write::Delete(obj) => {
-                validate(server, attrs, None, old.as_ref().or(Some(&obj)))?;
+                validate(server, &chain, attrs, None, old.as_ref().or(Some(&obj)))?;
                 Write::Delete(crate::conversion::to_storage(server, attrs.res, obj)?)
             }
         };
@@ -489,12 +513,13 @@ pub(crate) fn admit_create(
     obj: Value,
     prepare: impl FnOnce(Value) -> ApiResult<Value>,
 ) -> ApiResult<Value> {
-    if !any_for(server, attrs) {
+    let chain = Chain::load(server, attrs);
+    if chain.is_empty() {
         return prepare(obj);
     }
     let mut obj = obj;
-    mutate(server, attrs, &mut obj, None)?;
+    mutate(server, &chain, attrs, &mut obj, None)?;
     let prepared = prepare(obj)?;
-    validate(server, attrs, Some(&prepared), None)?;
+    validate(server, &chain, attrs, Some(&prepared), None)?;
     Ok(prepared)
 }

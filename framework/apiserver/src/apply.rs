@@ -499,14 +499,7 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
         })
     };
     if !dry_run {
-        let attrs = crate::admission::Attributes {
-            res: &res,
-            sub: sub.as_deref(),
-            operation: crate::admission::Operation::Update,
-            namespace: &namespace,
-            name: &name,
-            dry_run,
-        };
+        let attrs = ctx.attributes(crate::admission::Operation::Update);
         let written =
             crate::admission::write(&ctx.server, &attrs, &storage, &key(&namespace, &name), decide)?;
         after_write(&ctx.server, &res, &written);

@@ -154,12 +154,8 @@ pub(crate) fn delete(ctx: Ctx) -> ApiResult<Response<Body>> {
     let name = ctx.name().to_string();
     let opts = delete_options(&ctx)?;
     let attrs = crate::admission::Attributes {
-        res: &res,
-        sub: None,
-        operation: crate::admission::Operation::Delete,
-        namespace: ctx.namespace(),
-        name: &name,
         dry_run: opts.dry_run,
+        ..ctx.attributes(crate::admission::Operation::Delete)
     };
     let written = crate::admission::write(
         &ctx.server,

@@ -49,6 +49,20 @@ impl Ctx {
     pub(crate) fn dry_run(&self) -> bool {
         self.query.0.iter().any(|(k, v)| k == "dryRun" && v == "All")
     }
+    /// What admission needs to know of this request, for `operation`.
+    pub(crate) fn attributes(
+        &self,
+        operation: crate::admission::Operation,
+    ) -> crate::admission::Attributes<'_> {
+        crate::admission::Attributes {
+            res: &self.target.res,
+            sub: self.target.sub.as_deref(),
+            operation,
+            namespace: self.namespace(),
+            name: self.name(),
+            dry_run: self.dry_run(),
+        }
+    }
     /// The field manager: the parameter, else derived from the user agent as kube-apiserver does
     /// (the program name before the first `/`).
     pub fn manager(&self) -> String {

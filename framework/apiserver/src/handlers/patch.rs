@@ -33,14 +33,7 @@ pub(crate) fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
-    let attrs = crate::admission::Attributes {
-        res: &res,
-        sub: sub.as_deref(),
-        operation: crate::admission::Operation::Update,
-        namespace: ctx.namespace(),
-        name: &name,
-        dry_run: ctx.dry_run(),
-    };
+    let attrs = ctx.attributes(crate::admission::Operation::Update);
     let written = crate::admission::write(
         &ctx.server,
         &attrs,

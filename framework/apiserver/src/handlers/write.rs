@@ -180,14 +180,7 @@ pub(crate) fn create(ctx: Ctx) -> ApiResult<Response<Body>> {
     }
     let body = decode_body(&ctx.content_type, &ctx.body)?;
     let requested = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let attrs = admission::Attributes {
-        res: &res,
-        sub: None,
-        operation: admission::Operation::Create,
-        namespace: ctx.namespace(),
-        name: &requested,
-        dry_run: ctx.dry_run(),
-    };
+    let attrs = admission::Attributes { name: &requested, ..ctx.attributes(admission::Operation::Create) };
     let mut name = String::new();
     let mut obj = admission::admit_create(&ctx.server, &attrs, body, |body| {
         let (obj, n) = prepare_create(&ctx.server, &res, ctx.namespace(), body)?;
@@ -405,14 +398,7 @@ pub(crate) fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
     if sub.as_deref() == Some("scale") {
         return update_scale(ctx, body);
     }
-    let attrs = admission::Attributes {
-        res: &res,
-        sub: sub.as_deref(),
-        operation: admission::Operation::Update,
-        namespace: ctx.namespace(),
-        name: &name,
-        dry_run: ctx.dry_run(),
-    };
+    let attrs = ctx.attributes(admission::Operation::Update);
     let written =
         admission::write(&ctx.server, &attrs, &ctx.storage(), &key(ctx.namespace(), &name), |current| {
             let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
