@@ -4,8 +4,11 @@
 //! Website CRD, runs the Website operator, creates a sample Website and shows what the operator
 //! does with it (the objects it creates, the status it writes, the events it records, how it
 //! repairs what someone else breaks); then it keeps serving until Ctrl-C, so that you can look
-//! with kubectl. `--once` exits 0 once the sample has reconciled (for CI). `--kubeconfig PATH`
-//! runs the same against any cluster.
+//! with kubectl. On the embedded server it also runs the Website's webhooks (a validator that
+//! refuses a bad Website, a defaulter, v1/v2 conversion) and writes `invalid-website.yaml` for
+//! `kubectl apply` to be refused. `--once` exits 0 once the sample has reconciled (for CI).
+//! `--kubeconfig PATH` runs the same against any cluster, without the webhooks (the cluster
+//! could not reach them on this machine).
 
 #[path = "operator/website.rs"]
 mod website;
@@ -19,7 +22,10 @@ use k8s_openapi::api::{
 use krust::{
     PatchType,
     prelude::*,
-    runtime::controller::helpers::{self, WaitError},
+    runtime::{
+        controller::helpers::{self, WaitError},
+        webhook::{WebhookEndpoint, WebhookServer, webhook_configurations},
+    },
 };
 use krust_apiserver::ApiServer;
 
@@ -48,6 +54,53 @@ where
         Err(e) => Err(e.into()),
     }
 }
+
+/// What the Website's webhooks do: a bad Website refused, a default filled in, v2 read back.
+async fn webhook_tour(clientset: &Clientset, kubeconfig: &str) -> anyhow::Result<()> {
+    let sites = clientset.typed::<website::Website>(Some("default"));
+    let mut too_big = website::sample("too-big");
+    too_big.spec.replicas = 50;
+    match sites.create(&too_big, &CreateOptions::default()).await {
+        Err(e) => step(format!("the validating webhook refused Website default/too-big: {e}")),
+        Ok(_) => anyhow::bail!(
+            "Website default/too-big (50 replicas) was accepted: the validating webhook is not called"
+        ),
+    }
+    let mut plain = website::sample("plain");
+    plain.spec.content.clear();
+    let dry_run = CreateOptions { dry_run: true, ..Default::default() };
+    let defaulted = sites.create(&plain, &dry_run).await?;
+    step(format!(
+        "the defaulting webhook filled in a Website without content (dry run): content {:?}",
+        defaulted.spec.content
+    ));
+    let v2 =
+        clientset.typed::<website::v2::Website>(Some("default")).get("hello", &Default::default()).await?;
+    step(format!(
+        "read as example.krust.dev/v2 (converted by the webhook): image repository {:?}, tag {:?}",
+        v2.spec.image.repository,
+        v2.spec.image.tag.as_deref().unwrap_or_default()
+    ));
+    let invalid = std::path::Path::new(kubeconfig).with_file_name("invalid-website.yaml");
+    std::fs::write(&invalid, INVALID_WEBSITE)?;
+    println!(
+        "    try: kubectl --kubeconfig {kubeconfig} apply -f {}   (refused: no image)",
+        invalid.display()
+    );
+    Ok(())
+}
+
+/// A Website the validating webhook refuses (`kubectl apply -f` it).
+const INVALID_WEBSITE: &str = "apiVersion: example.krust.dev/v1
+kind: Website
+metadata:
+  name: broken
+  namespace: default
+spec:
+  image: \"\"
+  replicas: 2
+  content: <h1>never served</h1>
+";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -89,13 +142,49 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let clientset = Clientset::new(&config)?;
-    website::install_crd(&clientset).await?;
-    step("installed the CRD websites.example.krust.dev (Established)");
+    // The webhooks, on the embedded server only: its webhook calls reach this process.
+    let webhooks = match &_server {
+        Some(_) => {
+            let dir = std::env::temp_dir().join("krust-quickstart").join("webhook-certs");
+            let ca = krust_apiserver::write_webhook_certificate(&dir)?;
+            let builder =
+                website::webhooks(WebhookServer::builder().bind(([127, 0, 0, 1], 0).into()).cert_dir(&dir));
+            let specs = builder.webhooks();
+            let server = builder.build()?;
+            let url =
+                format!("https://127.0.0.1:{}", server.local_addr().map(|a| a.port()).unwrap_or_default());
+            Some((server, WebhookEndpoint::Url(url), specs, ca))
+        }
+        None => None,
+    };
+    website::install_crd(&clientset, webhooks.as_ref().map(|(_, e, _, ca)| (e, ca.as_bytes()))).await?;
+    match &webhooks {
+        Some(_) => step(
+            "installed the CRD websites.example.krust.dev (Established; v1 stored, v2 converted by the webhook)",
+        ),
+        None => step(
+            "installed the CRD websites.example.krust.dev (Established; v1 only: no webhooks against a given cluster)",
+        ),
+    }
 
-    let manager = Manager::builder(config.clone())
+    let mut manager = Manager::builder(config.clone())
         .metrics_addr("127.0.0.1:0")
-        .graceful_shutdown_timeout(Duration::from_secs(10))
-        .build()?;
+        .graceful_shutdown_timeout(Duration::from_secs(10));
+    let mut configurations = None;
+    if let Some((server, endpoint, specs, ca)) = webhooks {
+        let url = match &endpoint {
+            WebhookEndpoint::Url(u) => u.clone(),
+            WebhookEndpoint::Service { name, .. } => name.clone(),
+        };
+        configurations =
+            Some(webhook_configurations("website-webhooks", &specs, &endpoint, Some(ca.as_bytes())));
+        manager = manager.webhook_server(server);
+        step(format!(
+            "webhook server at {url} ({})",
+            specs.iter().map(|s| s.path.as_str()).chain(["/convert"]).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let manager = manager.build()?;
     website::controller().register(&manager)?;
     let running = tokio::spawn(manager.clone().run());
     while !manager.is_ready() {
@@ -106,6 +195,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let addr = manager.local_addr().map(|a| a.to_string()).unwrap_or_default();
     step(format!("operator running (metrics: http://{addr}/metrics, probes: /healthz /readyz)"));
+    let admission = clientset.admissionregistration_v1();
+    let apply = PatchOptions::apply("quickstart").force();
+    let webhooks_on = configurations.is_some();
+    if let Some((mutating, validating)) = configurations {
+        if let Some(m) = mutating {
+            admission.mutating_webhook_configurations().apply(&m, &apply).await?;
+        }
+        if let Some(v) = validating {
+            admission.validating_webhook_configurations().apply(&v, &apply).await?;
+        }
+        step("registered the Mutating- and ValidatingWebhookConfiguration website-webhooks");
+    }
 
     let sites = clientset.typed::<website::Website>(Some("default"));
     let sample = website::sample("hello");
@@ -151,6 +252,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let site = sites.get("hello", &Default::default()).await?;
     step(format!("finalizer on the Website: {}", site.metadata.finalizers.unwrap_or_default().join(", ")));
+
+    if webhooks_on {
+        webhook_tour(&clientset, &kubeconfig).await?;
+    }
 
     // Someone else breaks things: the operator repairs them.
     deployments

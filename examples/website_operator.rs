@@ -2,12 +2,17 @@
 //! This is what the chart `charts/krust-operator` deploys, with the flags it passes:
 //! `--metrics-addr ADDR` (default 0.0.0.0:8080; /metrics, /healthz, /readyz),
 //! `--log-format auto|json|pretty`, `--leader-elect`, `--leader-election-lease NAME`,
-//! `--leader-election-namespace NS` — `krust::operator`'s flags, the same as the template's.
+//! `--leader-election-namespace NS`, `--webhook-addr ADDR` and `--webhook-cert-dir DIR` (the
+//! Website's validating, defaulting and conversion webhooks; none without `--webhook-addr`) —
+//! `krust::operator`'s flags, the same as the template's.
 //! It connects with `--kubeconfig PATH`, else `KUBECONFIG` or the in-cluster service account;
-//! with none of them it starts an embedded krust-apiserver, installs the Website CRD there and
-//! creates a sample (in a cluster the chart installs the CRD). `--print-crd` prints the Website
-//! CRD generated from the Rust type (what the chart's `crds/` holds), `--print-rbac` the RBAC
-//! rules of what the controller watches (the chart's `rbac.rules`). Runs until SIGINT/SIGTERM.
+//! with none of them it starts an embedded krust-apiserver, installs the Website CRD there,
+//! runs the webhooks on 127.0.0.1 with a generated certificate and registers them, and creates
+//! a sample (in a cluster the chart installs the CRD and the webhook configurations).
+//! `--print-crd` prints the Website CRD generated from the Rust types (the chart's
+//! `files/crds/`), `--print-rbac` the RBAC rules of what the controller watches (the chart's
+//! `rbac.rules`), `--print-webhooks` its webhooks (the chart's `webhook.webhooks`). Runs until
+//! SIGINT/SIGTERM.
 
 #[path = "operator/website.rs"]
 mod website;
@@ -16,6 +21,7 @@ use clap::Parser;
 use krust::{
     operator::{OperatorArgs, init_logging},
     prelude::*,
+    runtime::webhook::{WebhookEndpoint, WebhookServer, webhook_configurations},
 };
 use krust_apiserver::ApiServer;
 
@@ -31,18 +37,25 @@ struct Args {
     /// Print the RBAC rules of what the controller watches (the chart's `rbac.rules`) and exit.
     #[arg(long)]
     print_rbac: bool,
+    /// Print the operator's webhooks (the chart's `webhook.webhooks`) and exit.
+    #[arg(long)]
+    print_webhooks: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.print_crd {
-        print!("{}", serde_saphyr::to_string(&website::crd())?);
+        print!("{}", serde_saphyr::to_string(&website::crd()?)?);
         return Ok(());
     }
     if args.print_rbac {
         let rules = krust::runtime::controller::rbac_rules(website::controller().watched_resources());
         print!("{}", serde_saphyr::to_string(&rules)?);
+        return Ok(());
+    }
+    if args.print_webhooks {
+        print!("{}", serde_saphyr::to_string(&website::webhooks(WebhookServer::builder()).webhooks())?);
         return Ok(());
     }
     init_logging(args.operator.log_format);
@@ -65,15 +78,46 @@ async fn main() -> anyhow::Result<()> {
         _server = Some(server);
         config
     };
+    let mut webhooks =
+        args.operator.webhook_server().map(website::webhooks).map(|b| b.build()).transpose()?;
     if _server.is_some() {
-        // The embedded server starts empty: the CRD and something to reconcile.
+        // The embedded server starts empty: the CRD, the webhooks (on this machine, with a
+        // generated certificate, unless --webhook-addr says otherwise) and something to reconcile.
         let clientset = Clientset::new(&config)?;
-        website::install_crd(&clientset).await?;
+        let mut conversion = None;
+        if webhooks.is_none() {
+            let dir = std::env::temp_dir().join("krust-website-operator-certs");
+            let ca = krust_apiserver::write_webhook_certificate(&dir)?;
+            let builder =
+                website::webhooks(WebhookServer::builder().bind(([127, 0, 0, 1], 0).into()).cert_dir(&dir));
+            let specs = builder.webhooks();
+            let server = builder.build()?;
+            let port = server.local_addr().map(|a| a.port()).unwrap_or_default();
+            let endpoint = WebhookEndpoint::Url(format!("https://127.0.0.1:{port}"));
+            let (mutating, validating) =
+                webhook_configurations("website-webhooks", &specs, &endpoint, Some(ca.as_bytes()));
+            let admission = clientset.admissionregistration_v1();
+            let apply = PatchOptions::apply("example").force();
+            if let Some(m) = mutating {
+                admission.mutating_webhook_configurations().apply(&m, &apply).await?;
+            }
+            if let Some(v) = validating {
+                admission.validating_webhook_configurations().apply(&v, &apply).await?;
+            }
+            println!("webhooks at {}", server.local_addr().map(|a| a.to_string()).unwrap_or_default());
+            webhooks = Some(server);
+            conversion = Some((endpoint, ca));
+        }
+        website::install_crd(&clientset, conversion.as_ref().map(|(e, ca)| (e, ca.as_bytes()))).await?;
         let sites = clientset.typed::<website::Website>(Some("default"));
         sites.apply(&website::sample("hello"), &PatchOptions::apply("example").force()).await?;
         println!("created Website default/hello");
     }
-    let manager = args.operator.manager(config, website::MANAGER, false).build()?;
+    let mut manager = args.operator.manager(config, website::MANAGER, false);
+    if let Some(server) = webhooks {
+        manager = manager.webhook_server(server);
+    }
+    let manager = manager.build()?;
     website::controller().register(&manager)?;
     manager.run_until_signal().await?;
     Ok(())

@@ -440,7 +440,7 @@ async fn run_async(
 ) -> anyhow::Result<()> {
     let config = server.kubeconfig().config;
     let clientset = Clientset::new(&config)?;
-    website::install_crd(&clientset).await?;
+    website::install_crd(&clientset, None).await?;
     let client = |g: &str, v: &str| {
         RestClient::new(&config.clone().with_group_version(kube_core::GroupVersion::gv(g, v)))
     };

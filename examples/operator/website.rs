@@ -2,6 +2,11 @@
 //! operator turns into a ConfigMap (the page), a Deployment (serving it) and a Service, owned by
 //! the Website so that they are garbage-collected with it, repaired when someone else changes
 //! or deletes them, and reported in the Website's status conditions and in events.
+//!
+//! Its webhooks ([`webhooks`]): a validator (an image, at most [`MAX_REPLICAS`] replicas), a
+//! defaulter (a page naming the site when none is given) and the conversion between `v1` (the
+//! storage version, the hub the reconciler reads) and [`v2`] (the image split into repository
+//! and tag).
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -21,8 +26,14 @@ use k8s_openapi::{
 use krust::{
     TerminalError,
     prelude::*,
-    runtime::controller::helpers::{
-        self, FinalizerError, FinalizerEvent, OperationResult, finalizer, set_controller_reference,
+    runtime::{
+        controller::helpers::{
+            self, FinalizerError, FinalizerEvent, OperationResult, finalizer, set_controller_reference,
+        },
+        webhook::{
+            Converter, Defaulter, Denial, Validator, Warnings, WebhookEndpoint, WebhookServerBuilder,
+            set_conversion_webhook,
+        },
     },
 };
 
@@ -30,6 +41,8 @@ use krust::{
 pub const MANAGER: &str = "website-operator";
 /// The finalizer the operator puts on every Website.
 pub const FINALIZER: &str = "example.krust.dev/cleanup";
+/// The most replicas a Website may ask for (its validating webhook refuses more).
+pub const MAX_REPLICAS: i32 = 10;
 
 /// What a Website should be.
 #[krust::custom_resource(
@@ -46,9 +59,10 @@ pub const FINALIZER: &str = "example.krust.dev/cleanup";
 pub struct WebsiteSpec {
     /// The web server image (it must serve /usr/share/nginx/html).
     pub image: String,
-    /// How many replicas serve it.
+    /// How many replicas serve it (0 to 10).
     pub replicas: i32,
-    /// The page.
+    /// The page (default: a heading naming the site, set by the defaulting webhook).
+    #[serde(default)]
     pub content: String,
 }
 
@@ -261,16 +275,184 @@ pub fn controller() -> Controller {
         .build(WebsiteReconciler)
 }
 
-/// The CRD, as the cluster should have it.
-pub fn crd()
--> krust::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
-    Website::crd()
+/// `v2` of the Website: the image split into repository and tag. Served beside `v1` (the
+/// storage version); the conversion webhook turns one into the other without loss.
+pub mod v2 {
+    use super::{Website as V1, WebsiteSpec as V1Spec, WebsiteStatus};
+    use krust::prelude::*;
+
+    /// What a Website should be (v2).
+    #[krust::custom_resource(
+        group = "example.krust.dev",
+        version = "v2",
+        kind = "Website",
+        namespaced,
+        status = "WebsiteStatus",
+        shortname = "ws",
+        printcolumn = r#"{"name":"Repository","type":"string","jsonPath":".spec.image.repository"}"#,
+        printcolumn = r#"{"name":"Tag","type":"string","jsonPath":".spec.image.tag"}"#,
+        printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+    )]
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+    pub struct WebsiteSpec {
+        /// The web server image.
+        pub image: Image,
+        /// How many replicas serve it (0 to 10).
+        pub replicas: i32,
+        /// The page (default: a heading naming the site).
+        #[serde(default)]
+        pub content: String,
+    }
+
+    /// An image reference, split.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Image {
+        /// The repository (`nginx`, `registry.example.com:5000/team/web`), or a whole
+        /// reference by digest (`nginx@sha256:…`).
+        pub repository: String,
+        /// The tag (none: the registry's `latest`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub tag: Option<String>,
+    }
+
+    impl Image {
+        /// Splits `nginx:1.27` into `nginx` and `1.27` (a `:` after the last `/`; references
+        /// by digest stay whole).
+        pub fn parse(image: &str) -> Image {
+            let last = image.rfind('/').map_or(0, |i| i + 1);
+            match image[last..].rfind(':') {
+                Some(colon) if !image.contains('@') => Image {
+                    repository: image[..last + colon].to_string(),
+                    tag: Some(image[last + colon + 1..].to_string()),
+                },
+                _ => Image { repository: image.to_string(), tag: None },
+            }
+        }
+
+        /// The reference again (`repository:tag`).
+        pub fn reference(&self) -> String {
+            match &self.tag {
+                Some(tag) => format!("{}:{tag}", self.repository),
+                None => self.repository.clone(),
+            }
+        }
+    }
+
+    impl From<V1> for Website {
+        fn from(v1: V1) -> Website {
+            Website {
+                metadata: v1.metadata,
+                spec: WebsiteSpec {
+                    image: Image::parse(&v1.spec.image),
+                    replicas: v1.spec.replicas,
+                    content: v1.spec.content,
+                },
+                status: v1.status,
+            }
+        }
+    }
+
+    impl From<Website> for V1 {
+        fn from(v2: Website) -> V1 {
+            V1 {
+                metadata: v2.metadata,
+                spec: V1Spec {
+                    image: v2.spec.image.reference(),
+                    replicas: v2.spec.replicas,
+                    content: v2.spec.content,
+                },
+                status: v2.status,
+            }
+        }
+    }
 }
 
-/// Installs (or updates) the CRD and waits until it is established.
-pub async fn install_crd(clientset: &krust::Clientset) -> anyhow::Result<()> {
+/// The Website's validating webhook: an image is required and the replicas stay within
+/// 0..=[`MAX_REPLICAS`]; an image without a tag is allowed with a warning.
+pub struct WebsiteValidator;
+
+impl WebsiteValidator {
+    fn check(site: &Website) -> Result<Warnings, Denial> {
+        if site.spec.image.trim().is_empty() {
+            return Err(Denial::invalid("spec.image", "an image is required"));
+        }
+        if !(0..=MAX_REPLICAS).contains(&site.spec.replicas) {
+            return Err(Denial::invalid(
+                "spec.replicas",
+                format!("must be between 0 and {MAX_REPLICAS}, not {}", site.spec.replicas),
+            ));
+        }
+        let mut warnings = Warnings::new();
+        if v2::Image::parse(&site.spec.image).tag.is_none() && !site.spec.image.contains('@') {
+            warnings
+                .push(format!("spec.image {:?} has no tag: whatever is latest is pulled", site.spec.image));
+        }
+        Ok(warnings)
+    }
+}
+
+#[async_trait]
+impl Validator<Website> for WebsiteValidator {
+    async fn validate_create(&self, site: &Website) -> Result<Warnings, Denial> {
+        Self::check(site)
+    }
+
+    async fn validate_update(&self, _old: &Website, site: &Website) -> Result<Warnings, Denial> {
+        Self::check(site)
+    }
+}
+
+/// The Website's defaulting webhook: a Website without content gets a page naming it.
+pub struct WebsiteDefaulter;
+
+#[async_trait]
+impl Defaulter<Website> for WebsiteDefaulter {
+    async fn default(&self, site: &mut Website) -> Result<(), Denial> {
+        if site.spec.content.trim().is_empty() {
+            site.spec.content = format!("<h1>{}</h1>", site.name_any());
+        }
+        Ok(())
+    }
+}
+
+/// The Website's webhooks on `server`: the validator and the defaulter (registered for `v1`;
+/// requests through `v2` reach them converted, by matchPolicy Equivalent) and the `v1`/`v2`
+/// conversion at `/convert`.
+pub fn webhooks(server: WebhookServerBuilder) -> WebhookServerBuilder {
+    server
+        .validator::<Website, _>(WebsiteValidator)
+        .defaulter::<Website, _>(WebsiteDefaulter)
+        .conversion(Converter::<Website>::hub().spoke::<v2::Website>())
+}
+
+/// The CRD, as the cluster should have it: `v1` (storage) and `v2`. Its conversion is left to
+/// where it is installed: [`install_crd`] points it at a webhook server, the chart at its
+/// Service.
+pub fn crd() -> anyhow::Result<
+    krust::k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+> {
+    Ok(krust::kube_core::crd::merge_crds(vec![Website::crd(), v2::Website::crd()], "v1")?)
+}
+
+/// Installs (or updates) the CRD and waits until it is established; with `conversion`, its
+/// `v1`/`v2` conversion goes through that webhook server (`endpoint`, `caBundle` PEM); without
+/// one only `v1` is served (the chart does the same when its webhooks are off).
+pub async fn install_crd(
+    clientset: &krust::Clientset,
+    conversion: Option<(&WebhookEndpoint, &[u8])>,
+) -> anyhow::Result<()> {
     let crds = clientset.apiextensions_v1().custom_resource_definitions();
-    crds.apply(&crd(), &PatchOptions::apply(MANAGER).force()).await?;
+    let mut crd = crd()?;
+    match conversion {
+        Some((endpoint, ca)) => set_conversion_webhook(&mut crd, endpoint, "/convert", Some(ca)),
+        None => {
+            for version in crd.spec.versions.iter_mut().filter(|v| !v.storage) {
+                version.served = false;
+            }
+        }
+    }
+    crds.apply(&crd, &PatchOptions::apply(MANAGER).force()).await?;
     let name = format!("websites.{}", Website::group(&()));
     helpers::wait_for(
         &crds,
@@ -416,6 +598,77 @@ mod tests {
         let before = writes(&env);
         env.reconcile(&WebsiteReconciler, request()).await.unwrap();
         assert_eq!(writes(&env) - before, 0, "a relist made the operator write");
+    }
+
+    #[test]
+    fn v1_and_v2_convert_without_loss() {
+        for image in [
+            "nginx",
+            "nginx:1.27",
+            "registry.example.com:5000/team/web",
+            "registry.example.com:5000/team/web:v2",
+            "nginx@sha256:0123abcd",
+        ] {
+            let mut v1 = sample("round");
+            v1.spec.image = image.into();
+            let v2 = v2::Website::from(v1.clone());
+            let back = Website::from(v2.clone());
+            assert_eq!(
+                (&back.metadata, &back.spec),
+                (&v1.metadata, &v1.spec),
+                "{image} -> {:?}",
+                v2.spec.image
+            );
+        }
+        let split = v2::Image::parse("registry.example.com:5000/team/web:v2");
+        assert_eq!(
+            (split.repository.as_str(), split.tag.as_deref()),
+            ("registry.example.com:5000/team/web", Some("v2"))
+        );
+        assert_eq!(v2::Image::parse("registry.example.com:5000/web").tag, None);
+        // Through the converter the webhook serves, metadata and status included.
+        let converter = Converter::<Website>::hub().spoke::<v2::Website>();
+        let mut site = sample("conv");
+        site.status = Some(WebsiteStatus { observed_generation: Some(3), conditions: vec![] });
+        let v1 = serde_json::to_value(&site).unwrap();
+        let v2 = converter.convert(v1.clone(), "example.krust.dev/v2").unwrap();
+        assert_eq!(v2["spec"]["image"], serde_json::json!({"repository": "nginx", "tag": "1.27"}));
+        assert_eq!(v2["status"]["observedGeneration"], 3);
+        assert_eq!(converter.convert(v2, "example.krust.dev/v1").unwrap(), v1);
+    }
+
+    #[tokio::test]
+    async fn the_validator_wants_an_image_and_bounded_replicas() {
+        let ok = sample("ok");
+        assert_eq!(WebsiteValidator.validate_create(&ok).await, Ok(vec![]));
+        let mut untagged = sample("untagged");
+        untagged.spec.image = "nginx".into();
+        let warnings = WebsiteValidator.validate_create(&untagged).await.unwrap();
+        assert!(warnings[0].contains("has no tag"), "{warnings:?}");
+        let mut no_image = sample("no-image");
+        no_image.spec.image = " ".into();
+        let denial = WebsiteValidator.validate_create(&no_image).await.unwrap_err();
+        assert_eq!((denial.code, denial.field.as_deref()), (422, Some("spec.image")));
+        for replicas in [-1, MAX_REPLICAS + 1] {
+            let mut site = sample("bounds");
+            site.spec.replicas = replicas;
+            let denial = WebsiteValidator.validate_update(&ok, &site).await.unwrap_err();
+            assert_eq!(denial.field.as_deref(), Some("spec.replicas"), "{replicas}");
+        }
+        let mut most = sample("most");
+        most.spec.replicas = MAX_REPLICAS;
+        assert!(WebsiteValidator.validate_update(&ok, &most).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_defaulter_fills_in_a_page_and_keeps_a_given_one() {
+        let mut site = sample("plain");
+        site.spec.content = String::new();
+        WebsiteDefaulter.default(&mut site).await.unwrap();
+        assert_eq!(site.spec.content, "<h1>plain</h1>");
+        let mut given = sample("given");
+        WebsiteDefaulter.default(&mut given).await.unwrap();
+        assert_eq!(given.spec.content, sample("given").spec.content);
     }
 
     #[tokio::test]

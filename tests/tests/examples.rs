@@ -95,8 +95,10 @@ fn the_quickstart_runs_the_operator_and_shows_what_it_did() {
         "  ✓ started an embedded krust-apiserver at http://127.0.0.1:".to_string(),
         format!("  ✓ wrote its kubeconfig to {}", kubeconfig.display()),
         format!("    look with: kubectl --kubeconfig {} get websites", kubeconfig.display()),
-        "  ✓ installed the CRD websites.example.krust.dev (Established)".into(),
+        "  ✓ installed the CRD websites.example.krust.dev (Established; v1 stored, v2 converted by the webhook)".into(),
+        "  ✓ webhook server at https://127.0.0.1:".into(),
         "  ✓ operator running (metrics: http://127.0.0.1:".into(),
+        "  ✓ registered the Mutating- and ValidatingWebhookConfiguration website-webhooks".into(),
         "  ✓ created Website default/hello (nginx:1.27, 2 replicas)".into(),
         "  ✓ operator created Deployment default/hello: 2 replicas of nginx:1.27, owned by Website hello"
             .into(),
@@ -104,6 +106,10 @@ fn the_quickstart_runs_the_operator_and_shows_what_it_did() {
         "  ✓ operator created ConfigMap default/hello-content (the page)".into(),
         "  ✓ status: Ready=True (Reconciled: 2 replica(s) of nginx:1.27 behind Service hello)".into(),
         "  ✓ finalizer on the Website: example.krust.dev/cleanup".into(),
+        "  ✓ the validating webhook refused Website default/too-big: the server answered 422 (Invalid): admission webhook \"vwebsite-v1.example.krust.dev\" denied the request: spec.replicas: must be between 0 and 10, not 50".into(),
+        "  ✓ the defaulting webhook filled in a Website without content (dry run): content \"<h1>plain</h1>\"".into(),
+        "  ✓ read as example.krust.dev/v2 (converted by the webhook): image repository \"nginx\", tag \"1.27\"".into(),
+        format!("    try: kubectl --kubeconfig {} apply -f {}", kubeconfig.display(), kubeconfig.with_file_name("invalid-website.yaml").display()),
         "  ✓ operator restored the Deployment to 2 replicas".into(),
         "  ✓ operator recreated Service hello".into(),
         "  ✓ event: Normal Created — created Deployment hello".into(),
@@ -112,6 +118,83 @@ fn the_quickstart_runs_the_operator_and_shows_what_it_did() {
     ] {
         assert!(stdout.lines().any(|l| l.starts_with(&line)), "{line:?} missing:\n{stdout}");
     }
+}
+
+/// The quickstart left running (as the README says): `kubectl apply` of the invalid Website it
+/// wrote is refused with the webhook's message, a Website without content gets the default
+/// page, and kubectl reads Websites in v2 (the preferred version, converted by the webhook)
+/// and in v1.
+#[test]
+fn kubectl_in_the_quickstarts_cluster_meets_the_webhooks() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(krust_tests::example_binary("quickstart"))
+        .env_remove("KUBECONFIG")
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let running = lines.by_ref().map_while(Result::ok).any(|line| {
+        printed.push_str(&line);
+        printed.push('\n');
+        line.starts_with("The operator keeps running")
+    });
+    let dir = tmp.path().join("krust-quickstart");
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = std::process::Command::new("kubectl");
+        cmd.args(["--kubeconfig", dir.join("kubeconfig").to_str().unwrap()])
+            .args(args)
+            .env("HOME", home.path());
+        if let Some(text) = stdin {
+            let path = home.path().join("stdin.yaml");
+            std::fs::write(&path, text).unwrap();
+            cmd.args(["-f", path.to_str().unwrap()]);
+        }
+        cmd.output().expect("kubectl runs")
+    };
+    let refused = kubectl(&["apply", "-f", dir.join("invalid-website.yaml").to_str().unwrap()], None);
+    let plain = kubectl(
+        &["apply"],
+        Some(
+            "apiVersion: example.krust.dev/v2\nkind: Website\nmetadata: {name: plain, namespace: default}\nspec: {image: {repository: nginx, tag: '1.27'}, replicas: 1}\n",
+        ),
+    );
+    let content = kubectl(
+        &["get", "websites.v1.example.krust.dev", "plain", "-o", "jsonpath={.spec.content} {.spec.image}"],
+        None,
+    );
+    let table = kubectl(&["get", "websites"], None);
+    let v2 = kubectl(
+        &[
+            "get",
+            "website",
+            "hello",
+            "-o",
+            "jsonpath={.apiVersion} {.spec.image.repository} {.spec.image.tag}",
+        ],
+        None,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(running, "the quickstart did not come up:\n{printed}");
+    assert!(!refused.status.success(), "the invalid Website was accepted");
+    // kubectl prints a 422 with causes (the webhook's field error, passed on as
+    // kube-apiserver passes it) in its "is invalid" form.
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "The Website \"broken\" is invalid: spec.image: an image is required"
+    );
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+    assert_eq!(String::from_utf8_lossy(&content.stdout), "<h1>plain</h1> nginx:1.27");
+    let table = String::from_utf8_lossy(&table.stdout);
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "REPOSITORY", "TAG", "READY"], "v2 is preferred:\n{table}");
+    assert!(table.lines().any(|l| l.split_whitespace().take(3).eq(["hello", "nginx", "1.27"])), "{table}");
+    assert_eq!(String::from_utf8_lossy(&v2.stdout), "example.krust.dev/v2 nginx 1.27");
 }
 
 #[test]

@@ -261,11 +261,38 @@ pub(crate) fn webhook_client(
     Ok((client, uri))
 }
 
-/// Calls one webhook with an AdmissionReview; returns its response object.
+/// The version a webhook registered for when only an equivalent one matched the request
+/// (matchPolicy Equivalent): the first version of its first rule that matches otherwise; `None`
+/// when the request's own version matches (no conversion).
+fn equivalent_version(hook: &Hook, attrs: &Attributes<'_>) -> Option<String> {
+    let rules = hook.spec["rules"].as_array()?;
+    if rules.iter().any(|r| rule_matches(r, attrs, true)) {
+        return None;
+    }
+    let rule = rules.iter().find(|r| rule_matches(r, attrs, false))?;
+    strings(&rule["apiVersions"]).first().map(|v| v.to_string())
+}
+
+/// `obj` in `group/version` (a custom resource through its conversion webhook; otherwise only
+/// `apiVersion` changes, as with strategy None).
+fn in_version(server: &Server, res: &ResourceDef, obj: &Value, version: &str) -> ApiResult<Value> {
+    let desired = if res.group.is_empty() { version.to_string() } else { format!("{}/{version}", res.group) };
+    if res.custom && res.conversion.as_ref().is_some_and(|c| c.webhook.is_some()) {
+        let mut converted = crate::conversion::convert_blocking(server, res, vec![obj.clone()], &desired)?;
+        return converted.pop().ok_or_else(|| ApiError::internal("the conversion returned no object"));
+    }
+    let mut obj = obj.clone();
+    obj["apiVersion"] = Value::String(desired);
+    Ok(obj)
+}
+
+/// Calls one webhook with an AdmissionReview in the version it registered for (`version`,
+/// else the request's); returns its response object.
 fn call(
     server: &Server,
     hook: &Hook,
     attrs: &Attributes<'_>,
+    version: Option<&str>,
     new: Option<&Value>,
     old: Option<&Value>,
 ) -> Result<Value, String> {
@@ -273,15 +300,18 @@ fn call(
     let timeout = Duration::from_secs(hook.spec["timeoutSeconds"].as_u64().unwrap_or(10).clamp(1, 30));
     let (client, uri) = webhook_client(&url, ca, timeout)?;
     let res = attrs.res;
-    let gvk = json!({"group": res.group, "version": res.version, "kind": res.kind});
-    let gvr = json!({"group": res.group, "version": res.version, "resource": res.plural});
+    let request_gvk = json!({"group": res.group, "version": res.version, "kind": res.kind});
+    let request_gvr = json!({"group": res.group, "version": res.version, "resource": res.plural});
+    let version = version.unwrap_or(&res.version);
+    let gvk = json!({"group": res.group, "version": version, "kind": res.kind});
+    let gvr = json!({"group": res.group, "version": version, "resource": res.plural});
     let review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
             "uid": new_uid(),
             "kind": gvk, "resource": gvr, "subResource": attrs.sub,
-            "requestKind": gvk, "requestResource": gvr, "requestSubResource": attrs.sub,
+            "requestKind": request_gvk, "requestResource": request_gvr, "requestSubResource": attrs.sub,
             "name": attrs.name, "namespace": if res.namespaced { Some(attrs.namespace) } else { None },
             "operation": attrs.operation.as_str(),
             "userInfo": {"username": "system:admin", "groups": ["system:masters", "system:authenticated"]},
@@ -390,7 +420,22 @@ fn mutate(
         if let Some(e) = dry_run_refused(hook, attrs) {
             return Err(e);
         }
-        let response = match call(server, hook, attrs, Some(new), old) {
+        // Objects go in the webhook's version (matchPolicy Equivalent) and its patch applies
+        // there; the result comes back in the request's.
+        let version = equivalent_version(hook, attrs);
+        let converted = match &version {
+            Some(v) => {
+                let new = in_version(server, attrs.res, new, v)?;
+                let old = old.map(|o| in_version(server, attrs.res, o, v)).transpose()?;
+                Some((new, old))
+            }
+            None => None,
+        };
+        let (sent_new, sent_old) = match &converted {
+            Some((n, o)) => (n, o.as_ref()),
+            None => (&*new, old),
+        };
+        let response = match call(server, hook, attrs, version.as_deref(), Some(sent_new), sent_old) {
             Ok(r) => r,
             Err(why) => match call_failed(hook, why) {
                 Some(e) => return Err(e),
@@ -401,18 +446,26 @@ fn mutate(
             return Err(denied(hook, &response["status"]));
         }
         if let Some(bytes) = response.get("patch").and_then(patch_bytes) {
+            let mut target = match converted {
+                Some((n, _)) => n,
+                None => new.clone(),
+            };
             let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::internal(format!(
                     "Internal error occurred: admission webhook \"{}\" returned an invalid patch: {e}",
                     hook.name
                 ))
             })?;
-            json_patch::patch(new, &patch).map_err(|e| {
+            json_patch::patch(&mut target, &patch).map_err(|e| {
                 ApiError::internal(format!(
                     "Internal error occurred: admission webhook \"{}\" returned a patch that cannot be applied: {e}",
                     hook.name
                 ))
             })?;
+            *new = match &version {
+                Some(_) => in_version(server, attrs.res, &target, &attrs.res.version)?,
+                None => target,
+            };
         }
     }
     Ok(())
@@ -433,7 +486,19 @@ fn validate(
         if let Some(e) = dry_run_refused(hook, attrs) {
             return Err(e);
         }
-        match call(server, hook, attrs, new, old) {
+        let version = equivalent_version(hook, attrs);
+        let converted = match &version {
+            Some(v) => Some((
+                new.map(|o| in_version(server, attrs.res, o, v)).transpose()?,
+                old.map(|o| in_version(server, attrs.res, o, v)).transpose()?,
+            )),
+            None => None,
+        };
+        let (sent_new, sent_old) = match &converted {
+            Some((n, o)) => (n.as_ref(), o.as_ref()),
+            None => (new, old),
+        };
+        match call(server, hook, attrs, version.as_deref(), sent_new, sent_old) {
             Ok(response) if response["allowed"] == json!(true) => {}
             Ok(response) => return Err(denied(hook, &response["status"])),
             Err(why) => {

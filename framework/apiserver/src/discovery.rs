@@ -64,7 +64,7 @@ fn group_rank(group: &str) -> (usize, String) {
 /// The resources of one version of a group.
 type Versions = Vec<(String, Vec<Arc<ResourceDef>>)>;
 
-/// group -> versions (in registration order, preferred first) -> resources sorted by plural.
+/// group -> versions (by kube's version priority, preferred first) -> resources sorted by plural.
 fn grouped(resources: &[Arc<ResourceDef>]) -> Vec<(String, Versions)> {
     let mut groups: BTreeMap<(usize, String), Versions> = BTreeMap::new();
     for r in resources {
@@ -80,6 +80,9 @@ fn grouped(resources: &[Arc<ResourceDef>]) -> Vec<(String, Versions)> {
             for (_, list) in &mut versions {
                 list.sort_by(|a, b| a.plural.cmp(&b.plural));
             }
+            // kube-apiserver's version priority: v2 before v1 before v1beta1 (the first is
+            // the preferred version, the one kubectl uses).
+            versions.sort_by_key(|(v, _)| std::cmp::Reverse(kube_core::Version::parse(v).priority()));
             (g, versions)
         })
         .collect()

@@ -23,6 +23,7 @@ mod admission;
 mod apply;
 mod chaos;
 pub use chaos::{FaultKind, FaultRun, FaultSchedule};
+pub use tls::write_webhook_certificate;
 mod controllers;
 mod conversion;
 mod crd;

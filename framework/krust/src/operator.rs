@@ -63,6 +63,14 @@ pub struct OperatorArgs {
     /// How long in-flight reconciles may take to finish on SIGTERM, in seconds.
     #[arg(long, default_value_t = 30)]
     pub shutdown_timeout: u64,
+    /// Serve the operator's webhooks (admission, conversion) over HTTPS on this address
+    /// (the chart passes `0.0.0.0:9443` when its webhooks are on). Default: no webhook server.
+    #[arg(long, env = "WEBHOOK_ADDR")]
+    pub webhook_addr: Option<SocketAddr>,
+    /// The directory holding the webhook server's `tls.crt` and `tls.key` (a mounted
+    /// `kubernetes.io/tls` Secret; controller-runtime's default).
+    #[arg(long, env = "WEBHOOK_CERT_DIR", default_value = "/tmp/k8s-webhook-server/serving-certs")]
+    pub webhook_cert_dir: PathBuf,
 }
 
 /// How logs are written.
@@ -113,6 +121,14 @@ impl OperatorArgs {
     /// Whether leader election is on: the flag, else `default`.
     pub fn leader_elect_or(&self, default: bool) -> bool {
         self.leader_elect.unwrap_or(default)
+    }
+
+    /// A webhook server builder listening on `--webhook-addr` with the certificate of
+    /// `--webhook-cert-dir`, or `None` without `--webhook-addr`. Register the handlers, build
+    /// it and give it to [`ManagerBuilder::webhook_server`].
+    pub fn webhook_server(&self) -> Option<krust_runtime::webhook::WebhookServerBuilder> {
+        let addr = self.webhook_addr?;
+        Some(krust_runtime::webhook::WebhookServer::builder().bind(addr).cert_dir(&self.webhook_cert_dir))
     }
 
     /// The manager these flags configure: metrics address, graceful shutdown, namespace,
@@ -169,5 +185,11 @@ mod tests {
         assert!(!off.leader_elect_or(true));
         let default = Cli::parse_from(["op"]).operator;
         assert!(default.leader_elect_or(true) && !default.leader_elect_or(false));
+        assert!(default.webhook_server().is_none(), "no --webhook-addr, no webhook server");
+        let webhooks =
+            Cli::parse_from(["op", "--webhook-addr=127.0.0.1:0", "--webhook-cert-dir", "/certs"]).operator;
+        assert_eq!(webhooks.webhook_cert_dir, PathBuf::from("/certs"));
+        let error = webhooks.webhook_server().expect("--webhook-addr given").build().unwrap_err();
+        assert!(error.to_string().contains("/certs/tls.crt"), "{error}");
     }
 }

@@ -86,6 +86,9 @@ impl From<&str> for Denial {
 /// refuse.
 #[async_trait]
 pub trait Validator<K>: Send + Sync + 'static {
+    /// Whether the webhook configuration asks for deletes too (default: creates and updates
+    /// only, as kubebuilder's `verbs=create;update`).
+    const DELETE: bool = false;
     /// A new object.
     async fn validate_create(&self, _obj: &K) -> Result<Warnings, Denial> {
         Ok(Warnings::new())

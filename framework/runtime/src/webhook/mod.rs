@@ -32,6 +32,7 @@
 mod admission;
 mod certs;
 mod conversion;
+mod manifests;
 mod metrics;
 
 use std::{
@@ -56,6 +57,9 @@ use kube_core::{
     DynamicObject, Resource,
     admission::{AdmissionRequest, AdmissionResponse, AdmissionReview},
     conversion::{ConversionRequest, ConversionResponse, ConversionReview},
+};
+pub use manifests::{
+    WebhookEndpoint, WebhookSpec, WebhookType, set_conversion_webhook, webhook_configurations,
 };
 pub use metrics::WebhookMetrics;
 use prometheus_client::registry::Registry;
@@ -120,6 +124,7 @@ pub struct WebhookServerBuilder {
     cert: Option<(PathBuf, PathBuf)>,
     reload: Duration,
     handlers: Vec<(String, Handler)>,
+    specs: Vec<WebhookSpec>,
 }
 
 impl WebhookServerBuilder {
@@ -153,8 +158,12 @@ impl WebhookServerBuilder {
         K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
         V: Validator<K>,
     {
+        let path = webhook_path::<K>("validate");
+        let operations: &[&str] =
+            if V::DELETE { &["CREATE", "UPDATE", "DELETE"] } else { &["CREATE", "UPDATE"] };
+        self.specs.push(WebhookSpec::of::<K>(WebhookType::Validating, path.clone(), operations));
         let handler = Validating { validator, kind: PhantomData::<fn() -> K> };
-        self.handlers.push((webhook_path::<K>("validate"), Handler::Admission(Arc::new(handler))));
+        self.handlers.push((path, Handler::Admission(Arc::new(handler))));
         self
     }
 
@@ -164,8 +173,10 @@ impl WebhookServerBuilder {
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Send + Sync + 'static,
         D: Defaulter<K>,
     {
+        let path = webhook_path::<K>("mutate");
+        self.specs.push(WebhookSpec::of::<K>(WebhookType::Mutating, path.clone(), &["CREATE", "UPDATE"]));
         let handler = Defaulting { defaulter, kind: PhantomData::<fn() -> K> };
-        self.handlers.push((webhook_path::<K>("mutate"), Handler::Admission(Arc::new(handler))));
+        self.handlers.push((path, Handler::Admission(Arc::new(handler))));
         self
     }
 
@@ -191,6 +202,16 @@ impl WebhookServerBuilder {
     {
         self.handlers.push((path.into(), Handler::Conversion(Arc::new(converter))));
         self
+    }
+
+    /// The webhooks of the typed handlers registered so far (validators, then defaulters, in
+    /// order), for the webhook configurations: [`webhook_configurations`] builds them, and an
+    /// operator prints them for its Helm chart. Raw [`AdmissionHandler`]s and conversion are
+    /// not listed (their rules are the caller's; conversion is configured on the CRD).
+    pub fn webhooks(&self) -> Vec<WebhookSpec> {
+        let mut specs = self.specs.clone();
+        specs.sort_by_key(|s| s.type_ != WebhookType::Validating);
+        specs
     }
 
     /// Loads the certificate and binds the address.
@@ -247,6 +268,7 @@ impl WebhookServer {
             cert: None,
             reload: Duration::from_secs(10),
             handlers: Vec::new(),
+            specs: Vec::new(),
         }
     }
 
