@@ -4,8 +4,9 @@ rendered manifests offline against the Kubernetes schemas (kubernetes-validate, 
 that bad values are rejected by values.schema.json, and writes the manifests for kubectl.
 
 Usage: check_chart.py CHART_DIR OUT_DIR
-Writes OUT_DIR/default.yaml (default values) and OUT_DIR/full.yaml (every optional feature on),
-and prints one line per check. Exits non-zero on the first failure, saying what failed.
+Writes OUT_DIR/default.yaml (default values), OUT_DIR/full.yaml (every optional feature on,
+webhooks with a cert-manager certificate) and OUT_DIR/secret.yaml (webhooks with a provided
+Secret and caBundle), and prints one line per check. Exits non-zero on the first failure, saying what failed.
 """
 import json
 import os
@@ -26,7 +27,12 @@ FULL = {
     "imagePullSecrets": [{"name": "registry"}],
     "args": ["--verbose"],
     "priorityClassName": "system-cluster-critical",
+    "webhook": {"enabled": True, "namespaceSelector": {"matchLabels": {"webhooks": "on"}}},
 }
+# "LS0t" is base64 of "---": any non-empty base64 text stands for a CA here.
+SECRET = {"webhook": {"enabled": True, "failurePolicy": "Ignore", "certificate": {"source": "secret", "secretName": "my-webhook-tls", "caBundle": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}}}
+# Kinds that are not Kubernetes types: no schema to check them against.
+NOT_KUBERNETES = ("monitoring.coreos.com/", "cert-manager.io/")
 
 
 def fail(message):
@@ -56,13 +62,13 @@ def main():
 
     chart = helm.Chart.load(chart_dir)
     crds = list(chart.crds)
-    for name, values in (("default", None), ("full", FULL)):
+    for name, values in (("default", None), ("full", FULL), ("secret", SECRET)):
         rendered = chart.render(values, name="demo", namespace="operators", is_install=True)
         docs = documents(rendered)
         kinds = sorted({d["kind"] for _, d in docs})
         for path, doc in docs:
-            if doc["apiVersion"].startswith("monitoring.coreos.com/"):
-                continue  # not a Kubernetes type: no schema to check against
+            if doc["apiVersion"].startswith(NOT_KUBERNETES):
+                continue
             try:
                 kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
             except kubernetes_validate.ValidationError as e:
@@ -74,7 +80,15 @@ def main():
         f.write("\n---\n".join(c.get("data", c.get("content", "")) if isinstance(c, dict) else str(c) for c in crds))
     print(f"ok crds: {len(crds)}")
 
-    for bad, expected in (({"replicas": "two"}, "replicas"), ({"image": {"repository": ""}}, "repository"), ({"logFormat": "xml"}, "logFormat")):
+    try:
+        chart.render({"webhook": {"enabled": True, "certificate": {"source": "secret"}}}, name="demo", namespace="operators", is_install=True)
+        fail("webhooks with a provided Secret but no caBundle rendered")
+    except Exception as e:
+        if "caBundle" not in str(e):
+            fail(f"webhooks without a caBundle failed, but not naming it: {e}")
+        print(f"ok webhooks from a Secret without caBundle refused: {' '.join(str(e).split())[-160:]}")
+
+    for bad, expected in (({"replicas": "two"}, "replicas"), ({"image": {"repository": ""}}, "repository"), ({"logFormat": "xml"}, "logFormat"), ({"webhook": {"failurePolicy": "Sometimes"}}, "failurePolicy")):
         try:
             chart.validate_schema(bad)
         except Exception as e:  # HelmValuesError

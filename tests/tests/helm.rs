@@ -3,8 +3,11 @@
 //! validate offline against the Kubernetes 1.33 schemas (kubernetes-validate, strict); bad values
 //! are rejected by `values.schema.json` with a message naming the value; and krust-apiserver
 //! accepts every rendered object with `kubectl apply --server-side --dry-run=server`; the operator
-//! runs with the Deployment's rendered arguments. The CRD in `crds/` is the one the example
-//! operator's Rust type generates, and `rbac.rules` the ones its controller's watches derive.
+//! runs with the Deployment's rendered arguments. The CRD in `files/crds/` is the one the example
+//! operator's Rust types generate, `rbac.rules` the ones its controller's watches derive, and
+//! `webhook.webhooks` its webhook server's handlers. With the webhooks on, the chart renders
+//! their Service, a cert-manager Certificate (or uses a provided Secret and caBundle), the
+//! webhook configurations and the CRD's conversion webhook; off, the CRD serves `v1` only.
 
 use std::{path::Path, process::Command};
 
@@ -31,9 +34,12 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
     );
     for line in [
         "ok helm lint --strict",
-        "ok render default: 8 objects (ClusterRole, ClusterRoleBinding, Deployment, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount)",
-        "ok render full: 10 objects (ClusterRole, ClusterRoleBinding, Deployment, NetworkPolicy, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount, ServiceMonitor)",
+        "ok render default: 9 objects (ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount)",
+        "ok render full: 16 objects (Certificate, ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, Issuer, MutatingWebhookConfiguration, NetworkPolicy, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount, ServiceMonitor, ValidatingWebhookConfiguration)",
+        "ok render secret: 12 objects (ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, MutatingWebhookConfiguration, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount, ValidatingWebhookConfiguration)",
+        "ok webhooks from a Secret without caBundle refused: ",
         "ok values {\"replicas\": \"two\"} rejected: krust-operator: - at '/replicas': got string, want integer",
+        "ok values {\"webhook\": {\"failurePolicy\": \"Sometimes\"}} rejected: krust-operator: - at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'",
     ] {
         assert!(report.lines().any(|l| l.starts_with(line)), "{line:?} missing:\n{report}");
     }
@@ -48,9 +54,43 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         "path: /readyz",
         "replicas: 2",
         "--leader-elect",
+        "--webhook-addr=0.0.0.0:9443",
+        "secretName: demo-krust-operator-webhook-tls",
+        "cert-manager.io/inject-ca-from: operators/demo-krust-operator-webhook",
+        "path: /validate-example-krust-dev-v1-website",
+        "path: /mutate-example-krust-dev-v1-website",
+        "path: /convert",
+        "strategy: Webhook",
     ] {
         assert!(full.contains(needle), "{needle:?} missing from the rendered chart:\n{full}");
     }
+    let secret = std::fs::read_to_string(out.path().join("secret.yaml")).unwrap();
+    for needle in [
+        "secretName: my-webhook-tls",
+        "caBundle: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
+        "failurePolicy: Ignore",
+    ] {
+        assert!(
+            secret.contains(needle),
+            "{needle:?} missing from the chart rendered with a Secret:\n{secret}"
+        );
+    }
+    assert!(!secret.contains("cert-manager.io"), "a provided Secret needs no cert-manager:\n{secret}");
+    // Webhooks off: the CRD serves its storage version only (v2 could not be converted).
+    let default = std::fs::read_to_string(out.path().join("default.yaml")).unwrap();
+    let crd: serde_json::Value = default
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str::<serde_json::Value>(d).unwrap())
+        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .expect("the chart renders the Website CRD");
+    let served: Vec<(&str, bool)> = crd["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["served"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(served, [("v1", true), ("v2", false)]);
+    assert!(crd["spec"]["conversion"].is_null(), "{crd}");
 
     // Every rendered object is accepted by an API server (krust-apiserver, with the
     // ServiceMonitor CRD installed as the Prometheus operator would).
@@ -76,14 +116,18 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    kubectl(&["apply", "--server-side"], Some(SERVICE_MONITOR_CRD));
+    for crd in [SERVICE_MONITOR_CRD, &cert_manager_crd("Certificate"), &cert_manager_crd("Issuer")] {
+        kubectl(&["apply", "--server-side"], Some(crd));
+    }
     kubectl(&["wait", "--for", "condition=established", "crd/servicemonitors.monitoring.coreos.com"], None);
+    kubectl(&["wait", "--for", "condition=established", "crd/certificates.cert-manager.io"], None);
     kubectl(&["create", "namespace", "operators"], None);
-    let crd =
-        std::fs::read_to_string(repo().join("charts/krust-operator/crds/websites.example.krust.dev.yaml"))
-            .unwrap();
+    let crd = std::fs::read_to_string(
+        repo().join("charts/krust-operator/files/crds/websites.example.krust.dev.yaml"),
+    )
+    .unwrap();
     kubectl(&["apply", "--server-side"], Some(&crd));
-    for name in ["default", "full"] {
+    for name in ["default", "full", "secret"] {
         let manifests = std::fs::read_to_string(out.path().join(format!("{name}.yaml"))).unwrap();
         let applied = kubectl(&["apply", "--server-side", "--dry-run=server"], Some(&manifests));
         let count = applied.lines().filter(|l| l.contains("serverside-applied (server dry run)")).count();
@@ -94,7 +138,7 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
 
     // The operator binary takes the arguments the Deployment passes (a free local port instead of
     // 0.0.0.0:8080): it leads on the chart's Lease, serves its probes, logs JSON and reconciles.
-    let default = std::fs::read_to_string(out.path().join("default.yaml")).unwrap();
+    // (default.yaml, read above)
     let mut args: Vec<String> = default
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("- --"))
@@ -167,13 +211,55 @@ fn the_chart_crd_is_generated_from_the_operator_type() {
     let out = Command::new(example_binary("website_operator")).arg("--print-crd").output().unwrap();
     assert!(out.status.success());
     let generated = String::from_utf8(out.stdout).unwrap();
-    let in_chart =
-        std::fs::read_to_string(repo().join("charts/krust-operator/crds/websites.example.krust.dev.yaml"))
-            .unwrap();
+    let in_chart = std::fs::read_to_string(
+        repo().join("charts/krust-operator/files/crds/websites.example.krust.dev.yaml"),
+    )
+    .unwrap();
     assert_eq!(
         generated, in_chart,
-        "charts/krust-operator/crds/ is stale: regenerate with `cargo run --example website_operator -- --print-crd`"
+        "charts/krust-operator/files/crds/ is stale: regenerate with `cargo run --example website_operator -- --print-crd`"
     );
+}
+
+#[test]
+fn the_chart_webhooks_are_the_operator_webhooks() {
+    let out = Command::new(example_binary("website_operator")).arg("--print-webhooks").output().unwrap();
+    assert!(out.status.success());
+    let derived: serde_json::Value = serde_saphyr::from_slice(&out.stdout).unwrap();
+    assert_eq!(derived.as_array().map(Vec::len), Some(2), "a validating and a mutating webhook: {derived}");
+    let values: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo().join("charts/krust-operator/values.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        values["webhook"]["webhooks"], derived,
+        "charts/krust-operator/values.yaml webhook.webhooks is stale: `cargo run --example website_operator -- --print-webhooks`"
+    );
+}
+
+/// A cert-manager CRD that accepts anything (as installed by cert-manager, for the dry run).
+fn cert_manager_crd(kind: &str) -> String {
+    let plural = format!("{}s", kind.to_lowercase());
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {plural}.cert-manager.io
+spec:
+  group: cert-manager.io
+  names: {{kind: {kind}, listKind: {kind}List, plural: {plural}, singular: {singular}}}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+",
+        singular = kind.to_lowercase()
+    )
 }
 
 const SERVICE_MONITOR_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1

@@ -39,3 +39,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "krust-operator.leaseName" -}}
 {{- default (include "krust-operator.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
+
+{{/* The webhook server's Service (and the name of its certificate). */}}
+{{- define "krust-operator.webhookService" -}}
+{{- printf "%s-webhook" (include "krust-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The Secret holding the webhook server's tls.crt and tls.key. */}}
+{{- define "krust-operator.webhookSecret" -}}
+{{- default (printf "%s-tls" (include "krust-operator.webhookService" .)) .Values.webhook.certificate.secretName }}
+{{- end }}
+
+{{/* How the API server trusts the webhook server: cert-manager's CA injection or a caBundle. */}}
+{{- define "krust-operator.webhookCaAnnotation" -}}
+{{- if eq .Values.webhook.certificate.source "certManager" }}
+cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "krust-operator.webhookService" . }}
+{{- end }}
+{{- end }}
