@@ -1,8 +1,9 @@
 //! The command line, the logging and the manager. The Helm chart passes `--metrics-addr`,
-//! `--log-format`, `--leader-elect`, `--leader-election-lease` and `--leader-election-namespace`.
+//! `--log-format`, `--leader-elect`, `--leader-election-lease` and `--leader-election-namespace`{% if webhooks %},
+//! and `--webhook-addr` and `--webhook-cert-dir` when its webhooks are on{% endif %}.
 
 use clap::{Parser, Subcommand};
-use krust::{operator::OperatorArgs, prelude::*, runtime::manager::ManagerError};
+use krust::{operator::OperatorArgs, prelude::*};
 
 /// {{project-name}}: reconciles {{kind}} resources ({{group}}/{{api_version}}).
 #[derive(Debug, Parser)]
@@ -29,6 +30,10 @@ pub enum Command {
     Crdgen,
     /// Print the RBAC rules of what the controller watches (the chart's `rbac.rules`).
     Rbacgen,
+{%- if webhooks %}
+    /// Print the webhooks (the chart's `webhook.webhooks`).
+    Webhookgen,
+{%- endif %}
 }
 
 /// The RBAC rules the controller needs, derived from what it watches, as YAML.
@@ -38,9 +43,17 @@ pub fn rbac_yaml() -> anyhow::Result<String> {
     Ok(serde_saphyr::to_string(&rules)?)
 }
 
-/// The manager running the controller, as the flags configure it.
-pub fn manager(args: &Args, config: Config) -> Result<Manager, ManagerError> {
+/// The manager running the controller{% if webhooks %} (and the webhooks, with `--webhook-addr`){% endif %}, as the flags configure it.
+pub fn manager(args: &Args, config: Config) -> anyhow::Result<Manager> {
+{%- if webhooks %}
+    let mut builder = args.operator.manager(config, LEASE, LEADER_ELECT_DEFAULT);
+    if let Some(server) = args.operator.webhook_server() {
+        builder = builder.webhook_server(crate::webhook::webhooks(server).build()?);
+    }
+    let manager = builder.build()?;
+{%- else %}
     let manager = args.operator.manager(config, LEASE, LEADER_ELECT_DEFAULT).build()?;
+{%- endif %}
     crate::reconciler::controller().register(&manager)?;
     Ok(manager)
 }

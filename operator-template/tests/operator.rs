@@ -14,6 +14,9 @@ use clap::Parser;
 {%- if leader_election %}
 use krust::k8s_openapi::api::coordination::v1::Lease;
 {%- endif %}
+{%- if webhooks %}
+use krust::runtime::webhook::{WebhookEndpoint, WebhookServer, webhook_configurations};
+{%- endif %}
 use krust::{
     Clientset, TypedClient,
     k8s_openapi::api::core::v1::ConfigMap,
@@ -27,7 +30,11 @@ use krust_apiserver::ApiServer;
 use {{crate_name}}::{
     crd::{self, {{kind}}, {{kind}}Spec},
     operator::{self, Args},
+{%- if webhooks %}
+    reconciler, webhook,
+{%- else %}
     reconciler,
+{%- endif %}
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -99,6 +106,54 @@ fn the_chart_grants_what_the_controller_watches() {
     let derived: serde_json::Value = serde_saphyr::from_str(&operator::rbac_yaml().unwrap()).unwrap();
     assert_eq!(values["rbac"]["rules"], derived, "{path}: rbac.rules is stale: paste `cargo run -- rbacgen`");
 }
+
+{%- if webhooks %}
+
+#[test]
+fn the_chart_lists_the_operator_webhooks() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/{{project-name}}/values.yaml");
+    let values: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("the chart's values")).unwrap();
+    let derived: serde_json::Value = serde_saphyr::from_str(&webhook::webhook_yaml().unwrap()).unwrap();
+    let stale = "webhook.webhooks is stale: paste `cargo run -- webhookgen`";
+    assert_eq!(values["webhook"]["webhooks"], derived, "{path}: {stale}");
+}
+
+/// The webhooks over HTTPS, called by the API server as a cluster would: a {{kind}} with a
+/// message too long is refused with the validator's message, one without a message gets the
+/// defaulter's greeting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_calls_the_webhooks() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let clientset = Clientset::new(&server.kubeconfig().config).unwrap();
+    crd::install(&clientset).await.unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let ca = krust_apiserver::write_webhook_certificate(certs.path()).unwrap();
+    let server_builder = WebhookServer::builder().bind(([127, 0, 0, 1], 0).into()).cert_dir(certs.path());
+    let builder = webhook::webhooks(server_builder);
+    let specs = builder.webhooks();
+    let webhooks = builder.build().unwrap();
+    let url = format!("https://127.0.0.1:{}", webhooks.local_addr().unwrap().port());
+    let stop = krust::CancellationToken::new();
+    let serving = tokio::spawn(webhooks.run(stop.clone()));
+    let endpoint = WebhookEndpoint::Url(url);
+    let (mutating, validating) =
+        webhook_configurations(reconciler::MANAGER, &specs, &endpoint, Some(ca.as_bytes()));
+    let admission = clientset.admissionregistration_v1();
+    let create = CreateOptions::default();
+    admission.mutating_webhook_configurations().create(&mutating.unwrap(), &create).await.unwrap();
+    admission.validating_webhook_configurations().create(&validating.unwrap(), &create).await.unwrap();
+
+    let objects = objects(&clientset);
+    let long = "x".repeat(webhook::MAX_MESSAGE + 1);
+    let refused = objects.create(&sample("too-long", &long), &CreateOptions::default()).await.unwrap_err();
+    assert!(refused.to_string().contains("spec.message: must be at most 1024 bytes"), "{refused}");
+    let created = objects.create(&sample("quiet", ""), &CreateOptions::default()).await.unwrap();
+    assert_eq!(created.spec.message, "Hello from quiet");
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+}
+{%- endif %}
 
 #[test]
 fn the_desired_config_map_is_owned_by_its_{{kind_lower}}() {

@@ -1,6 +1,7 @@
 //! The operator template (`operator-template/`): the real `cargo generate --path` (cargo-generate
 //! 0.23.7, which scripts/test.sh installs) generates two projects — the defaults (namespaced,
-//! leader election, finalizer) and the other choice of every placeholder (cluster-scoped, neither,
+//! leader election, finalizer, no webhooks) and the other choice of every placeholder
+//! (cluster-scoped, neither, webhooks — whose generated tests have the API server call them —
 //! a kind whose plural is irregular); each points `krust` at this workspace with a
 //! `[patch.crates-io]` override, builds without a warning, is rustfmt- and clippy-clean, passes
 //! its own tests (which start an in-process krust-apiserver), comes up ready with
@@ -30,7 +31,7 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Generates `name` with `defines`, builds it and runs its tests; returns the project folder.
-fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
+fn generate_and_test(out: &Path, name: &str, defines: &[&str], tests: usize) -> PathBuf {
     let version = cargo().args(["generate", "--version"]).output();
     assert!(
         version.as_ref().is_ok_and(|v| v.status.success()),
@@ -70,7 +71,7 @@ fn generate_and_test(out: &Path, name: &str, defines: &[&str]) -> PathBuf {
         .env("CARGO_TARGET_DIR", target_dir()));
     assert_eq!(
         passed_tests(&stdout),
-        6,
+        tests,
         "{name}: every test of the generated project runs and passes:\n{stdout}"
     );
     run(cargo()
@@ -117,7 +118,8 @@ fn check_chart(chart: &Path, objects: &str) {
 fn generated_operators_build_without_warnings_and_pass_their_tests() {
     let out = tempfile::tempdir().unwrap();
 
-    let widget = generate_and_test(out.path(), "widget-operator", &[]);
+    let widget = generate_and_test(out.path(), "widget-operator", &[], 6);
+    assert!(!widget.join("src/webhook.rs").exists(), "no webhooks by default");
     let crd = std::fs::read_to_string(widget.join("charts/widget-operator/crds/crd.yaml")).unwrap();
     for needle in ["name: widgets.example.com", "scope: Namespaced", "name: v1alpha1", "kind: Widget"] {
         assert!(crd.contains(needle), "{needle:?} missing from the CRD:\n{crd}");
@@ -142,8 +144,12 @@ fn generated_operators_build_without_warnings_and_pass_their_tests() {
             "scope=Cluster",
             "leader_election=false",
             "finalizer=false",
+            "webhooks=true",
         ],
+        8,
     );
+    let webhook = std::fs::read_to_string(policy.join("src/webhook.rs")).unwrap();
+    assert!(webhook.contains("impl Validator<Policy> for PolicyValidator"), "{webhook}");
     let crd = std::fs::read_to_string(policy.join("charts/fleet-policy/crds/crd.yaml")).unwrap();
     for needle in ["name: policies.fleet.example.org", "scope: Cluster", "name: v1beta1", "targetNamespace:"]
     {
@@ -151,12 +157,15 @@ fn generated_operators_build_without_warnings_and_pass_their_tests() {
     }
     let reconciler = std::fs::read_to_string(policy.join("src/reconciler.rs")).unwrap();
     assert!(!reconciler.contains("FINALIZER"), "finalizer=false has none");
+    // Webhooks on by default in its chart: their Service, a cert-manager Certificate and
+    // Issuer, and the two configurations.
     check_chart(
         &policy.join("charts/fleet-policy"),
-        "5 objects (ClusterRole, ClusterRoleBinding, Deployment, Service, ServiceAccount)",
+        "10 objects (Certificate, ClusterRole, ClusterRoleBinding, Deployment, Issuer, MutatingWebhookConfiguration, Service, ServiceAccount, ValidatingWebhookConfiguration)",
     );
     let values = std::fs::read_to_string(policy.join("charts/fleet-policy/values.yaml")).unwrap();
     assert!(values.contains("resources: [\"policies\"]") && values.contains("replicas: 1"), "{values}");
+    assert!(values.contains("path: /validate-fleet-example-org-v1beta1-policy"), "{values}");
 }
 
 #[test]

@@ -4,7 +4,10 @@
 //! ones after, on the object about to be stored — with kube-apiserver's matching (operations,
 //! groups, versions, resources and subresources, scope, namespace and object selectors,
 //! `matchPolicy`), `failurePolicy`, `timeoutSeconds`, `sideEffects` on dry runs, and its wording
-//! of denials and call failures.
+//! of denials and call failures. Under `matchPolicy: Equivalent` a webhook that registered for
+//! another version of the resource gets the objects converted to that version (a custom
+//! resource through its conversion webhook), `kind`/`resource` naming it and
+//! `requestKind`/`requestResource` the request's; a mutation comes back converted.
 //!
 //! A write that webhooks see is computed from a snapshot of the current object, sent to the
 //! webhooks without holding the store (a webhook may read from this server), and stored only if
