@@ -546,6 +546,31 @@ async fn krust_apiserver_calls_mutating_and_validating_webhooks() {
     stop.cancel();
 }
 
+/// A validating webhook that knows only v2 Things: it refuses an amount over 100, and anything
+/// that is not sent as v2 (its rules name v2 only; matchPolicy Equivalent must convert).
+struct AmountLimit;
+
+#[async_trait]
+impl krust_runtime::webhook::AdmissionHandler for AmountLimit {
+    async fn handle(
+        &self,
+        request: &kube_core::admission::AdmissionRequest<kube_core::DynamicObject>,
+    ) -> kube_core::admission::AdmissionResponse {
+        let response = kube_core::admission::AdmissionResponse::from(request);
+        let sent = request.object.as_ref().and_then(|o| o.types.as_ref()).map(|t| t.api_version.clone());
+        let came = request.request_kind.as_ref().map(|k| k.version.clone()).unwrap_or_default();
+        if request.kind.version != "v2" || sent.as_deref() != Some("example.com/v2") {
+            return response.deny(format!("sent as {:?} ({sent:?}), not v2", request.kind.version));
+        }
+        let amount =
+            request.object.as_ref().map(|o| o.data["spec"]["amount"].as_i64().unwrap_or(0)).unwrap_or(0);
+        if amount > 100 {
+            return response.deny(format!("amount {amount} is over 100 (the request came as {came})"));
+        }
+        response
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_resources_are_stored_in_the_storage_version_and_converted_by_their_webhook() {
     use futures_util::StreamExt;
@@ -555,6 +580,7 @@ async fn custom_resources_are_stored_in_the_storage_version_and_converted_by_the
         .bind("127.0.0.1:0".parse().unwrap())
         .cert_dir(dir.path())
         .conversion(Converter::<v2::Thing>::hub().spoke::<v1::Thing>())
+        .admission("/amount-limit", AmountLimit)
         .build()
         .unwrap();
     let hooks_url = format!("https://{}", server.local_addr().unwrap());
@@ -562,7 +588,7 @@ async fn custom_resources_are_stored_in_the_storage_version_and_converted_by_the
     tokio::spawn(server.run(stop.clone()));
     let api = krust_apiserver::ApiServer::builder()
         .tls(true)
-        .resolve_service("system", "webhooks", hooks_url)
+        .resolve_service("system", "webhooks", hooks_url.clone())
         .start()
         .await
         .unwrap();
@@ -660,6 +686,61 @@ async fn custom_resources_are_stored_in_the_storage_version_and_converted_by_the
     assert_eq!(old.get("a").await.unwrap().spec.size, "10Gi");
     assert_eq!(new.get("a").await.unwrap().spec.amount, 10);
     assert_eq!(old.get("b").await.unwrap().spec.size, "5Mi");
+
+    // A validating webhook registered for v2 only (matchPolicy Equivalent by default) gets a
+    // write through v1 converted to v2; with matchPolicy Exact it is not called for v1.
+    let config = |policy: &str| {
+        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "amount-limit"},
+            "webhooks": [{"name": "amount.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                "matchPolicy": policy,
+                "clientConfig": {"url": format!("{hooks_url}/amount-limit"), "caBundle": STANDARD.encode(ca.as_bytes())},
+                "rules": [{"apiGroups": ["example.com"], "apiVersions": ["v2"], "resources": ["things"], "operations": ["CREATE"]}]}]})
+    };
+    let admission = gv("admissionregistration.k8s.io", "v1");
+    let r = admission
+        .post()
+        .resource("validatingwebhookconfigurations")
+        .body(&config("Equivalent"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", String::from_utf8_lossy(r.raw_body()));
+    let big = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "big"}, "spec": {"size": "500Gi"}});
+    let r = v1c.post().namespace("default").resource("things").body(&big).send().await.unwrap();
+    let text = String::from_utf8_lossy(r.raw_body()).to_string();
+    // No code in the webhook's status: 400, as kube-apiserver's ToStatusErr makes it.
+    assert_eq!(r.status(), http::StatusCode::BAD_REQUEST, "{text}");
+    assert!(
+        text.contains(r#"admission webhook \"amount.example.com\" denied the request: amount 500 is over 100 (the request came as v1)"#),
+        "{text}"
+    );
+    let small = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "small"}, "spec": {"size": "50Gi"}});
+    let r = v1c.post().namespace("default").resource("things").body(&small).send().await.unwrap();
+    assert_eq!(r.status(), http::StatusCode::CREATED, "{}", String::from_utf8_lossy(r.raw_body()));
+    let r = admission
+        .delete()
+        .resource("validatingwebhookconfigurations")
+        .name("amount-limit")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let r = admission
+        .post()
+        .resource("validatingwebhookconfigurations")
+        .body(&config("Exact"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", String::from_utf8_lossy(r.raw_body()));
+    let r = v1c.post().namespace("default").resource("things").body(&big).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        http::StatusCode::CREATED,
+        "Exact: a v1 write does not match a v2 rule: {}",
+        String::from_utf8_lossy(r.raw_body())
+    );
 
     // A conversion that fails is the client's 500, with the webhook's reason.
     let bad = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "bad"}, "spec": {"size": "huge"}});
