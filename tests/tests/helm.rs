@@ -279,3 +279,121 @@ spec:
           type: object
           x-kubernetes-preserve-unknown-fields: true
 "#;
+
+/// The chart's webhooks end to end (all but cert-manager, which is not on this machine): the
+/// chart rendered with a provided certificate (`certificate.source: secret` and its
+/// `caBundle`) is applied for real to a krust-apiserver that reaches the webhook Service on
+/// this machine (`--service`); the operator runs with the Deployment's rendered arguments
+/// (ports and the certificate folder made local); then `kubectl apply` of an invalid Website is
+/// refused by the webhook, a Website written as v2 without content is converted and defaulted,
+/// and kubectl reads it back in both versions.
+#[test]
+fn the_charts_webhooks_refuse_default_and_convert_through_an_api_server() {
+    use base64::Engine;
+    let certs = tempfile::tempdir().unwrap();
+    let ca = krust_apiserver::write_webhook_certificate(certs.path()).unwrap();
+    let values = serde_json::json!({"webhook": {"enabled": true, "certificate": {
+        "source": "secret", "caBundle": base64::engine::general_purpose::STANDARD.encode(&ca)}}});
+    let rendered = Command::new("python3")
+        .arg(repo().join("scripts/render_chart.py"))
+        .arg(repo().join("charts/krust-operator"))
+        .args(["demo", "operators", &values.to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    let manifests = String::from_utf8(rendered.stdout).unwrap();
+
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (webhook_port, metrics_port) = (free_port(), free_port());
+    let service = format!("operators/demo-krust-operator-webhook=https://127.0.0.1:{webhook_port}");
+    let server = ApiServerProcess::start(&["--service", &service]);
+    let kubeconfig = server.kubeconfig();
+    let home = tempfile::tempdir().unwrap();
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(["--kubeconfig", kubeconfig.to_str().unwrap()]).args(args).env("HOME", home.path());
+        if let Some(text) = stdin {
+            let path = home.path().join("stdin.yaml");
+            std::fs::write(&path, text).unwrap();
+            cmd.args(["-f", path.to_str().unwrap()]);
+        }
+        cmd.output().expect("kubectl runs")
+    };
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(kubectl(&["create", "namespace", "operators"], None));
+    ok(kubectl(&["apply", "--server-side"], Some(&manifests)));
+
+    // The operator with the Deployment's arguments, made local.
+    let deployment = manifests.split("\n---\n").find(|d| d.contains("kind: Deployment")).unwrap();
+    let args: Vec<String> = deployment
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- --"))
+        .map(|a| format!("--{}", a.trim_matches('\'').trim_matches('"')))
+        .map(|a| match a.split_once('=') {
+            Some(("--metrics-addr", _)) => format!("--metrics-addr=127.0.0.1:{metrics_port}"),
+            Some(("--webhook-addr", _)) => format!("--webhook-addr=127.0.0.1:{webhook_port}"),
+            Some(("--webhook-cert-dir", _)) => format!("--webhook-cert-dir={}", certs.path().display()),
+            _ => a,
+        })
+        .collect();
+    assert!(args.iter().any(|a| a.starts_with("--webhook-addr=")), "{args:?}");
+    let mut operator = Command::new(example_binary("website_operator"))
+        .args(&args)
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        http_status(metrics_port, "/readyz") == Some(200)
+    });
+    let invalid = "apiVersion: example.krust.dev/v1\nkind: Website\nmetadata: {name: big, namespace: default}\nspec: {image: nginx, replicas: 50}\n";
+    let refused = kubectl(&["apply"], Some(invalid));
+    let v2 = "apiVersion: example.krust.dev/v2\nkind: Website\nmetadata: {name: plain, namespace: default}\nspec: {image: {repository: nginx, tag: '1.27'}, replicas: 1}\n";
+    let created = kubectl(&["apply"], Some(v2));
+    let as_v1 = kubectl(
+        &[
+            "get",
+            "websites.v1.example.krust.dev",
+            "plain",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.image} {.spec.content}",
+        ],
+        None,
+    );
+    let as_v2 = kubectl(
+        &[
+            "get",
+            "websites.v2.example.krust.dev",
+            "plain",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.image.repository} {.spec.image.tag}",
+        ],
+        None,
+    );
+    operator.kill().unwrap();
+    let output = operator.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(ready, "/readyz never answered 200; logs:\n{logs}");
+    assert!(!refused.status.success(), "a Website with 50 replicas was accepted");
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "The Website \"big\" is invalid: spec.replicas: must be between 0 and 10, not 50"
+    );
+    ok(created);
+    assert_eq!(ok(as_v1), "nginx:1.27 <h1>plain</h1>");
+    assert_eq!(ok(as_v2), "nginx 1.27");
+}

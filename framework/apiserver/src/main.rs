@@ -9,6 +9,7 @@ use krust_apiserver::ApiServer;
 
 const USAGE: &str = "usage: krust-apiserver [--bind ADDR] [--port N] [--kubeconfig-out FILE] [--tls] [--token T] [--watch-history N]
        [--watch-history-bytes N] [--max-connections N] [--faults-per-minute R] [--fault-seed N]
+       [--service NAMESPACE/NAME=URL]...
 
   --bind ADDR           address to listen on (default 127.0.0.1)
   --port N              port (default 6443; 0 picks a free port)
@@ -24,7 +25,10 @@ const USAGE: &str = "usage: krust-apiserver [--bind ADDR] [--port N] [--kubeconf
   --faults-per-minute R inject a seeded random fault schedule: each kind (restart, watch cut,
                         compaction, 429/500/503 burst, latency spike, stalled watches, slow
                         reads) R times a minute on average (default 0: none)
-  --fault-seed N        the schedule's seed (default 1): one seed, one schedule";
+  --fault-seed N        the schedule's seed (default 1): one seed, one schedule
+  --service NAMESPACE/NAME=URL
+                        where the Service NAMESPACE/NAME of a webhook's clientConfig is reached
+                        (e.g. https://127.0.0.1:9443: there is no pod network); repeatable";
 
 struct Args {
     bind: IpAddr,
@@ -37,6 +41,7 @@ struct Args {
     max_connections: usize,
     faults_per_minute: f64,
     fault_seed: u64,
+    services: Vec<(String, String, String)>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -51,6 +56,7 @@ fn parse() -> Result<Args, String> {
         max_connections: krust_apiserver::ConnectionLimits::default().max_connections,
         faults_per_minute: 0.0,
         fault_seed: 1,
+        services: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -85,6 +91,17 @@ fn parse() -> Result<Args, String> {
             }
             "--fault-seed" => {
                 args.fault_seed = value("--fault-seed")?.parse().map_err(|e| format!("--fault-seed: {e}"))?
+            }
+            "--service" => {
+                let spec = value("--service")?;
+                let parsed = spec
+                    .split_once('=')
+                    .and_then(|(svc, url)| svc.split_once('/').map(|(ns, name)| (ns, name, url)))
+                    .filter(|(ns, name, url)| !ns.is_empty() && !name.is_empty() && !url.is_empty());
+                let Some((ns, name, url)) = parsed else {
+                    return Err(format!("--service {spec:?}: expected NAMESPACE/NAME=URL"));
+                };
+                args.services.push((ns.to_string(), name.to_string(), url.to_string()));
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -131,6 +148,9 @@ async fn main() {
             max_connections: args.max_connections,
             ..Default::default()
         });
+    for (namespace, name, url) in &args.services {
+        builder = builder.resolve_service(namespace, name, url);
+    }
     if let Some(t) = &args.token {
         builder = builder.token(t.clone());
     }

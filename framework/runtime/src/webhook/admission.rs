@@ -219,11 +219,15 @@ where
                 );
             }
         };
-        // The patch is computed between the typed object before and after, so that fields the
-        // Rust type does not know are left alone (not removed).
-        let before = match serde_json::to_value(&obj) {
-            Ok(v) => v,
-            Err(e) => return answer(request, Err(Denial::new(format!("cannot encode the object: {e}")))),
+        // The patch goes from the object as received to the defaulted one (so it applies to
+        // what the API server holds, fields the type fills in on decoding included), without
+        // removing what the Rust type does not know: a removal is kept only when the typed
+        // object had the field before the defaulter ran.
+        let (raw, before) = match (serde_json::to_value(object), serde_json::to_value(&obj)) {
+            (Ok(raw), Ok(before)) => (raw, before),
+            (Err(e), _) | (_, Err(e)) => {
+                return answer(request, Err(Denial::new(format!("cannot encode the object: {e}"))));
+            }
         };
         if let Err(denial) = self.defaulter.default(&mut obj).await {
             return answer(request, Err(denial));
@@ -232,7 +236,11 @@ where
             Ok(v) => v,
             Err(e) => return answer(request, Err(Denial::new(format!("cannot encode the object: {e}")))),
         };
-        let patch = json_patch::diff(&before, &after);
+        let mut patch = json_patch::diff(&raw, &after);
+        patch.0.retain(|op| match op {
+            json_patch::PatchOperation::Remove(remove) => before.pointer(remove.path.as_str()).is_some(),
+            _ => true,
+        });
         if patch.0.is_empty() {
             return AdmissionResponse::from(request);
         }
