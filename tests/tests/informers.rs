@@ -593,8 +593,9 @@ async fn a_relist_keeps_unchanged_objects_and_replaces_only_what_changed() {
     assert_eq!(before.len(), 600);
     assert_eq!(informer.reflector().lists_completed(), 1);
 
-    // Disconnected (a failing re-watch backs off), changes happen, their history is lost.
-    server.fail_next_reads(1, 503, None);
+    // Disconnected (every re-watch fails until the changes are made, however long they take
+    // on a loaded machine), changes happen, their history is lost.
+    server.fail_next_reads(u32::MAX, 503, None);
     server.close_watches();
     for i in 0..5 {
         let patch = json!({"data": {"v": "2"}});
@@ -609,6 +610,7 @@ async fn a_relist_keeps_unchanged_objects_and_replaces_only_what_changed() {
         cms.create(&cm(name), &CreateOptions::default()).await.unwrap();
     }
     server.compact();
+    server.fail_next_reads(0, 503, None);
     recorder.wait_for("tombstone default/cm-012").await;
     recorder.wait_for("add new-b false").await;
     for _ in 0..500 {
