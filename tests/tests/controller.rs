@@ -445,6 +445,104 @@ async fn predicates_filter_events() {
     manager.shutdown_token().cancel();
 }
 
+/// A predicate on one watch filters that watch alone: a generation filter on the primary
+/// (`for_with`) ignores the Deployment's label edits yet still hears of its owned ConfigMap's
+/// changes, which the same filter set controller-wide (`with_event_filter`) hides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predicate_per_watch_filters_that_watch_only() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let (per_watch, controller_wide) = (Probe::ok(), Probe::ok());
+    let a = Controller::for_with::<Deployment>(predicate::GenerationChanged)
+        .owns::<ConfigMap>()
+        .named("per-watch")
+        .build(per_watch.clone());
+    let b = Controller::for_::<Deployment>()
+        .owns::<ConfigMap>()
+        .with_event_filter(predicate::GenerationChanged)
+        .named("controller-wide")
+        .build(controller_wide.clone());
+    let manager = start(&server, vec![a, b]).await;
+    let client = krust_client::Clientset::new(&server.kubeconfig().config).unwrap();
+    let deployments = client.apps_v1().deployments("default");
+    let labels = json!({"app": "web"});
+    let web: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    let web = deployments.create(&web, &CreateOptions::default()).await.unwrap();
+    per_watch.wait_for("web", 1).await;
+    controller_wide.wait_for("web", 1).await;
+    let mut owned = cm("web-config");
+    owned.metadata.namespace = Some("default".into());
+    let mut meta = owned.metadata.clone();
+    helpers::set_controller_reference(&web, &mut meta).unwrap();
+    owned.metadata = meta;
+    let cms = configmaps(&server);
+    cms.create(&owned, &CreateOptions::default()).await.unwrap();
+    per_watch.wait_for("web", 2).await;
+    controller_wide.wait_for("web", 2).await;
+
+    // The owned ConfigMap changes (it has no generation): only the per-watch filter lets it in.
+    cms.patch("web-config", PatchType::Merge, &json!({"data": {"v": "2"}}), &PatchOptions::default())
+        .await
+        .unwrap();
+    per_watch.wait_for("web", 3).await;
+    // The Deployment's labels change (same generation): filtered on both.
+    let label = json!({"metadata": {"labels": {"tier": "front"}}});
+    deployments.patch("web", PatchType::Merge, &label, &PatchOptions::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!((per_watch.count("web"), controller_wide.count("web")), (3, 2));
+    // Its spec changes (a new generation): both.
+    let scale = json!({"spec": {"replicas": 3}});
+    deployments.patch("web", PatchType::Merge, &scale, &PatchOptions::default()).await.unwrap();
+    per_watch.wait_for("web", 4).await;
+    controller_wide.wait_for("web", 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!((per_watch.count("web"), controller_wide.count("web")), (4, 3));
+    manager.shutdown_token().cancel();
+}
+
+/// A stream from outside the cluster: one reconcile of every cached object per trigger
+/// (`reconcile_all_on`), and requests of its own (`watches_stream`), even of objects that do
+/// not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_triggers_reconcile_every_object_or_the_requests_they_carry() {
+    let server = ApiServer::builder().start().await.unwrap();
+    fn stream<T: Send + 'static>(
+        rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+    ) -> impl futures_util::Stream<Item = T> + Send + 'static {
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+    }
+    let (trigger, triggers) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (send, requests) = tokio::sync::mpsc::unbounded_channel::<Request>();
+    let probe = Probe::ok();
+    let controller = Controller::for_::<ConfigMap>()
+        .reconcile_all_on(stream(triggers))
+        .watches_stream(stream(requests))
+        .build(probe.clone());
+    let cms = configmaps(&server);
+    for name in ["a", "b", "c"] {
+        cms.create(&cm(name), &CreateOptions::default()).await.unwrap();
+    }
+    let manager = start(&server, vec![controller]).await;
+    for name in ["a", "b", "c"] {
+        probe.wait_for(name, 1).await;
+    }
+    trigger.send(()).unwrap();
+    for name in ["a", "b", "c"] {
+        probe.wait_for(name, 2).await;
+    }
+    send.send(Request::new("default", "b")).unwrap();
+    send.send(Request::new("elsewhere", "not-there")).unwrap();
+    probe.wait_for("b", 3).await;
+    probe.wait_for("not-there", 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!([probe.count("a"), probe.count("b"), probe.count("c")], [2, 3, 2]);
+    manager.shutdown_token().cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalizer_events_and_create_or_update() {
     let server = ApiServer::builder().start().await.unwrap();

@@ -106,14 +106,15 @@ async fn relists_after_410_with_tombstones_for_deletions_missed() {
     }
     tokio::spawn(informer.clone().run());
     assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
-    // Disconnect: watches closed and a failing re-watch, so that the reflector backs off
-    // (800 ms); meanwhile b is deleted and c created...
-    server.fail_next_reads(1, 503, None);
+    // Disconnect: watches closed and re-watches failing (the reflector backs off and tries
+    // again) until b is deleted and c created...
+    server.fail_next_reads(u32::MAX, 503, None);
     server.close_watches();
     cms.delete("b", &DeleteOptions::default()).await.unwrap();
     cms.create(&cm("c"), &CreateOptions::default()).await.unwrap();
     // ...and the history of those changes is lost before the reflector comes back.
     server.compact();
+    server.fail_next_reads(0, 503, None);
     // The resume from the old resourceVersion gets 410: relist, tombstone for b.
     recorder.wait_for("tombstone default/b").await;
     recorder.wait_for("add c false").await;
@@ -393,10 +394,12 @@ async fn a_410_at_watch_start_relists_and_tombstones_what_was_deleted() {
     tokio::spawn(informer.clone().run());
     assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
     assert_eq!(informer.reflector().lists_started(), 1);
-    // The re-watch after the close is answered with HTTP 410 (not an ERROR event).
-    server.fail_next_reads(1, 410, None);
+    // Re-watches fail (503: retried as watches) until a is deleted; the next one is answered
+    // with HTTP 410 (not an ERROR event).
+    server.fail_next_reads(u32::MAX, 503, None);
     server.close_watches();
     cms.delete("a", &DeleteOptions::default()).await.unwrap();
+    server.fail_next_reads(1, 410, None);
     recorder.wait_for("tombstone default/a").await;
     assert_eq!(informer.reflector().lists_started(), 2, "the 410 led to one relist");
     assert_eq!(cached_names(&informer), ["b"]);

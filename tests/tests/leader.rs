@@ -502,3 +502,60 @@ async fn a_manager_that_loses_leadership_exits_with_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("lease_duration"), "{err}");
 }
+
+/// A runnable added for every replica runs on the standby too (from its cache sync to its
+/// shutdown, which cancels it); a plain runnable runs only on the leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runnables_on_every_replica_run_on_standbys_too() {
+    use krust_runtime::manager::Manager;
+    let server = ApiServer::builder().start().await.unwrap();
+    #[derive(Default)]
+    struct Seen {
+        leading: AtomicUsize,
+        everywhere: AtomicUsize,
+        stopped: AtomicUsize,
+    }
+    let start = |id: &str, seen: Arc<Seen>| {
+        let manager = Manager::builder(server.kubeconfig().config)
+            .without_metrics_server()
+            .identity(id)
+            .leader_election("runnables", "default")
+            .leader_election_config(fast())
+            .build()
+            .unwrap();
+        let leading = seen.clone();
+        manager.add_runnable("leader-only", move |stop| {
+            let seen = leading.clone();
+            async move {
+                seen.leading.fetch_add(1, Ordering::SeqCst);
+                stop.cancelled().await;
+                Ok(())
+            }
+        });
+        manager.add_runnable_on_every_replica("warmer", move |stop| {
+            let seen = seen.clone();
+            async move {
+                seen.everywhere.fetch_add(1, Ordering::SeqCst);
+                stop.cancelled().await;
+                seen.stopped.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        let task = tokio::spawn(manager.clone().run());
+        (manager, task)
+    };
+    let (a_seen, b_seen) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
+    let (a, a_task) = start("a", a_seen.clone());
+    wait_until("a leads", Duration::from_secs(5), || a_seen.leading.load(Ordering::SeqCst) == 1).await;
+    let (b, b_task) = start("b", b_seen.clone());
+    wait_until("b's warmer runs", Duration::from_secs(5), || b_seen.everywhere.load(Ordering::SeqCst) == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(b_seen.leading.load(Ordering::SeqCst), 0, "the standby ran a leader-only runnable");
+    assert_eq!(a_seen.everywhere.load(Ordering::SeqCst), 1);
+    for (manager, task, seen) in [(b, b_task, &b_seen), (a, a_task, &a_seen)] {
+        manager.shutdown_token().cancel();
+        task.await.unwrap().unwrap();
+        assert_eq!(seen.stopped.load(Ordering::SeqCst), 1, "cancelled on shutdown");
+    }
+}

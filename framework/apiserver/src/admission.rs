@@ -449,9 +449,10 @@ fn mutate(
             return Err(denied(hook, &response["status"]));
         }
         if let Some(bytes) = response.get("patch").and_then(patch_bytes) {
-            let mut target = match converted {
-                Some((n, _)) => n,
-                None => new.clone(),
+            let mut converted_new = converted.map(|(n, _)| n);
+            let target: &mut Value = match &mut converted_new {
+                Some(n) => n,
+                None => &mut *new,
             };
             let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| {
                 ApiError::internal(format!(
@@ -459,16 +460,15 @@ fn mutate(
                     hook.name
                 ))
             })?;
-            json_patch::patch(&mut target, &patch).map_err(|e| {
+            json_patch::patch(target, &patch).map_err(|e| {
                 ApiError::internal(format!(
                     "Internal error occurred: admission webhook \"{}\" returned a patch that cannot be applied: {e}",
                     hook.name
                 ))
             })?;
-            *new = match &version {
-                Some(_) => in_version(server, attrs.res, &target, &attrs.res.version)?,
-                None => target,
-            };
+            if let Some(patched) = converted_new {
+                *new = in_version(server, attrs.res, &patched, &attrs.res.version)?;
+            }
         }
     }
     Ok(())

@@ -7,6 +7,11 @@
 //!   primary type.
 //! - [`ControllerBuilder::watches`]: any type, with a function mapping an object to requests.
 //! - `_dynamic` variants of the three take an [`ApiResource`] instead of a Rust type.
+//! - `_with` variants ([`Controller::for_with`], [`ControllerBuilder::owns_with`],
+//!   [`ControllerBuilder::watches_with`]) take a predicate for that watch alone, besides the
+//!   controller-wide [`ControllerBuilder::with_event_filter`].
+//! - External triggers: [`ControllerBuilder::watches_stream`] (requests from any `Stream`) and
+//!   [`ControllerBuilder::reconcile_all_on`] (every cached primary object when a stream yields).
 //!
 //! Informers come from the manager's shared factory: controllers watching one type share one
 //! watch and one cache. Initial-list and resync events are queued with a lower priority
@@ -19,7 +24,7 @@ use kube_core::{ApiResource, DynamicObject, GroupVersionResource, Resource, meta
 use serde::de::DeserializeOwned;
 
 use super::{
-    enqueue::{InstallContext, Installer, Mapper, Primary, install, owner_mapper, primary_mapper},
+    enqueue::{InstallContext, Installed, Installer, Mapper, Primary, install, owner_mapper, primary_mapper},
     predicate::Predicate,
     rbac::{WatchRole, WatchedResource},
     reconciler::{Reconciler, Request},
@@ -31,8 +36,17 @@ use crate::{cache::Cached, workqueue::RateLimiter};
 /// [`register`](Controller::register) it with a manager.
 pub struct ControllerBuilder {
     primary: Primary,
+    /// Every cached primary object's request (for [`ControllerBuilder::reconcile_all_on`]).
+    primary_keys: PrimaryKeys,
     name: Option<String>,
     spec: Spec,
+}
+
+/// Lists the requests of every primary object in the shared cache.
+type PrimaryKeys = Arc<dyn Fn(&crate::cache::SharedInformerFactory) -> Vec<Request> + Send + Sync>;
+
+fn requests_of<K>(objects: Vec<Arc<Cached<K>>>) -> Vec<Request> {
+    objects.iter().map(|o| Request::new(o.namespace().to_string(), o.name().to_string())).collect()
 }
 
 /// What a controller is made of: what the builder collects and the built controller runs.
@@ -87,16 +101,37 @@ impl Controller {
         K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
         K::Scope: 'static,
     {
+        Self::for_predicates::<K>(Vec::new())
+    }
+
+    /// [`for_`](Self::for_) with a predicate for this watch only (controller-runtime's
+    /// `For(obj, builder.WithPredicates(p))`): e.g. a generation filter on the primary that
+    /// does not hide status changes of owned objects, as a controller-wide
+    /// [`with_event_filter`](ControllerBuilder::with_event_filter) would.
+    pub fn for_with<K>(predicate: impl Predicate) -> ControllerBuilder
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+        K::Scope: 'static,
+    {
+        Self::for_predicates::<K>(vec![Arc::new(predicate)])
+    }
+
+    fn for_predicates<K>(predicates: Vec<Arc<dyn Predicate>>) -> ControllerBuilder
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+        K::Scope: 'static,
+    {
         let primary = Primary {
             group: K::group(&()).to_string(),
             kind: K::kind(&()).to_string(),
             namespaced: !krust_client::rules::is_cluster_scoped::<K>(),
             describe: format!("{}.{}", K::kind(&()), K::group(&())),
         };
-        let mut builder = ControllerBuilder::new(primary);
+        let keys: PrimaryKeys = Arc::new(|f| requests_of(f.informer::<K>().indexer().list()));
+        let mut builder = ControllerBuilder::new(primary, keys);
         builder.spec.watched.push(WatchedResource::typed::<K>(WatchRole::Primary));
-        builder.spec.installers.push(Box::new(|cx: &InstallContext<'_>| {
-            install(cx, cx.factory.informer::<K>(), primary_mapper(), true)
+        builder.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
+            install(cx, cx.factory.informer::<K>(), primary_mapper(), true, &predicates)
         }));
         builder
     }
@@ -110,10 +145,14 @@ impl Controller {
             describe: format!("{}.{}", resource.kind, resource.group),
         };
         let gvr = gvr_of(resource);
-        let mut builder = ControllerBuilder::new(primary);
+        let keys: PrimaryKeys = {
+            let gvr = gvr.clone();
+            Arc::new(move |f| requests_of(f.dynamic(&gvr).indexer().list()))
+        };
+        let mut builder = ControllerBuilder::new(primary, keys);
         builder.spec.watched.push(WatchedResource::of(resource, WatchRole::Primary));
         builder.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
-            install(cx, cx.factory.dynamic(&gvr), primary_mapper(), true)
+            install(cx, cx.factory.dynamic(&gvr), primary_mapper(), true, &[])
         }));
         builder
     }
@@ -136,9 +175,10 @@ impl Controller {
 }
 
 impl ControllerBuilder {
-    fn new(primary: Primary) -> Self {
+    fn new(primary: Primary, primary_keys: PrimaryKeys) -> Self {
         ControllerBuilder {
             primary,
+            primary_keys,
             name: None,
             spec: Spec {
                 installers: Vec::new(),
@@ -155,14 +195,31 @@ impl ControllerBuilder {
     /// Also reconciles the controller owner when an owned `D` changes (controller-runtime's
     /// `Owns`).
     #[must_use]
-    pub fn owns<D>(mut self) -> Self
+    pub fn owns<D>(self) -> Self
+    where
+        D: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.owns_predicates::<D>(Vec::new())
+    }
+
+    /// [`owns`](Self::owns) with a predicate for this watch only (controller-runtime's
+    /// `Owns(obj, builder.WithPredicates(p))`).
+    #[must_use]
+    pub fn owns_with<D>(self, predicate: impl Predicate) -> Self
+    where
+        D: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.owns_predicates::<D>(vec![Arc::new(predicate)])
+    }
+
+    fn owns_predicates<D>(mut self, predicates: Vec<Arc<dyn Predicate>>) -> Self
     where
         D: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
     {
         let mapper = owner_mapper::<D>(&self.primary);
         self.spec.watched.push(WatchedResource::typed::<D>(WatchRole::Owned));
         self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
-            install(cx, cx.factory.informer::<D>(), mapper, false)
+            install(cx, cx.factory.informer::<D>(), mapper, false, &predicates)
         }));
         self
     }
@@ -174,7 +231,7 @@ impl ControllerBuilder {
         let gvr = gvr_of(resource);
         self.spec.watched.push(WatchedResource::of(resource, WatchRole::Owned));
         self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
-            install(cx, cx.factory.dynamic(&gvr), mapper, false)
+            install(cx, cx.factory.dynamic(&gvr), mapper, false, &[])
         }));
         self
     }
@@ -182,14 +239,34 @@ impl ControllerBuilder {
     /// Also reconciles what `mapper` returns for each changed `W` (controller-runtime's
     /// `Watches` with `EnqueueRequestsFromMapFunc`).
     #[must_use]
-    pub fn watches<W>(mut self, mapper: impl Fn(&Cached<W>) -> Vec<Request> + Send + Sync + 'static) -> Self
+    pub fn watches<W>(self, mapper: impl Fn(&Cached<W>) -> Vec<Request> + Send + Sync + 'static) -> Self
     where
         W: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
     {
-        let mapper: Mapper<W> = Arc::new(mapper);
+        self.watches_predicates::<W>(Arc::new(mapper), Vec::new())
+    }
+
+    /// [`watches`](Self::watches) with a predicate for this watch only (controller-runtime's
+    /// `Watches(obj, handler, builder.WithPredicates(p))`).
+    #[must_use]
+    pub fn watches_with<W>(
+        self,
+        predicate: impl Predicate,
+        mapper: impl Fn(&Cached<W>) -> Vec<Request> + Send + Sync + 'static,
+    ) -> Self
+    where
+        W: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.watches_predicates::<W>(Arc::new(mapper), vec![Arc::new(predicate)])
+    }
+
+    fn watches_predicates<W>(mut self, mapper: Mapper<W>, predicates: Vec<Arc<dyn Predicate>>) -> Self
+    where
+        W: Resource<DynamicType = ()> + DeserializeOwned + Send + Sync + 'static,
+    {
         self.spec.watched.push(WatchedResource::typed::<W>(WatchRole::Watched));
         self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
-            install(cx, cx.factory.informer::<W>(), mapper, false)
+            install(cx, cx.factory.informer::<W>(), mapper, false, &predicates)
         }));
         self
     }
@@ -205,7 +282,7 @@ impl ControllerBuilder {
         let gvr = gvr_of(resource);
         self.spec.watched.push(WatchedResource::of(resource, WatchRole::Watched));
         self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
-            install(cx, cx.factory.dynamic(&gvr), mapper, false)
+            install(cx, cx.factory.dynamic(&gvr), mapper, false, &[])
         }));
         self
     }
@@ -222,7 +299,65 @@ impl ControllerBuilder {
         let gvr = gvr_of(resource);
         self.spec.watched.push(WatchedResource::of(resource, WatchRole::Watched));
         self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
-            install(cx, cx.factory.metadata(&gvr), mapper, false)
+            install(cx, cx.factory.metadata(&gvr), mapper, false, &[])
+        }));
+        self
+    }
+
+    /// Reconciles the requests a stream yields (kube-rs' `reconcile_on`, controller-runtime's
+    /// `source.Channel`): any external trigger — a message, a timer, a change outside the
+    /// cluster. Requests of objects that do not exist reach the reconciler too (it finds
+    /// nothing in the cache, as after a deletion). The stream is read until it ends or the
+    /// controller stops.
+    #[must_use]
+    pub fn watches_stream<S>(mut self, requests: S) -> Self
+    where
+        S: futures_util::Stream<Item = Request> + Send + 'static,
+    {
+        self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
+            let queue = cx.queue.clone();
+            tokio::spawn(async move {
+                use futures_util::StreamExt;
+                let mut requests = std::pin::pin!(requests);
+                while let Some(request) = requests.next().await {
+                    if queue.shutting_down() {
+                        break;
+                    }
+                    queue.add(request);
+                }
+            });
+            Installed { synced: already_synced() }
+        }));
+        self
+    }
+
+    /// Reconciles every primary object in the cache each time `trigger` yields (kube-rs'
+    /// `reconcile_all_on`), e.g. when a ConfigMap of settings changes. They are queued with
+    /// the initial-list priority ([`initial_priority`](Self::initial_priority)), so that real
+    /// changes overtake them; keys already queued are not queued twice.
+    #[must_use]
+    pub fn reconcile_all_on<S>(mut self, trigger: S) -> Self
+    where
+        S: futures_util::Stream<Item = ()> + Send + 'static,
+    {
+        let keys = self.primary_keys.clone();
+        self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
+            let (queue, factory, priority) = (cx.queue.clone(), cx.factory.clone(), cx.initial_priority);
+            tokio::spawn(async move {
+                use futures_util::StreamExt;
+                let mut trigger = std::pin::pin!(trigger);
+                while trigger.next().await.is_some() {
+                    if queue.shutting_down() {
+                        break;
+                    }
+                    let requests = keys(&factory);
+                    tracing::debug!(count = requests.len(), "external trigger: reconciling every object");
+                    for request in requests {
+                        queue.add_with_priority(request, priority);
+                    }
+                }
+            });
+            Installed { synced: already_synced() }
         }));
         self
     }
@@ -278,6 +413,13 @@ impl ControllerBuilder {
         let name = self.name.unwrap_or_else(|| self.primary.kind.to_lowercase());
         Controller { name, reconciler: Arc::new(super::worker::Erased(reconciler)), spec: self.spec }
     }
+}
+
+/// A source with no initial list (a stream): nothing to wait for.
+fn already_synced() -> crate::cache::Synced {
+    let synced = crate::cache::Synced::new();
+    synced.set();
+    synced
 }
 
 fn gvr_of(ar: &ApiResource) -> GroupVersionResource {

@@ -1,7 +1,8 @@
 //! From informer events to requests (controller-runtime's `handler` package: `EnqueueRequestForObject`,
 //! `EnqueueRequestForOwner`, `EnqueueRequestsFromMapFunc`): each watch of a controller installs
 //! an inline [`EventHandler`] on a shared informer that maps an object to [`Request`]s in the
-//! controller's deduplicating queue, after the controller's event filters.
+//! controller's deduplicating queue, after the controller's event filters and the watch's own
+//! predicates (controller-runtime's `WithEventFilter` and `builder.WithPredicates`).
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ pub(crate) struct Installed {
 }
 
 pub(crate) struct InstallContext<'a> {
-    pub factory: &'a SharedInformerFactory,
+    pub factory: &'a Arc<SharedInformerFactory>,
     pub queue: RateLimitingQueue<Request>,
     pub filters: Vec<Arc<dyn Predicate>>,
     pub initial_priority: i32,
@@ -65,11 +66,13 @@ pub(crate) fn owner_mapper<K: Send + Sync>(primary: &Primary) -> Mapper<K> {
 }
 
 /// Adds a handler mapping `informer`'s events to requests in the controller's queue.
+/// Events pass the controller's filters and then this watch's own `predicates`.
 pub(crate) fn install<K>(
     cx: &InstallContext<'_>,
     informer: Arc<SharedIndexInformer<K>>,
     mapper: Mapper<K>,
     primary: bool,
+    predicates: &[Arc<dyn Predicate>],
 ) -> Installed
 where
     K: DeserializeOwned + Send + Sync + 'static,
@@ -77,7 +80,7 @@ where
     let handler = Enqueue {
         queue: cx.queue.clone(),
         mapper,
-        filters: cx.filters.clone(),
+        filters: cx.filters.iter().chain(predicates).cloned().collect(),
         initial_priority: cx.initial_priority,
         primary,
     };

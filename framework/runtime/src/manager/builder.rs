@@ -201,6 +201,7 @@ impl ManagerBuilder {
                 queue_metrics,
                 controllers: Mutex::new(Vec::new()),
                 runnables: Mutex::new(Vec::new()),
+                everywhere: Mutex::new(Vec::new()),
                 listener: Mutex::new(listener),
                 local_addr,
                 ready: AtomicBool::new(false),

@@ -114,6 +114,7 @@ struct Inner {
     pub(super) queue_metrics: Arc<PrometheusMetrics>,
     pub(super) controllers: Mutex<Vec<Controller>>,
     pub(super) runnables: Mutex<Vec<(String, RunnableFn)>>,
+    pub(super) everywhere: Mutex<Vec<(String, RunnableFn)>>,
     pub(super) listener: Mutex<Option<std::net::TcpListener>>,
     pub(super) local_addr: Option<SocketAddr>,
     pub(super) ready: AtomicBool,
@@ -229,6 +230,20 @@ impl Manager {
         self.inner.runnables.lock().push((name.to_string(), f));
     }
 
+    /// Adds a task run on every replica, leader or not (controller-runtime's runnables whose
+    /// `NeedLeaderElection()` is false: a cache warmer, a server answering every replica's
+    /// traffic), from the moment caches are synced until shutdown, when its token is
+    /// cancelled. An error stops the manager. Without leader election it is like
+    /// [`add_runnable`](Self::add_runnable).
+    pub fn add_runnable_on_every_replica<F, Fut>(&self, name: &str, runnable: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        let f: RunnableFn = Box::new(move |token| Box::pin(runnable(token)));
+        self.inner.everywhere.lock().push((name.to_string(), f));
+    }
+
     /// Cancelling this token stops a running manager (like a SIGTERM).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.inner.shutdown.clone()
@@ -327,10 +342,29 @@ impl Manager {
         let running: Arc<Vec<Arc<Running>>> =
             Arc::new(running.into_iter().map(|(run, _installed)| Arc::new(run)).collect());
         let failure: Arc<Mutex<Option<ManagerError>>> = Arc::new(Mutex::new(None));
+        let everywhere_stop = CancellationToken::new();
+        let mut everywhere = JoinSet::new();
         if !stopped_early {
             // Caches are warm: standby replicas are ready too.
             inner.ready.store(true, Ordering::SeqCst);
             tracing::info!("manager ready");
+            // Runnables of every replica start now, whoever leads.
+            let futures: Vec<(String, RunnableFuture)> = inner
+                .everywhere
+                .lock()
+                .iter()
+                .map(|(name, runnable)| (name.clone(), runnable(everywhere_stop.clone())))
+                .collect();
+            for (name, future) in futures {
+                let (failure, shutdown) = (failure.clone(), inner.shutdown.clone());
+                everywhere.spawn(async move {
+                    if let Err(e) = future.await {
+                        tracing::error!(runnable = %name, error = %e, "runnable failed; stopping the manager");
+                        failure.lock().get_or_insert(ManagerError::Runnable { name, message: e.to_string() });
+                        shutdown.cancel();
+                    }
+                });
+            }
             let lead = {
                 let (inner, running, failure) = (inner.clone(), running.clone(), failure.clone());
                 move |work: CancellationToken| lead(inner.clone(), running.clone(), failure.clone(), work)
@@ -345,6 +379,13 @@ impl Manager {
                     }
                 }
             }
+        }
+        everywhere_stop.cancel();
+        let everywhere_done =
+            tokio::time::timeout(inner.grace, async { while everywhere.join_next().await.is_some() {} })
+                .await;
+        if everywhere_done.is_err() {
+            everywhere.abort_all();
         }
         let stopped = self.stop(server, server_stop, failure).await;
         if let Some(webhook) = webhook {
