@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p krust-bench -- <suite> [options]`. Each suite prints a table, then
 //! machine-readable lines `result <key> <value>`. Suites: `decode`, `apiserver`, `informers`, `workqueue`, `reconcile`, `leader`, `testenv`,
-//! `chaos`.
+//! `chaos`, `scope`.
 
 mod apiserver;
 mod bytesource;
@@ -12,6 +12,7 @@ mod fixtures;
 mod informers;
 mod leader;
 mod reconcile;
+mod scope;
 mod stats;
 mod testenv;
 mod workqueue;
@@ -28,7 +29,8 @@ fn usage() -> ! {
          leader [--rounds N]   leader election failover after kills and graceful stops\n  \
          testenv [--runs R]   krust::testing: server start, test context, seeding, one reconcile\n  \
          chaos [--seconds S] [--seed N] [--faults-per-minute R] [--websites N] [--replace-leader-every S]   \
-         the example operator in 3 replicas under a random fault schedule: convergence, overlaps, panics, RSS"
+         the example operator in 3 replicas under a random fault schedule: convergence, overlaps, panics, RSS\n  \
+         scope [--secrets N] [--runs R]   a cache scoped by a label selector vs every object: memory"
     );
     std::process::exit(2)
 }
@@ -44,6 +46,9 @@ fn main() -> anyhow::Result<()> {
         Some("leader") => leader::run(&args[1..]),
         Some("testenv") => testenv::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
+        Some("scope") => scope::run(&args[1..]),
+        // Internal: one informer of Secrets, scoped or not, in its own process.
+        Some("scope-client") => scope::client(&args[1..]),
         // Internal: one leader election replica in its own process.
         Some("leader-replica") => leader::replica(&args[1..]),
         // Internal: one framework's controller in its own process.

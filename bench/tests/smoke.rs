@@ -62,6 +62,16 @@ fn decode_suite_prints_its_results() {
 }
 
 #[test]
+fn scope_suite_prints_its_results() {
+    // The client checks that the scoped informer holds exactly the matching Secrets (20 of
+    // 2,000) and the unscoped one all of them, or the suite fails.
+    let run = suite(&["scope", "--secrets", "2000", "--runs", "1"]);
+    assert!(run.value("scope_unscoped_cache_mib") > 0.0, "{}", run.stdout);
+    assert!(run.value("scope_cache_ratio").is_finite());
+    assert_eq!(run.last_keys(1), ["scope_rss_ratio"], "{}", run.stdout);
+}
+
+#[test]
 fn apiserver_suite_prints_its_results() {
     let run = suite(&["apiserver", "--pods", "200", "--runs", "1", "--watchers", "5", "--writes", "20"]);
     assert!(run.value("watch_events_per_sec") > 0.0);

@@ -504,6 +504,65 @@ async fn a_predicate_per_watch_filters_that_watch_only() {
     manager.shutdown_token().cancel();
 }
 
+/// A cache scoped by label and field selectors (`cache_by_object`): only matching ConfigMaps
+/// are cached, listed and reconciled; one relabelled into the selector arrives, one relabelled
+/// out of it leaves the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_cache_holds_and_reconciles_only_what_matches() {
+    use krust_runtime::manager::ByObject;
+    let server = ApiServer::builder().start().await.unwrap();
+    let cms = configmaps(&server);
+    let labelled = |name: &str, app: &str| {
+        let mut c = cm(name);
+        c.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+        c
+    };
+    cms.create(&labelled("web-1", "web"), &CreateOptions::default()).await.unwrap();
+    cms.create(&labelled("db-1", "db"), &CreateOptions::default()).await.unwrap();
+    cms.create(&cm("plain"), &CreateOptions::default()).await.unwrap();
+    let probe = Probe::ok();
+    let manager = Manager::builder(server.kubeconfig().config)
+        .metrics_addr("127.0.0.1:0")
+        .cache_by_object::<ConfigMap>(
+            ByObject::label_selector("app in (web, api)").with_field_selector("metadata.name!=web-2"),
+        )
+        .build()
+        .unwrap();
+    Controller::for_::<ConfigMap>().build(probe.clone()).register(&manager).unwrap();
+    tokio::spawn(manager.clone().run());
+    probe.wait_for("web-1", 1).await;
+    let cached = || {
+        let mut names: Vec<String> = manager
+            .factory()
+            .informer::<ConfigMap>()
+            .indexer()
+            .list()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(cached(), ["web-1"]);
+    cms.create(&labelled("web-2", "web"), &CreateOptions::default()).await.unwrap();
+    cms.create(&labelled("api-1", "api"), &CreateOptions::default()).await.unwrap();
+    probe.wait_for("api-1", 1).await;
+    // Relabelled into the selector: it arrives; out of it: it leaves.
+    let relabel = |app: &str| json!({"metadata": {"labels": {"app": app}}});
+    cms.patch("db-1", PatchType::Merge, &relabel("web"), &PatchOptions::default()).await.unwrap();
+    probe.wait_for("db-1", 1).await;
+    cms.patch("web-1", PatchType::Merge, &relabel("db"), &PatchOptions::default()).await.unwrap();
+    for _ in 0..200 {
+        if cached() == ["api-1", "db-1"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(cached(), ["api-1", "db-1"]);
+    assert_eq!((probe.count("plain"), probe.count("web-2")), (0, 0), "not in the scope: never reconciled");
+    manager.shutdown_token().cancel();
+}
+
 /// A stream from outside the cluster: one reconcile of every cached object per trigger
 /// (`reconcile_all_on`), and requests of its own (`watches_stream`), even of objects that do
 /// not exist.

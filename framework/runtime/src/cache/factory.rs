@@ -77,6 +77,8 @@ pub struct SharedInformerFactory {
     rest: RestClient,
     namespace: Option<String>,
     options: ListOptions,
+    /// Selectors by resource (`group/version/resource`), replacing `options`' for it.
+    options_by_resource: HashMap<String, ListOptions>,
     strip_managed_fields: bool,
     drop_fields: Vec<FieldPath>,
     drop_fields_by_type: HashMap<TypeId, Vec<FieldPath>>,
@@ -107,6 +109,7 @@ impl SharedInformerFactory {
             rest: rest.clone(),
             namespace: None,
             options: ListOptions::default(),
+            options_by_resource: HashMap::new(),
             strip_managed_fields: false,
             drop_fields: Vec::new(),
             drop_fields_by_type: HashMap::new(),
@@ -132,6 +135,23 @@ impl SharedInformerFactory {
     pub fn with_list_options(mut self, options: ListOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// Label and field selectors for the informers of one resource — typed, dynamic and
+    /// metadata-only alike — instead of [`with_list_options`](Self::with_list_options)'
+    /// (controller-runtime's `cache.Options.ByObject`): the cache holds only the objects that
+    /// match, and listers see only those.
+    #[must_use]
+    pub fn with_list_options_for(mut self, gvr: &GroupVersionResource, options: ListOptions) -> Self {
+        self.options_by_resource.insert(gvr_key(gvr), options);
+        self
+    }
+
+    /// [`with_list_options_for`](Self::with_list_options_for) the resource of `K`.
+    #[must_use]
+    pub fn with_list_options_for_type<K: Resource<DynamicType = ()>>(self, options: ListOptions) -> Self {
+        let gvr = GroupVersionResource::gvr(&K::group(&()), &K::version(&()), &K::plural(&()));
+        self.with_list_options_for(&gvr, options)
     }
 
     /// Every informer of this factory drops `metadata.managedFields` while decoding (see
@@ -206,6 +226,7 @@ impl SharedInformerFactory {
 
     fn new_informer<K: DeserializeOwned + Send + Sync + 'static>(
         &self,
+        gvr: &GroupVersionResource,
         client: ResourceClient<super::object::Cached<K>>,
     ) -> Arc<SharedIndexInformer<K>> {
         let mut drop_fields = self.drop_fields.clone();
@@ -223,7 +244,8 @@ impl SharedInformerFactory {
             resync: self.custom_resync.get(&TypeId::of::<K>()).copied().or(self.resync),
             watch_error_handler: self.watch_error_handler.clone(),
         };
-        SharedIndexInformer::with_options(client, self.options.clone(), options)
+        let list = self.options_by_resource.get(&gvr_key(gvr)).unwrap_or(&self.options).clone();
+        SharedIndexInformer::with_options(client, list, options)
     }
 
     fn get_or_create<K: DeserializeOwned + Send + Sync + 'static>(
@@ -236,14 +258,14 @@ impl SharedInformerFactory {
         let key = InformerKey { flavor: kind, gvr: gvr_key(gvr), type_id: TypeId::of::<K>() };
         let mut informers = self.informers.lock();
         let entry = informers.entry(key).or_insert_with(|| {
-            Arc::new(Entry { informer: self.new_informer(client()), started: Mutex::new(false) })
+            Arc::new(Entry { informer: self.new_informer(gvr, client()), started: Mutex::new(false) })
         });
         match entry.as_any().downcast::<SharedIndexInformer<K>>() {
             Ok(informer) => informer,
             Err(_) => {
                 // Cannot happen (the key holds the type); never panic for it.
                 tracing::error!(gvr = %gvr_key(gvr), "informer type mismatch in the factory; using an unshared informer");
-                self.new_informer(client())
+                self.new_informer(gvr, client())
             }
         }
     }

@@ -16,6 +16,41 @@ pub struct ManagerBuilder {
     leader_config: crate::leader::LeaderElectionConfig,
     exit_on_lost_leadership: bool,
     webhook: Option<crate::webhook::WebhookServer>,
+    /// The cache's settings per resource and by default (applied to the factory on build).
+    cache: Vec<Box<dyn FnOnce(SharedInformerFactory) -> SharedInformerFactory + Send>>,
+}
+
+/// What the manager's cache holds of one type (controller-runtime's `cache.ByObject`).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ByObject {
+    /// Only objects with these labels (`app=web,tier in (a,b)`).
+    pub label_selector: Option<String>,
+    /// Only objects with these fields (`metadata.name=x`, `spec.nodeName=n`, `type=...`).
+    pub field_selector: Option<String>,
+    /// Fields dropped before the object is cached (the type's transform).
+    pub drop_fields: Vec<crate::cache::FieldPath>,
+}
+
+impl ByObject {
+    /// Only objects matching this label selector.
+    pub fn label_selector(selector: impl Into<String>) -> Self {
+        ByObject { label_selector: Some(selector.into()), ..Default::default() }
+    }
+
+    /// Also (or only) objects matching this field selector.
+    #[must_use]
+    pub fn with_field_selector(mut self, selector: impl Into<String>) -> Self {
+        self.field_selector = Some(selector.into());
+        self
+    }
+
+    /// Drops these fields of each object before it is cached.
+    #[must_use]
+    pub fn with_drop_fields(mut self, paths: Vec<crate::cache::FieldPath>) -> Self {
+        self.drop_fields = paths;
+        self
+    }
 }
 
 impl std::fmt::Debug for ManagerBuilder {
@@ -43,7 +78,44 @@ impl ManagerBuilder {
             leader_config: crate::leader::LeaderElectionConfig::default(),
             exit_on_lost_leadership: true,
             webhook: None,
+            cache: Vec::new(),
         }
+    }
+
+    /// What the cache holds of `K` (controller-runtime's `cache.Options.ByObject`): label and
+    /// field selectors (only matching objects are listed, watched and cached — every
+    /// informer of `K`'s resource, typed, dynamic or metadata-only, and every lister of it
+    /// sees only those) and fields to drop. The memory of a cache follows what it holds:
+    /// 1,000 matching Secrets out of 100,000 cost what 1,000 do.
+    #[must_use]
+    pub fn cache_by_object<K>(mut self, by_object: ByObject) -> Self
+    where
+        K: kube_core::Resource<DynamicType = ()> + 'static,
+    {
+        self.cache.push(Box::new(move |factory| {
+            let mut factory = factory;
+            if by_object.label_selector.is_some() || by_object.field_selector.is_some() {
+                factory = factory.with_list_options_for_type::<K>(ListOptions {
+                    label_selector: by_object.label_selector,
+                    field_selector: by_object.field_selector,
+                    ..Default::default()
+                });
+            }
+            if !by_object.drop_fields.is_empty() {
+                factory = factory.with_drop_fields_for::<K>(by_object.drop_fields);
+            }
+            factory
+        }));
+        self
+    }
+
+    /// Fields every informer drops before caching (controller-runtime's `DefaultTransform`
+    /// for the common case; managedFields are dropped already unless
+    /// [`strip_managed_fields(false)`](Self::strip_managed_fields)).
+    #[must_use]
+    pub fn cache_drop_fields(mut self, paths: Vec<crate::cache::FieldPath>) -> Self {
+        self.cache.push(Box::new(move |factory| factory.with_drop_fields(paths)));
+        self
     }
 
     /// Runs this webhook server (admission and conversion) on every replica, leader or not
@@ -147,6 +219,9 @@ impl ManagerBuilder {
             SharedInformerFactory::new(&rest).with_strip_managed_fields(self.strip_managed_fields);
         if let Some(ns) = &self.namespace {
             factory = factory.with_namespace(ns);
+        }
+        for apply in self.cache {
+            factory = apply(factory);
         }
         let listener = match &self.metrics_addr {
             Some(addr) => {

@@ -26,7 +26,7 @@ use std::{
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request as HttpRequest, Response, StatusCode, body::Incoming, service::service_fn};
-use krust_client::{Clientset, Config, DynamicClient, RestClient};
+use krust_client::{Clientset, Config, DynamicClient, ListOptions, RestClient};
 use kube_core::GroupVersion;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
@@ -44,7 +44,7 @@ mod builder;
 mod election;
 mod http;
 
-pub use builder::{ManagerBuilder, default_identity};
+pub use builder::{ByObject, ManagerBuilder, default_identity};
 use election::Election;
 use http::serve;
 
