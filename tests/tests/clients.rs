@@ -407,3 +407,54 @@ async fn disk_cached_discovery_respects_its_ttl() {
     std::thread::sleep(Duration::from_millis(20));
     assert!(stale.discovery().await.is_err());
 }
+
+/// The request metrics hook (client-go's `tools/metrics`): every attempt with its method,
+/// host, code (none when no response came) and latency, and each wait for the client-side
+/// rate limiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_metrics_see_every_attempt_and_rate_limiter_wait() {
+    #[derive(Default)]
+    struct Seen {
+        requests: parking_lot::Mutex<Vec<(String, String, Option<u16>)>>,
+        waits: parking_lot::Mutex<Vec<Duration>>,
+    }
+    struct Hook(std::sync::Arc<Seen>);
+    impl krust_client::RequestMetrics for Hook {
+        fn request(&self, method: &http::Method, host: &str, code: Option<u16>, _latency: Duration) {
+            self.0.requests.lock().push((method.to_string(), host.to_string(), code));
+        }
+        fn rate_limited(&self, _method: &http::Method, _host: &str, wait: Duration) {
+            self.0.waits.lock().push(wait);
+        }
+    }
+    let server = ApiServer::builder().start().await.unwrap();
+    let seen = std::sync::Arc::new(Seen::default());
+    let mut config = server.kubeconfig().config;
+    config.qps = Some(5.0);
+    config.burst = 1;
+    config.max_retries = 0;
+    config.metrics = Some(krust_client::MetricsHook(std::sync::Arc::new(Hook(seen.clone()))));
+    let cms = Clientset::new(&config).unwrap().core_v1().config_maps("default");
+    let cm: ConfigMap = from_json(json!({"metadata": {"name": "a"}}));
+    cms.create(&cm, &CreateOptions::default()).await.unwrap();
+    cms.get("a", &GetOptions::default()).await.unwrap();
+    assert!(cms.get("missing", &GetOptions::default()).await.unwrap_err().is_not_found());
+    let host = server.url().trim_start_matches("http://").to_string();
+    let requests = seen.requests.lock().clone();
+    assert_eq!(
+        requests,
+        [
+            ("POST".to_string(), host.clone(), Some(201)),
+            ("GET".into(), host.clone(), Some(200)),
+            ("GET".into(), host.clone(), Some(404))
+        ]
+    );
+    // Burst 1 at 5 per second: the second and third requests waited ~200 ms each.
+    let waits = seen.waits.lock().clone();
+    assert_eq!(waits.len(), 3);
+    assert!(waits[1] >= Duration::from_millis(150) && waits[2] >= Duration::from_millis(150), "{waits:?}");
+    // No response at all: the code is none.
+    server.shutdown().await;
+    assert!(cms.get("a", &GetOptions::default()).await.is_err());
+    assert_eq!(seen.requests.lock().last().map(|r| r.2), Some(None));
+}

@@ -398,9 +398,17 @@ async fn readyz_fails_until_caches_sync_and_says_why_after_the_timeout() {
         "workqueue_unfinished_work_seconds",
         "workqueue_longest_running_processor_seconds",
         "workqueue_retries_total",
+        "rest_client_requests_total",
+        "rest_client_request_duration_seconds_bucket",
     ] {
         assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
     }
+    // The manager's own clients: the informer's list (and the lists that failed slowly).
+    let host = server.url().trim_start_matches("http://").to_string();
+    let listed = format!(r#"rest_client_requests_total{{code="200",method="GET",host="{host}"}}"#);
+    assert!(metric(&m, &listed) >= 1.0, "{listed} missing:\n{m}");
+    let timed = format!(r#"rest_client_request_duration_seconds_count{{verb="GET",host="{host}"}}"#);
+    assert!(metric(&m, &timed) >= 1.0, "{timed} missing:\n{m}");
     assert_eq!(metric(&m, r#"controller_runtime_max_concurrent_reconciles{controller="configmap"}"#), 1.0);
     assert_eq!(metric(&m, r#"workqueue_adds_total{name="configmap",controller="configmap"}"#), 1.0);
     manager.shutdown_token().cancel();
@@ -561,6 +569,53 @@ async fn a_scoped_cache_holds_and_reconciles_only_what_matches() {
     assert_eq!(cached(), ["api-1", "db-1"]);
     assert_eq!((probe.count("plain"), probe.count("web-2")), (0, 0), "not in the scope: never reconciled");
     manager.shutdown_token().cancel();
+}
+
+/// Each reconcile's span carries a `reconcile_id` of its own (controller-runtime's
+/// `reconcileID`), so the log lines of one reconcile can be told from the next one's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_reconcile_logs_under_its_own_reconcile_id() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Buffer::default();
+    let writer = logs.clone();
+    // nextest runs each test in its own process: the global subscriber is this test's.
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_env_filter("reconciled=info,krust_runtime::controller=info")
+        .with_ansi(false)
+        .init();
+    let server = ApiServer::builder().start().await.unwrap();
+    let probe = Probe::new(|req, _, _| async move {
+        tracing::info!(target: "reconciled", "working on {}", req.name);
+        Ok(Action::done())
+    });
+    let cms = configmaps(&server);
+    cms.create(&cm("a"), &CreateOptions::default()).await.unwrap();
+    let manager = start(&server, vec![Controller::for_::<ConfigMap>().build(probe.clone())]).await;
+    probe.wait_for("a", 1).await;
+    cms.patch("a", PatchType::Merge, &json!({"data": {"v": "2"}}), &PatchOptions::default()).await.unwrap();
+    probe.wait_for("a", 2).await;
+    manager.shutdown_token().cancel();
+    let text = String::from_utf8_lossy(&logs.0.lock()).to_string();
+    let ids: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("working on a"))
+        .filter_map(|l| l.split("reconcile_id=").nth(1))
+        .map(|rest| rest.split(['}', ' ', ':']).next().unwrap_or_default())
+        .collect();
+    assert_eq!(ids.len(), 2, "{text}");
+    assert_ne!(ids[0], ids[1], "{text}");
+    assert_eq!(ids[0].len(), 36, "{text}");
 }
 
 /// A stream from outside the cluster: one reconcile of every cached object per trigger

@@ -36,6 +36,8 @@ pub use config::{Config, ConfigError};
 pub use discovery::{CachedDiscovery, Discovery, DiscoveryClient, Mapping, RestMapper};
 pub use error::{ApiError, Error, Result};
 pub use metadata::MetadataClient;
-pub use rest::{PatchType, Request, Response, RestClient, WatchLines, WatchStream};
+pub use rest::{
+    MetricsHook, PatchType, Request, RequestMetrics, Response, RestClient, WatchLines, WatchStream,
+};
 pub use retry::{DEFAULT_RETRY, retry_on_conflict};
 pub use transport::crypto_provider;

@@ -107,6 +107,8 @@ pub struct Config {
     pub max_retries: u32,
     /// The `User-Agent` header; default `krust/<version> (<os>/<arch>)`.
     pub user_agent: String,
+    /// Where request metrics go (none by default; krust-runtime's manager sets its own).
+    pub metrics: Option<crate::rest::MetricsHook>,
 }
 
 /// TLS settings of a [`Config`].
@@ -252,6 +254,7 @@ impl Config {
             burst: 10,
             max_retries: 10,
             user_agent: default_user_agent(),
+            metrics: None,
         }
     }
 

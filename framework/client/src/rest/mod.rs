@@ -9,6 +9,7 @@
 //! GET whose connection was refused or reset is retried with backoff, and a 401 renews an exec
 //! credential and retries once.
 
+mod metrics;
 mod rate_limit;
 mod response;
 mod warnings;
@@ -24,6 +25,7 @@ use http_body_util::{BodyDataStream, BodyExt, Full};
 use kube_core::GroupVersion;
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use metrics::{MetricsHook, RequestMetrics};
 pub use response::Response;
 pub(crate) use response::from_json;
 pub use watch::{WatchLines, WatchStream};
@@ -93,6 +95,9 @@ struct Shared {
     limiter: Option<TokenBucket>,
     warnings: WarningLog,
     default_namespace: String,
+    metrics: Option<Arc<dyn RequestMetrics>>,
+    /// The server's `host:port`, the metrics' `host` label.
+    host: String,
 }
 
 impl RestClient {
@@ -140,6 +145,8 @@ impl RestClient {
                 limiter,
                 warnings: WarningLog::default(),
                 default_namespace: config.default_namespace.clone(),
+                metrics: config.metrics.as_ref().map(|m| m.0.clone()),
+                host: config.server.authority().map(|a| a.to_string()).unwrap_or_default(),
             }),
             prefix: Arc::from(""),
         })
@@ -541,10 +548,15 @@ impl Request {
             .build();
         loop {
             if let Some(limiter) = &shared.limiter {
+                let waiting = std::time::Instant::now();
                 limiter.acquire().await;
+                if let Some(metrics) = &shared.metrics {
+                    metrics.rate_limited(&self.method, &shared.host, waiting.elapsed());
+                }
             }
             let credential = shared.auth.credential().await?;
             let request = self.build(uri, credential.header)?;
+            let sending = std::time::Instant::now();
             let sent: std::result::Result<SentResponse, transport::BoxError> = match how {
                 Via::Pooled => {
                     shared.http.request(request).await.map(SentResponse::from).map_err(|e| e.into())
@@ -554,8 +566,17 @@ impl Request {
                 }
             };
             let response = match sent.and_then(R::from_sent) {
-                Ok(r) => r,
+                Ok(r) => {
+                    if let Some(metrics) = &shared.metrics {
+                        let code = r.head().status().as_u16();
+                        metrics.request(&self.method, &shared.host, Some(code), sending.elapsed());
+                    }
+                    r
+                }
                 Err(e) => {
+                    if let Some(metrics) = &shared.metrics {
+                        metrics.request(&self.method, &shared.host, None, sending.elapsed());
+                    }
                     if self.method == Method::GET
                         && retries < shared.max_retries
                         && is_retryable_connection_error(e.as_ref() as &(dyn std::error::Error + 'static))

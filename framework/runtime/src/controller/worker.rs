@@ -64,6 +64,20 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A fresh id for one reconcile's span (controller-runtime's `reconcileID`): a random
+/// version-4 UUID, so that the log lines of one reconcile can be told from the next one's.
+fn reconcile_id() -> String {
+    let (a, b) = (crate::random::random_u64(), crate::random::random_u64());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabel {
     controller: String,
@@ -245,7 +259,8 @@ impl Running {
             "reconcile",
             controller = %self.name,
             namespace = %request.namespace,
-            name = %request.name
+            name = %request.name,
+            reconcile_id = %reconcile_id()
         );
         let start = Instant::now();
         let call = AssertUnwindSafe(self.reconciler.reconcile(request.clone(), &self.ctx)).catch_unwind();
@@ -298,5 +313,20 @@ impl Running {
             }
         }
         m.active.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reconcile_ids_are_version_4_uuids_and_differ() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| super::reconcile_id()).collect();
+        assert_eq!(ids.len(), 1000, "ids repeat");
+        for id in ids.iter().take(20) {
+            let parts: Vec<&str> = id.split('-').collect();
+            assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12], "{id}");
+            assert!(parts[2].starts_with('4') && matches!(&parts[3][..1], "8" | "9" | "a" | "b"), "{id}");
+            assert!(id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{id}");
+        }
     }
 }

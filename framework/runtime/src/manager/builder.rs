@@ -211,7 +211,14 @@ impl ManagerBuilder {
 
     /// The manager: clients are created and the metrics address is bound now.
     pub fn build(self) -> Result<Manager, ManagerError> {
-        let config = self.config;
+        let mut config = self.config;
+        let mut registry = Registry::default();
+        // The manager's clients report client-go's rest_client_* metrics (a hook the user set
+        // on the config is kept).
+        if config.metrics.is_none() {
+            let client_metrics = super::client_metrics::ClientMetrics::new(&mut registry);
+            config.metrics = Some(krust_client::MetricsHook(Arc::new(client_metrics)));
+        }
         let clientset = Clientset::new(&config)?;
         let dynamic = DynamicClient::new(&config)?;
         let rest = RestClient::new(&config.clone().with_group_version(GroupVersion::gv("", "v1")))?;
@@ -235,7 +242,6 @@ impl ManagerBuilder {
             None => None,
         };
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
-        let mut registry = Registry::default();
         let controller_metrics = ControllerMetrics::new(&mut registry);
         if let Some(webhook) = &self.webhook {
             webhook.register_metrics(&mut registry);

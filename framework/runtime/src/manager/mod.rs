@@ -41,6 +41,7 @@ use crate::{
 };
 
 mod builder;
+mod client_metrics;
 mod election;
 mod http;
 
