@@ -3,7 +3,8 @@
 //! of ~1 KiB, 1 in 100 labelled `scope=in`; an informer of Secrets syncs in a fresh process,
 //! once over every Secret and once with the selector, and reports its RSS before the informer
 //! started (after an informer of the empty ConfigMaps has paid the fixed costs) and once
-//! synced. The cache's memory is the difference. krust alone (kube-rs'
+//! synced. The cache's memory is the difference. A third informer holds every Secret's
+//! metadata only (`owns_metadata`, `watches_metadata`). krust alone (kube-rs'
 //! watcher takes the same selectors through `watcher::Config`; its memory is the informers
 //! suite's subject).
 
@@ -70,20 +71,26 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let loaded = Instant::now();
     runtime.block_on(load_secrets(&server.url, n))?;
     println!("loaded {n} Secrets ({} in the scope) in {:.1} s", n / ONE_IN, loaded.elapsed().as_secs_f64());
-    let mut all: Vec<(f64, f64, f64)> = Vec::new();
-    let mut scoped: Vec<(f64, f64, f64)> = Vec::new();
+    let modes = ["all", "scoped", "metadata"];
+    let mut samples: [Vec<(f64, f64, f64)>; 3] = Default::default();
     for run in 0..runs {
-        for k in 0..2 {
-            let mode = if (run + k) % 2 == 0 { "all" } else { "scoped" };
-            let text = run_child(&["scope-client", &server.url, mode, &n.to_string()])?;
-            let sample = (field(&text, "objects")?, field(&text, "cache_kib")?, field(&text, "rss_kib")?);
-            if mode == "all" { all.push(sample) } else { scoped.push(sample) }
+        for k in 0..modes.len() {
+            let which = (run + k) % modes.len();
+            let text = run_child(&["scope-client", &server.url, modes[which], &n.to_string()])?;
+            samples[which].push((
+                field(&text, "objects")?,
+                field(&text, "cache_kib")?,
+                field(&text, "rss_kib")?,
+            ));
         }
     }
+    let [all, scoped, metadata] = samples;
     let m =
         |v: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
     println!("\n{:<28} {:>10} {:>14} {:>14}", "informer of Secrets", "objects", "cache MiB", "RSS MiB");
-    for (name, v) in [("every Secret", &all), ("scoped (scope=in)", &scoped)] {
+    for (name, v) in
+        [("every Secret", &all), ("scoped (scope=in)", &scoped), ("every Secret, metadata only", &metadata)]
+    {
         println!(
             "{name:<28} {:>10.0} {:>14.1} {:>14.1}",
             m(v, |s| s.0),
@@ -100,6 +107,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     );
     println!("result scope_unscoped_cache_mib {:.1}", m(&all, |s| s.1) / 1024.0);
     println!("result scope_scoped_cache_mib {:.2}", m(&scoped, |s| s.1) / 1024.0);
+    let metadata_ratio = m(&metadata, |s| s.1) / m(&all, |s| s.1).max(1.0);
+    println!("metadata-only cache / full cache (owns_metadata vs owns): {metadata_ratio:.3}");
+    println!("result scope_metadata_cache_mib {:.1}", m(&metadata, |s| s.1) / 1024.0);
+    println!("result scope_metadata_cache_ratio {metadata_ratio:.4}");
     println!("result scope_cache_ratio {ratio:.4}");
     println!("result scope_rss_ratio {rss_ratio:.4}");
     Ok(())
@@ -108,7 +119,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 /// The child: one informer of Secrets (`all` or `scoped`), synced; prints what it holds and its
 /// memory.
 pub fn client(args: &[String]) -> anyhow::Result<()> {
-    let [url, mode, n] = args else { anyhow::bail!("scope-client <url> <all|scoped> <secrets>") };
+    let [url, mode, n] = args else { anyhow::bail!("scope-client <url> <all|scoped|metadata> <secrets>") };
     let n: usize = n.parse()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -120,7 +131,7 @@ pub fn client(args: &[String]) -> anyhow::Result<()> {
         let rest = RestClient::new(&config)?;
         let mut factory = SharedInformerFactory::new(&rest).with_strip_managed_fields(true);
         let expected = match mode.as_str() {
-            "all" => n,
+            "all" | "metadata" => n,
             "scoped" => {
                 let selector = ListOptions { label_selector: Some("scope=in".into()), ..Default::default() };
                 factory = factory.with_list_options_for_type::<Secret>(selector);
@@ -135,10 +146,18 @@ pub fn client(args: &[String]) -> anyhow::Result<()> {
         anyhow::ensure!(warm.wait_for_cache_sync(Duration::from_secs(60)).await, "no sync");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = rss_kib(std::process::id());
-        let informer = factory.informer::<Secret>();
-        factory.start();
-        anyhow::ensure!(informer.wait_for_cache_sync(Duration::from_secs(600)).await, "no sync");
-        let objects = informer.indexer().len();
+        let objects = if mode == "metadata" {
+            let gvr = kube_core::GroupVersionResource::gvr("", "v1", "secrets");
+            let informer = factory.metadata(&gvr);
+            factory.start();
+            anyhow::ensure!(informer.wait_for_cache_sync(Duration::from_secs(600)).await, "no sync");
+            informer.indexer().len()
+        } else {
+            let informer = factory.informer::<Secret>();
+            factory.start();
+            anyhow::ensure!(informer.wait_for_cache_sync(Duration::from_secs(600)).await, "no sync");
+            informer.indexer().len()
+        };
         anyhow::ensure!(objects == expected, "{mode}: {objects} cached, {expected} expected");
         // Let the list pages' buffers go back before measuring.
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -618,6 +618,44 @@ async fn each_reconcile_logs_under_its_own_reconcile_id() {
     assert_eq!(ids[0].len(), 36, "{text}");
 }
 
+/// Owned objects followed through a metadata-only informer (`owns_metadata`): their changes
+/// reconcile the owner as `owns` does, and no full informer of them is started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_objects_watched_by_metadata_only_reconcile_their_owner() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let probe = Probe::ok();
+    let controller = Controller::for_::<ConfigMap>().owns_metadata::<Secret>().build(probe.clone());
+    let cms = configmaps(&server);
+    let mut owner = cm("owner");
+    owner.metadata.namespace = Some("default".into());
+    let owner = cms.create(&owner, &CreateOptions::default()).await.unwrap();
+    let manager = start(&server, vec![controller]).await;
+    probe.wait_for("owner", 1).await;
+    let secrets =
+        krust_client::Clientset::new(&server.kubeconfig().config).unwrap().core_v1().secrets("default");
+    let mut secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "owned", "namespace": "default"}, "stringData": {"k": "v"}}),
+    )
+    .unwrap();
+    let mut meta = secret.metadata.clone();
+    helpers::set_controller_reference(&owner, &mut meta).unwrap();
+    secret.metadata = meta;
+    secrets.create(&secret, &CreateOptions::default()).await.unwrap();
+    probe.wait_for("owner", 2).await;
+    secrets
+        .patch("owned", PatchType::Merge, &json!({"data": {"k": "dzI="}}), &PatchOptions::default())
+        .await
+        .unwrap();
+    probe.wait_for("owner", 3).await;
+    let informers = format!("{:?}", manager.factory());
+    assert!(
+        informers.contains(r#"flavor: "metadata", gvr: "/v1/secrets""#)
+            && !informers.contains(r#"flavor: "typed", gvr: "/v1/secrets""#),
+        "{informers}"
+    );
+    manager.shutdown_token().cancel();
+}
+
 /// A stream from outside the cluster: one reconcile of every cached object per trigger
 /// (`reconcile_all_on`), and requests of its own (`watches_stream`), even of objects that do
 /// not exist.

@@ -224,6 +224,43 @@ impl ControllerBuilder {
         self
     }
 
+    /// [`owns`](Self::owns) through a metadata-only informer (`PartialObjectMetadata`): the
+    /// owner is found from the owned objects' `ownerReferences` as with `owns`, but the cache
+    /// holds their metadata only — the cheapest way to hear of changes to objects whose
+    /// content the reconciler reads from the API server, or not at all (controller-runtime's
+    /// `Owns(obj, builder.OnlyMetadata)`). A typed lister of `D` in the reconciler starts a
+    /// full informer besides it.
+    #[must_use]
+    pub fn owns_metadata<D>(self) -> Self
+    where
+        D: Resource<DynamicType = ()> + 'static,
+    {
+        self.owns_metadata_predicates::<D>(Vec::new())
+    }
+
+    /// [`owns_metadata`](Self::owns_metadata) with a predicate for this watch only.
+    #[must_use]
+    pub fn owns_metadata_with<D>(self, predicate: impl Predicate) -> Self
+    where
+        D: Resource<DynamicType = ()> + 'static,
+    {
+        self.owns_metadata_predicates::<D>(vec![Arc::new(predicate)])
+    }
+
+    fn owns_metadata_predicates<D>(mut self, predicates: Vec<Arc<dyn Predicate>>) -> Self
+    where
+        D: Resource<DynamicType = ()> + 'static,
+    {
+        let resource = ApiResource::erase::<D>(&());
+        let mapper = owner_mapper::<PartialObjectMeta>(&self.primary);
+        let gvr = gvr_of(&resource);
+        self.spec.watched.push(WatchedResource::of(&resource, WatchRole::Owned));
+        self.spec.installers.push(Box::new(move |cx: &InstallContext<'_>| {
+            install(cx, cx.factory.metadata(&gvr), mapper, false, &predicates)
+        }));
+        self
+    }
+
     /// [`owns`](Self::owns) for a resource without a Rust type.
     #[must_use]
     pub fn owns_dynamic(mut self, resource: &ApiResource) -> Self {
