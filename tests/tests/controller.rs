@@ -400,6 +400,12 @@ async fn readyz_fails_until_caches_sync_and_says_why_after_the_timeout() {
         "workqueue_retries_total",
         "rest_client_requests_total",
         "rest_client_request_duration_seconds_bucket",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_start_time_seconds",
+        "process_open_fds",
+        "process_max_fds",
     ] {
         assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
     }
@@ -409,6 +415,12 @@ async fn readyz_fails_until_caches_sync_and_says_why_after_the_timeout() {
     assert!(metric(&m, &listed) >= 1.0, "{listed} missing:\n{m}");
     let timed = format!(r#"rest_client_request_duration_seconds_count{{verb="GET",host="{host}"}}"#);
     assert!(metric(&m, &timed) >= 1.0, "{timed} missing:\n{m}");
+    // This very process: some memory, open files, started in the last hour.
+    assert!(metric(&m, "process_resident_memory_bytes ") > 1e6, "{m}");
+    assert!(metric(&m, "process_open_fds ") >= 3.0, "{m}");
+    let started = metric(&m, "process_start_time_seconds ");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(started <= now + 1.0 && started > now - 3600.0, "started at {started}, now {now}");
     assert_eq!(metric(&m, r#"controller_runtime_max_concurrent_reconciles{controller="configmap"}"#), 1.0);
     assert_eq!(metric(&m, r#"workqueue_adds_total{name="configmap",controller="configmap"}"#), 1.0);
     manager.shutdown_token().cancel();

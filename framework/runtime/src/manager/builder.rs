@@ -213,6 +213,7 @@ impl ManagerBuilder {
     pub fn build(self) -> Result<Manager, ManagerError> {
         let mut config = self.config;
         let mut registry = Registry::default();
+        registry.register_collector(Box::new(super::process_metrics::ProcessCollector));
         // The manager's clients report client-go's rest_client_* metrics (a hook the user set
         // on the config is kept).
         if config.metrics.is_none() {

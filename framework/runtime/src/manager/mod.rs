@@ -44,6 +44,7 @@ mod builder;
 mod client_metrics;
 mod election;
 mod http;
+mod process_metrics;
 
 pub use builder::{ByObject, ManagerBuilder, default_identity};
 use election::Election;
