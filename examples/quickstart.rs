@@ -24,7 +24,7 @@ use krust::{
     prelude::*,
     runtime::{
         controller::helpers::{self, WaitError},
-        webhook::{WebhookEndpoint, WebhookServer, webhook_configurations},
+        webhook::WebhookEndpoint,
     },
 };
 use krust_apiserver::ApiServer;
@@ -143,22 +143,14 @@ async fn main() -> anyhow::Result<()> {
 
     let clientset = Clientset::new(&config)?;
     // The webhooks, on the embedded server only: its webhook calls reach this process.
-    let webhooks = match &_server {
-        Some(_) => {
-            let dir = std::env::temp_dir().join("krust-quickstart").join("webhook-certs");
-            let ca = krust_apiserver::write_webhook_certificate(&dir)?;
-            let builder =
-                website::webhooks(WebhookServer::builder().bind(([127, 0, 0, 1], 0).into()).cert_dir(&dir));
-            let specs = builder.webhooks();
-            let server = builder.build()?;
-            let url =
-                format!("https://127.0.0.1:{}", server.local_addr().map(|a| a.port()).unwrap_or_default());
-            Some((server, WebhookEndpoint::Url(url), specs, ca))
-        }
+    let local = match &_server {
+        Some(_) => Some(website::LocalWebhooks::start(
+            &std::env::temp_dir().join("krust-quickstart").join("webhook-certs"),
+        )?),
         None => None,
     };
-    website::install_crd(&clientset, webhooks.as_ref().map(|(_, e, _, ca)| (e, ca.as_bytes()))).await?;
-    match &webhooks {
+    website::install_crd(&clientset, local.as_ref().map(|l| (&l.endpoint, l.ca.as_bytes()))).await?;
+    match &local {
         Some(_) => step(
             "installed the CRD websites.example.krust.dev (Established; v1 stored, v2 converted by the webhook)",
         ),
@@ -170,19 +162,14 @@ async fn main() -> anyhow::Result<()> {
     let mut manager = Manager::builder(config.clone())
         .metrics_addr("127.0.0.1:0")
         .graceful_shutdown_timeout(Duration::from_secs(10));
-    let mut configurations = None;
-    if let Some((server, endpoint, specs, ca)) = webhooks {
-        let url = match &endpoint {
-            WebhookEndpoint::Url(u) => u.clone(),
-            WebhookEndpoint::Service { name, .. } => name.clone(),
-        };
-        configurations =
-            Some(webhook_configurations("website-webhooks", &specs, &endpoint, Some(ca.as_bytes())));
-        manager = manager.webhook_server(server);
-        step(format!(
-            "webhook server at {url} ({})",
-            specs.iter().map(|s| s.path.as_str()).chain(["/convert"]).collect::<Vec<_>>().join(", ")
-        ));
+    let mut registration = None;
+    if let Some(local) = local {
+        if let WebhookEndpoint::Url(url) = &local.endpoint {
+            let paths: Vec<&str> = local.specs.iter().map(|s| s.path.as_str()).chain(["/convert"]).collect();
+            step(format!("webhook server at {url} ({})", paths.join(", ")));
+        }
+        manager = manager.webhook_server(local.server);
+        registration = Some((local.specs, local.endpoint, local.ca));
     }
     let manager = manager.build()?;
     website::controller().register(&manager)?;
@@ -195,16 +182,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let addr = manager.local_addr().map(|a| a.to_string()).unwrap_or_default();
     step(format!("operator running (metrics: http://{addr}/metrics, probes: /healthz /readyz)"));
-    let admission = clientset.admissionregistration_v1();
-    let apply = PatchOptions::apply("quickstart").force();
-    let webhooks_on = configurations.is_some();
-    if let Some((mutating, validating)) = configurations {
-        if let Some(m) = mutating {
-            admission.mutating_webhook_configurations().apply(&m, &apply).await?;
-        }
-        if let Some(v) = validating {
-            admission.validating_webhook_configurations().apply(&v, &apply).await?;
-        }
+    let webhooks_on = registration.is_some();
+    if let Some((specs, endpoint, ca)) = &registration {
+        website::register_webhooks(&clientset, specs, endpoint, ca).await?;
         step("registered the Mutating- and ValidatingWebhookConfiguration website-webhooks");
     }
 

@@ -21,7 +21,7 @@ use clap::Parser;
 use krust::{
     operator::{OperatorArgs, init_logging},
     prelude::*,
-    runtime::webhook::{WebhookEndpoint, WebhookServer, webhook_configurations},
+    runtime::webhook::WebhookServer,
 };
 use krust_apiserver::ApiServer;
 
@@ -84,34 +84,23 @@ async fn main() -> anyhow::Result<()> {
         // The embedded server starts empty: the CRD, the webhooks (on this machine, with a
         // generated certificate, unless --webhook-addr says otherwise) and something to reconcile.
         let clientset = Clientset::new(&config)?;
-        let mut conversion = None;
-        if webhooks.is_none() {
-            let dir = std::env::temp_dir().join("krust-website-operator-certs");
-            let ca = krust_apiserver::write_webhook_certificate(&dir)?;
-            let builder =
-                website::webhooks(WebhookServer::builder().bind(([127, 0, 0, 1], 0).into()).cert_dir(&dir));
-            let specs = builder.webhooks();
-            let server = builder.build()?;
-            let port = server.local_addr().map(|a| a.port()).unwrap_or_default();
-            let endpoint = WebhookEndpoint::Url(format!("https://127.0.0.1:{port}"));
-            let (mutating, validating) =
-                webhook_configurations("website-webhooks", &specs, &endpoint, Some(ca.as_bytes()));
-            let admission = clientset.admissionregistration_v1();
-            let apply = PatchOptions::apply("example").force();
-            if let Some(m) = mutating {
-                admission.mutating_webhook_configurations().apply(&m, &apply).await?;
-            }
-            if let Some(v) = validating {
-                admission.validating_webhook_configurations().apply(&v, &apply).await?;
-            }
-            println!("webhooks at {}", server.local_addr().map(|a| a.to_string()).unwrap_or_default());
-            webhooks = Some(server);
-            conversion = Some((endpoint, ca));
-        }
-        website::install_crd(&clientset, conversion.as_ref().map(|(e, ca)| (e, ca.as_bytes()))).await?;
+        let local = match webhooks {
+            Some(_) => None,
+            None => Some(website::LocalWebhooks::start(
+                &std::env::temp_dir().join("krust-website-operator-certs"),
+            )?),
+        };
+        website::install_crd(&clientset, local.as_ref().map(|l| (&l.endpoint, l.ca.as_bytes()))).await?;
         let sites = clientset.typed::<website::Website>(Some("default"));
         sites.apply(&website::sample("hello"), &PatchOptions::apply("example").force()).await?;
         println!("created Website default/hello");
+        // Registered after the sample: until the manager runs the webhook server, a write
+        // through the webhooks would wait for it.
+        if let Some(local) = local {
+            website::register_webhooks(&clientset, &local.specs, &local.endpoint, &local.ca).await?;
+            println!("webhooks at {}", local.server.local_addr().map(|a| a.to_string()).unwrap_or_default());
+            webhooks = Some(local.server);
+        }
     }
     let mut manager = args.operator.manager(config, website::MANAGER, false);
     if let Some(server) = webhooks {

@@ -31,8 +31,8 @@ use krust::{
             self, FinalizerError, FinalizerEvent, OperationResult, finalizer, set_controller_reference,
         },
         webhook::{
-            Converter, Defaulter, Denial, Validator, Warnings, WebhookEndpoint, WebhookServerBuilder,
-            set_conversion_webhook,
+            Converter, Defaulter, Denial, Validator, Warnings, WebhookEndpoint, WebhookServer,
+            WebhookServerBuilder, WebhookSpec, set_conversion_webhook, webhook_configurations,
         },
     },
 };
@@ -424,6 +424,55 @@ pub fn webhooks(server: WebhookServerBuilder) -> WebhookServerBuilder {
         .validator::<Website, _>(WebsiteValidator)
         .defaulter::<Website, _>(WebsiteDefaulter)
         .conversion(Converter::<Website>::hub().spoke::<v2::Website>())
+}
+
+/// The Website's webhooks served on this machine (127.0.0.1, a free port) with a certificate
+/// made for it, for an API server on this machine (the embedded one): hand `server` to the
+/// manager, and give `endpoint` and `ca` to [`install_crd`] and [`register_webhooks`].
+pub struct LocalWebhooks {
+    /// The bound webhook server (it answers once the manager runs it).
+    pub server: WebhookServer,
+    /// Its URL.
+    pub endpoint: WebhookEndpoint,
+    /// Its webhooks.
+    pub specs: Vec<WebhookSpec>,
+    /// The CA (PEM) that signed its certificate.
+    pub ca: String,
+}
+
+impl LocalWebhooks {
+    /// Writes a certificate into `dir` and binds the server.
+    pub fn start(dir: &std::path::Path) -> anyhow::Result<LocalWebhooks> {
+        let ca = krust_apiserver::write_webhook_certificate(dir)?;
+        let builder = webhooks(WebhookServer::builder().bind(([127, 0, 0, 1], 0).into()).cert_dir(dir));
+        let specs = builder.webhooks();
+        let server = builder.build()?;
+        let port = server.local_addr().map(|a| a.port()).unwrap_or_default();
+        let endpoint = WebhookEndpoint::Url(format!("https://127.0.0.1:{port}"));
+        Ok(LocalWebhooks { server, endpoint, specs, ca })
+    }
+}
+
+/// Registers `specs`, served at `endpoint` and verified with `ca` (PEM), as the Mutating- and
+/// ValidatingWebhookConfiguration `website-webhooks`. From then on every Website write goes
+/// through them: their server must be running, or bound and about to run.
+pub async fn register_webhooks(
+    clientset: &krust::Clientset,
+    specs: &[WebhookSpec],
+    endpoint: &WebhookEndpoint,
+    ca: &str,
+) -> anyhow::Result<()> {
+    let (mutating, validating) =
+        webhook_configurations("website-webhooks", specs, endpoint, Some(ca.as_bytes()));
+    let admission = clientset.admissionregistration_v1();
+    let apply = PatchOptions::apply(MANAGER).force();
+    if let Some(m) = mutating {
+        admission.mutating_webhook_configurations().apply(&m, &apply).await?;
+    }
+    if let Some(v) = validating {
+        admission.validating_webhook_configurations().apply(&v, &apply).await?;
+    }
+    Ok(())
 }
 
 /// The CRD, as the cluster should have it: `v1` (storage) and `v2`. Its conversion is left to

@@ -241,3 +241,55 @@ fn the_quickstart_runs_against_a_given_cluster_and_kubectl_sees_its_objects() {
     let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
     assert_eq!(header, ["NAME", "IMAGE", "READY"], "{table}");
 }
+
+/// `cargo run --example website_operator` with no cluster: it starts its own server, creates
+/// the sample, registers its webhooks (after the sample, so that the sample is not held up by
+/// a webhook server the manager has not started yet) and comes up ready; kubectl's invalid
+/// Website is refused by its validator.
+#[test]
+fn the_website_operator_alone_runs_its_webhooks_on_its_embedded_server() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(krust_tests::example_binary("website_operator"))
+        .arg(format!("--metrics-addr=127.0.0.1:{port}"))
+        .env_remove("KUBECONFIG")
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let registered = lines.map_while(Result::ok).any(|line| {
+        printed.push_str(&line);
+        printed.push('\n');
+        line.starts_with("webhooks at 127.0.0.1:")
+    });
+    let ready = registered
+        && (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            krust_tests::http_status(port, "/readyz") == Some(200)
+        });
+    let kubeconfig = tmp.path().join("krust-website-operator.kubeconfig");
+    let manifest = home.path().join("big.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: example.krust.dev/v1\nkind: Website\nmetadata: {name: big, namespace: default}\nspec: {image: nginx, replicas: 50}\n",
+    )
+    .unwrap();
+    let refused = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap(), "apply", "-f", manifest.to_str().unwrap()])
+        .env("HOME", home.path())
+        .output()
+        .expect("kubectl runs");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(printed.contains("created Website default/hello"), "{printed}");
+    assert!(ready, "never ready; it printed:\n{printed}");
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim(),
+        "The Website \"big\" is invalid: spec.replicas: must be between 0 and 10, not 50"
+    );
+}

@@ -191,15 +191,21 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
     );
 }
 
-#[test]
-fn the_chart_rbac_rules_are_derived_from_the_operator_controller() {
-    let out = Command::new(example_binary("website_operator")).arg("--print-rbac").output().unwrap();
-    assert!(out.status.success());
-    let derived: serde_json::Value = serde_saphyr::from_slice(&out.stdout).unwrap();
+/// What `website_operator <flag>` prints, and the chart's values.
+fn printed_and_values(flag: &str) -> (serde_json::Value, serde_json::Value) {
+    let out = Command::new(example_binary("website_operator")).arg(flag).output().unwrap();
+    assert!(out.status.success(), "{flag}: {}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_saphyr::from_slice(&out.stdout).unwrap();
     let values: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(repo().join("charts/krust-operator/values.yaml")).unwrap(),
     )
     .unwrap();
+    (printed, values)
+}
+
+#[test]
+fn the_chart_rbac_rules_are_derived_from_the_operator_controller() {
+    let (derived, values) = printed_and_values("--print-rbac");
     assert_eq!(
         values["rbac"]["rules"], derived,
         "charts/krust-operator/values.yaml rbac.rules is stale: `cargo run --example website_operator -- --print-rbac`"
@@ -223,14 +229,8 @@ fn the_chart_crd_is_generated_from_the_operator_type() {
 
 #[test]
 fn the_chart_webhooks_are_the_operator_webhooks() {
-    let out = Command::new(example_binary("website_operator")).arg("--print-webhooks").output().unwrap();
-    assert!(out.status.success());
-    let derived: serde_json::Value = serde_saphyr::from_slice(&out.stdout).unwrap();
+    let (derived, values) = printed_and_values("--print-webhooks");
     assert_eq!(derived.as_array().map(Vec::len), Some(2), "a validating and a mutating webhook: {derived}");
-    let values: serde_json::Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(repo().join("charts/krust-operator/values.yaml")).unwrap(),
-    )
-    .unwrap();
     assert_eq!(
         values["webhook"]["webhooks"], derived,
         "charts/krust-operator/values.yaml webhook.webhooks is stale: `cargo run --example website_operator -- --print-webhooks`"

@@ -325,13 +325,7 @@ fn call(
                 Operation::Create => "CreateOptions", Operation::Update => "UpdateOptions", Operation::Delete => "DeleteOptions" }},
         }
     });
-    let send = client
-        .post()
-        .abs_path(uri.path())
-        .param("timeout", format!("{}s", timeout.as_secs()))
-        .body(&review)
-        .timeout(timeout)
-        .send();
+    let send = client.post().abs_path(uri.path()).body(&review).timeout(timeout).send();
     let failed =
         |e: String| format!("failed to call webhook: Post \"{url}?timeout={}s\": {e}", timeout.as_secs());
     let response = tokio::runtime::Handle::current().block_on(send).map_err(|e| failed(e.to_string()))?;

@@ -76,7 +76,6 @@ pub(crate) async fn convert(
     let response = client
         .post()
         .abs_path(uri.path())
-        .param("timeout", "30s")
         .body(&review)
         .timeout(timeout)
         .send()
