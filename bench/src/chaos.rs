@@ -89,15 +89,28 @@ impl Reconciler for Watched {
             *n += 1;
         }
         self.probe.reconciles.fetch_add(1, Ordering::Relaxed);
-        let result = self.inner.reconcile(req, ctx).await;
+        // Out of flight when it returns or is dropped (a replica that loses leadership drops
+        // its reconciles).
+        let _in_flight = InFlight { probe: &self.probe, key };
+        self.inner.reconcile(req, ctx).await
+    }
+}
+
+/// A key in flight until dropped.
+struct InFlight<'a> {
+    probe: &'a Probe,
+    key: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
         let mut in_flight = self.probe.in_flight.lock();
-        if let Some(n) = in_flight.get_mut(&key) {
+        if let Some(n) = in_flight.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                in_flight.remove(&key);
+                in_flight.remove(&self.key);
             }
         }
-        result
     }
 }
 

@@ -503,6 +503,95 @@ async fn a_manager_that_loses_leadership_exits_with_an_error() {
     assert!(err.to_string().contains("lease_duration"), "{err}");
 }
 
+/// What a reconciler that hangs on its first call saw.
+#[derive(Default)]
+struct HangSeen {
+    /// When each call started, and whether its context was already cancelled.
+    calls: Mutex<Vec<(Instant, bool)>>,
+    /// When a call was dropped before it returned.
+    dropped: Mutex<Option<Instant>>,
+}
+
+/// Hangs (a minute, not watching its context) on its first call; returns at once after.
+struct HangFirst(Arc<HangSeen>);
+
+struct DropMark(Arc<HangSeen>, bool);
+
+impl Drop for DropMark {
+    fn drop(&mut self) {
+        if !self.1 {
+            *self.0.dropped.lock() = Some(Instant::now());
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl krust_runtime::controller::Reconciler for HangFirst {
+    type Error = std::convert::Infallible;
+    async fn reconcile(
+        &self,
+        _req: krust_runtime::controller::Request,
+        ctx: &krust_runtime::controller::Context,
+    ) -> Result<krust_runtime::controller::Action, Self::Error> {
+        let first = {
+            let mut calls = self.0.calls.lock();
+            calls.push((Instant::now(), ctx.cancellation().is_cancelled()));
+            calls.len() == 1
+        };
+        let mut mark = DropMark(self.0.clone(), false);
+        if first {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        mark.1 = true;
+        Ok(krust_runtime::controller::Action::done())
+    }
+}
+
+/// Lost leadership is not a graceful shutdown: a reconcile in flight is dropped before the
+/// lease can expire for another replica (not after the 30 s grace period), and when the
+/// replica leads again its request is reconciled again, with a context that is not cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_that_loses_leadership_drops_its_reconciles_at_once_and_redoes_them_when_it_leads_again() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use krust_runtime::{controller::Controller, manager::Manager};
+    let server = ApiServer::builder().start().await.unwrap();
+    let cs = clientset(&server);
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "slow"}})).unwrap();
+    cs.core_v1().config_maps("default").create(&cm, &CreateOptions::default()).await.unwrap();
+    let manager = Manager::builder(server.kubeconfig().config)
+        .without_metrics_server()
+        .identity("a")
+        .leader_election("drops", "default")
+        .leader_election_config(fast())
+        .exit_on_lost_leadership(false)
+        .graceful_shutdown_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let seen = Arc::new(HangSeen::default());
+    Controller::for_::<ConfigMap>().build(HangFirst(seen.clone())).register(&manager).unwrap();
+    let task = tokio::spawn(manager.clone().run());
+    wait_until("the first reconcile", Duration::from_secs(5), || !seen.calls.lock().is_empty()).await;
+    // Renewals hang: the replica steps down at its renew deadline (1.5 s after its last renewal).
+    let fault = Instant::now();
+    server.set_latency(Some(Duration::from_secs(3)));
+    wait_until("the reconcile dropped", Duration::from_secs(5), || seen.dropped.lock().is_some()).await;
+    let dropped = seen.dropped.lock().unwrap() - fault;
+    assert!(
+        dropped < Duration::from_millis(1900),
+        "dropped {dropped:?} after the fault; the lease lasts 2 s"
+    );
+    server.set_latency(None);
+    wait_until("reconciled again after leading again", Duration::from_secs(10), || {
+        seen.calls.lock().len() >= 2
+    })
+    .await;
+    let calls = seen.calls.lock().clone();
+    assert!(!calls[0].1 && !calls[1].1, "a new term's context is not cancelled: {calls:?}");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    manager.shutdown_token().cancel();
+    task.await.unwrap().unwrap();
+}
+
 /// A runnable added for every replica runs on the standby too (from its cache sync to its
 /// shutdown, which cancels it); a plain runnable runs only on the leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -140,6 +140,7 @@ pub trait Reconciler: Send + Sync + 'static {
 /// timeout).
 pub const DEFAULT_LISTER_SYNC_TIMEOUT: Duration = Duration::from_secs(120);
 
+#[derive(Clone)]
 pub(crate) struct ContextInner {
     pub config: Config,
     pub clientset: Clientset,
@@ -152,7 +153,8 @@ pub(crate) struct ContextInner {
 }
 
 /// What a reconcile works with: the clients, the caches, an event recorder and the
-/// cancellation token of the controller (cancelled at shutdown, after the grace period).
+/// cancellation token of the controller's run (cancelled at shutdown after the grace period, and
+/// at once when leadership is lost).
 #[derive(Clone)]
 pub struct Context {
     pub(crate) inner: Arc<ContextInner>,
@@ -192,6 +194,13 @@ impl Context {
                 sync_timeout: DEFAULT_LISTER_SYNC_TIMEOUT,
             }),
         })
+    }
+
+    /// The same context with another cancellation token (one per run of a controller's
+    /// workers, so that a run cancelled when leadership was lost leaves the next run's
+    /// reconciles uncancelled).
+    pub(crate) fn with_cancel(&self, cancel: CancellationToken) -> Context {
+        Context { inner: Arc::new(ContextInner { cancel, ..(*self.inner).clone() }) }
     }
 
     /// The typed clientset.
@@ -271,8 +280,9 @@ impl Context {
         &self.inner.recorder
     }
 
-    /// Cancelled when the controller stops and its grace period is over: long reconciles
-    /// should watch it.
+    /// Cancelled when the controller stops and its grace period is over, or at once when the
+    /// manager loses leadership (the reconcile is then dropped at its next await and its
+    /// request reconciled again when this replica leads again): long reconciles may watch it.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.inner.cancel
     }

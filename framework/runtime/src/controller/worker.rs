@@ -213,31 +213,45 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    /// Runs `concurrency` workers until `stop`; then lets in-flight reconciles finish for up to
-    /// `grace`, after which the context is cancelled and the rest abandoned. Returns whether
-    /// every in-flight reconcile finished in time. The queue stays: the workers can run again
-    /// (after leadership is regained).
-    pub async fn run(self: Arc<Self>, stop: CancellationToken, grace: Duration) -> bool {
-        let this = self;
+    /// Runs `concurrency` workers until `stop`. Then, on a shutdown (`graceful` is true), lets
+    /// in-flight reconciles finish for up to `grace`, after which this term's context is
+    /// cancelled and the rest abandoned; when leadership was lost (`graceful` is false) they are
+    /// abandoned at once, since another replica may lead as soon as the lease expires (a
+    /// controller-runtime manager exits then). Abandoned requests go back to the queue, so the
+    /// workers reconcile them again when they run again (after leadership is regained). Each
+    /// run has a context of its own, whose cancellation token is fresh. Returns whether every
+    /// in-flight reconcile finished.
+    pub async fn run(
+        self: Arc<Self>,
+        stop: CancellationToken,
+        grace: Duration,
+        graceful: impl Fn() -> bool,
+    ) -> bool {
+        let abandon = CancellationToken::new();
+        let ctx = self.ctx.with_cancel(abandon.clone());
         let mut workers = JoinSet::new();
-        for _ in 0..this.concurrency {
-            let this = this.clone();
-            let stop = stop.clone();
-            workers.spawn(async move { this.worker(stop).await });
+        for _ in 0..self.concurrency {
+            let (this, stop, abandon, ctx) = (self.clone(), stop.clone(), abandon.clone(), ctx.clone());
+            workers.spawn(async move { this.worker(stop, abandon, ctx).await });
         }
         stop.cancelled().await;
+        let grace = if graceful() { grace } else { Duration::ZERO };
         let drained =
             tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await.is_ok();
         if !drained {
-            tracing::warn!(controller = %this.name, ?grace, "reconciles still running after the grace period; cancelling them");
-            this.ctx.inner.cancel.cancel();
-            workers.abort_all();
+            let active = self.metrics.active.get();
+            if grace.is_zero() {
+                tracing::warn!(controller = %self.name, active, "leadership lost; abandoning the reconciles in flight");
+            } else {
+                tracing::warn!(controller = %self.name, ?grace, active, "reconciles still running after the grace period; cancelling them");
+            }
+            abandon.cancel();
             while workers.join_next().await.is_some() {}
         }
         drained
     }
 
-    async fn worker(&self, stop: CancellationToken) {
+    async fn worker(&self, stop: CancellationToken, abandon: CancellationToken, ctx: Context) {
         loop {
             let request = tokio::select! {
                 biased;
@@ -247,14 +261,29 @@ impl Running {
                     None => return,
                 },
             };
-            self.process(&request).await;
+            // Abandoned first: a reconcile that sees its context cancelled and returns is
+            // still reconciled again by the next run.
+            let finished = tokio::select! {
+                biased;
+                _ = abandon.cancelled() => false,
+                _ = self.process(&request, &ctx) => true,
+            };
+            if !finished {
+                // Dropped mid-way: the request is reconciled again by the next run.
+                self.queue.add(request.clone());
+            }
             self.queue.done(&request);
+            if !finished {
+                return;
+            }
         }
     }
 
-    async fn process(&self, request: &Request) {
+    async fn process(&self, request: &Request, ctx: &Context) {
         let m = &self.metrics;
         m.active.inc();
+        // Decremented when the reconcile ends or is dropped (abandoned).
+        let _active = ActiveGuard(&m.active);
         let span = tracing::info_span!(
             "reconcile",
             controller = %self.name,
@@ -263,7 +292,7 @@ impl Running {
             reconcile_id = %reconcile_id()
         );
         let start = Instant::now();
-        let call = AssertUnwindSafe(self.reconciler.reconcile(request.clone(), &self.ctx)).catch_unwind();
+        let call = AssertUnwindSafe(self.reconciler.reconcile(request.clone(), ctx)).catch_unwind();
         let outcome = match self.timeout {
             Some(limit) => match tokio::time::timeout(limit, call).instrument(span.clone()).await {
                 Ok(o) => o,
@@ -312,7 +341,15 @@ impl Running {
                 tracing::error!(panic = %message, "reconcile panicked (recovered); retrying with backoff");
             }
         }
-        m.active.dec();
+    }
+}
+
+/// Counts a reconcile as active until it ends or is dropped.
+struct ActiveGuard<'a>(&'a Gauge);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

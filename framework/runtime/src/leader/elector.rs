@@ -217,38 +217,43 @@ impl LeaderElector {
             }
         };
         // Acquire.
-        loop {
+        let acquired_at = loop {
             let before = self.state.leader();
+            let attempt = Instant::now();
             let acquired = self.try_acquire_or_renew().await;
             report(&self.state, before);
             if acquired {
-                break;
+                break attempt;
             }
             tokio::select! {
                 _ = cancel.cancelled() => return false,
                 _ = tokio::time::sleep(jittered(self.config.retry_period)) => {}
             }
-        }
+        };
         self.state.leading.store(true, Ordering::SeqCst);
         tracing::info!(lease = %self.lock.describe(), identity = %self.lock.identity(), "became the leader");
         let work = CancellationToken::new();
         let leading = on_started_leading.map(|f| tokio::spawn(f(work.clone())));
-        // Renew until the deadline passes without a successful renewal, or cancellation.
-        let mut last_renew = Instant::now();
+        // Renew until the renew deadline passes without a successful renewal (counted from the
+        // start of the last one, whose time the lease records, and enforced on the attempt in
+        // flight), or cancellation.
+        let mut last_renew = acquired_at;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(self.config.retry_period) => {}
             }
             let before = self.state.leader();
+            let deadline = last_renew + self.config.renew_deadline;
+            let attempt = Instant::now();
             let renewed = tokio::select! {
                 _ = cancel.cancelled() => break,
-                r = self.try_acquire_or_renew() => r,
+                r = tokio::time::timeout_at(deadline, self.try_acquire_or_renew()) => r.unwrap_or(false),
             };
             report(&self.state, before);
             if renewed {
-                last_renew = Instant::now();
-            } else if last_renew.elapsed() + self.config.retry_period > self.config.renew_deadline
+                last_renew = attempt;
+            } else if Instant::now() + self.config.retry_period >= deadline
                 || self.state.leader().is_some_and(|l| l != self.lock.identity())
             {
                 tracing::warn!(

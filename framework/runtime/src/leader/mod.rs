@@ -8,8 +8,9 @@
 //!   saw the record change, so clocks of different machines are never compared.
 //! - Every write carries the resourceVersion it read: of two candidates racing for an expired
 //!   lease, one wins and the other gets 409 Conflict.
-//! - The leader renews every `retry_period`; if it cannot renew for `renew_deadline` (shorter
-//!   than `lease_duration`), it stops leading and cancels its work *before* the lease can expire
+//! - The leader renews every `retry_period`; if it cannot renew within `renew_deadline` (shorter
+//!   than `lease_duration`) of the start of its last renewal — a renewal in flight at the
+//!   deadline is given up — it stops leading and cancels its work *before* the lease can expire
 //!   for the others. Each request is bounded by `renew_deadline / 2`.
 //! - `release_on_cancel`: on shutdown the leader empties the holder, so another candidate takes
 //!   over at its next retry instead of waiting for the lease to expire.

@@ -10,6 +10,11 @@
 //! Shutdown: the controllers stop taking work, in-flight reconciles may finish for up to
 //! [`ManagerBuilder::graceful_shutdown_timeout`] (then their context is cancelled), runnables
 //! are cancelled, informers stopped, and the HTTP server closed.
+//!
+//! Lost leadership is not a shutdown: another replica may lead as soon as the lease expires, so
+//! in-flight reconciles are dropped at once (their requests go back to the queue) and runnables
+//! have half of `lease_duration − renew_deadline` to return before they are aborted; then the
+//! manager campaigns again or, by default, stops with [`ManagerError::LeadershipLost`].
 
 use std::{
     convert::Infallible,
@@ -367,11 +372,19 @@ impl Manager {
                     }
                 });
             }
+            let election = inner.leader.lock().take();
+            // When leadership is lost, runnables get half the time before the lease can expire
+            // for the other replicas to return, then are aborted.
+            let on_loss = election
+                .as_ref()
+                .map(|e| e.config.lease_duration.saturating_sub(e.config.renew_deadline) / 2)
+                .unwrap_or_default();
             let lead = {
                 let (inner, running, failure) = (inner.clone(), running.clone(), failure.clone());
-                move |work: CancellationToken| lead(inner.clone(), running.clone(), failure.clone(), work)
+                move |work: CancellationToken| {
+                    lead(inner.clone(), running.clone(), failure.clone(), work, on_loss)
+                }
             };
-            let election = inner.leader.lock().take();
             match election {
                 None => lead(inner.shutdown.clone()).await,
                 Some(election) => {
@@ -417,20 +430,24 @@ impl Manager {
     }
 }
 
-/// Runs the controllers and runnables until `work` is cancelled (shutdown, or lost leadership),
-/// then stops them gracefully.
+/// Runs the controllers and runnables until `work` is cancelled, then stops them: gracefully at
+/// shutdown; when leadership was lost, reconciles are abandoned at once and runnables get
+/// `on_loss` to return (another replica may lead as soon as the lease expires).
 async fn lead(
     inner: Arc<Inner>,
     running: Arc<Vec<Arc<Running>>>,
     failure: Arc<Mutex<Option<ManagerError>>>,
     work: CancellationToken,
+    on_loss: Duration,
 ) {
     let mut controller_tasks = JoinSet::new();
     for run in running.iter() {
         let (run, stop, grace) = (run.clone(), work.clone(), inner.grace);
+        let shutdown = inner.shutdown.clone();
         controller_tasks.spawn(async move {
             tracing::info!(controller = %run.name, workers = run.concurrency, "starting workers");
-            run.clone().run(stop, grace).await;
+            // Graceful on shutdown; at once when leadership was lost.
+            run.clone().run(stop, grace, move || shutdown.is_cancelled()).await;
             tracing::info!(controller = %run.name, "workers stopped");
         });
     }
@@ -459,7 +476,7 @@ async fn lead(
             }
         }
     }
-    let grace = inner.grace;
+    let grace = if inner.shutdown.is_cancelled() { inner.grace } else { on_loss };
     let _ = tokio::time::timeout(grace + Duration::from_secs(1), async {
         while controller_tasks.join_next().await.is_some() {}
     })
