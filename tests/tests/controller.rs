@@ -583,6 +583,65 @@ async fn a_scoped_cache_holds_and_reconciles_only_what_matches() {
     manager.shutdown_token().cancel();
 }
 
+/// A manager caching a set of namespaces (controller-runtime's `DefaultNamespaces`, and
+/// `ByObject.Namespaces` for one type) reconciles objects of those namespaces only; a
+/// cluster-scoped type is still cached cluster-wide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_of_several_namespaces_reconciles_only_theirs() {
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use krust_runtime::manager::ByObject;
+    let server = ApiServer::builder().start().await.unwrap();
+    let clientset = krust_client::Clientset::new(&server.kubeconfig().config).unwrap();
+    for ns in ["team-a", "team-b", "team-c"] {
+        let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+        clientset.core_v1().namespaces().create(&namespace, &CreateOptions::default()).await.unwrap();
+    }
+    for ns in ["team-a", "team-b", "team-c", "default"] {
+        clientset
+            .core_v1()
+            .config_maps(ns)
+            .create(&cm(&format!("{ns}-cm")), &CreateOptions::default())
+            .await
+            .unwrap();
+        let secret: Secret =
+            serde_json::from_value(json!({"metadata": {"name": format!("{ns}-secret")}})).unwrap();
+        clientset.core_v1().secrets(ns).create(&secret, &CreateOptions::default()).await.unwrap();
+    }
+    let probe = Probe::ok();
+    let manager = Manager::builder(server.kubeconfig().config)
+        .metrics_addr("127.0.0.1:0")
+        .cache_namespaces(["team-a", "team-b"])
+        .cache_by_object::<Secret>(ByObject::default().with_namespaces(["team-c"]))
+        .build()
+        .unwrap();
+    Controller::for_::<ConfigMap>().build(probe.clone()).register(&manager).unwrap();
+    tokio::spawn(manager.clone().run());
+    probe.wait_for("team-a-cm", 1).await;
+    probe.wait_for("team-b-cm", 1).await;
+    clientset.core_v1().config_maps("team-c").create(&cm("late-c"), &CreateOptions::default()).await.unwrap();
+    clientset.core_v1().config_maps("team-b").create(&cm("late-b"), &CreateOptions::default()).await.unwrap();
+    probe.wait_for("late-b", 1).await;
+    for outside in ["team-c-cm", "default-cm", "late-c"] {
+        assert_eq!(probe.count(outside), 0, "{outside} is outside the cache's namespaces");
+    }
+    let factory = manager.factory();
+    let secrets = factory.informer::<Secret>();
+    factory.start();
+    assert!(secrets.wait_for_cache_sync(Duration::from_secs(5)).await);
+    let names = |keys: Vec<String>| {
+        let mut keys = keys;
+        keys.sort();
+        keys
+    };
+    assert_eq!(names(secrets.indexer().list_keys()), ["team-c/team-c-secret"], "ByObject's namespaces");
+    let namespaces = factory.informer::<Namespace>();
+    factory.start();
+    assert!(namespaces.wait_for_cache_sync(Duration::from_secs(5)).await);
+    let all = names(namespaces.indexer().list_keys());
+    assert!(all.contains(&"team-c".to_string()) && all.contains(&"default".to_string()), "{all:?}");
+    manager.shutdown_token().cancel();
+}
+
 /// Each reconcile's span carries a `reconcile_id` of its own (controller-runtime's
 /// `reconcileID`), so the log lines of one reconcile can be told from the next one's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

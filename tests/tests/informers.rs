@@ -695,3 +695,86 @@ async fn a_server_restored_with_lower_resource_versions_is_relisted() {
     assert!(told, "handlers were not told that old is gone: {:?}", recorder.0.lock());
     informer.shutdown();
 }
+
+/// An informer of a set of namespaces (controller-runtime's `DefaultNamespaces`): one cache with
+/// the objects of those namespaces only, live changes of those only, and a relist of one
+/// namespace that replaces only that namespace's objects (no tombstone for the others').
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_informer_of_several_namespaces_caches_them_together_and_relists_each_alone() {
+    use krust_runtime::cache::InformerOptions;
+    let server = ApiServer::builder().watch_history(5).start().await.unwrap();
+    let config = server.kubeconfig().config.with_group_version(GroupVersion::gv("", "v1"));
+    let rest = RestClient::new(&config).unwrap();
+    let in_ns =
+        |ns: &str| -> TypedClient<ConfigMap> { ResourceClient::new(rest.clone(), "configmaps", Some(ns)) };
+    let namespaces: TypedClient<k8s_openapi::api::core::v1::Namespace> =
+        ResourceClient::new(rest.clone(), "namespaces", None);
+    for (ns, n) in [("a", 50), ("b", 50), ("c", 10)] {
+        let namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+        namespaces.create(&namespace, &CreateOptions::default()).await.unwrap();
+        for i in 0..n {
+            in_ns(ns).create(&cm(&format!("{ns}-{i}")), &CreateOptions::default()).await.unwrap();
+        }
+    }
+    let informer = SharedIndexInformer::with_options(
+        ResourceClient::new(rest.clone(), "configmaps", None),
+        ListOptions::default(),
+        InformerOptions { namespaces: vec!["b".into(), "a".into()], ..Default::default() },
+    );
+    let recorder = Recorder::default();
+    informer.add_event_handler(recorder.clone());
+    tokio::spawn(informer.clone().run());
+    assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    let keys = || {
+        let mut keys: Vec<String> = informer.indexer().list_keys();
+        keys.sort();
+        keys
+    };
+    let listed = keys();
+    assert_eq!(listed.len(), 100, "{listed:?}");
+    assert!(listed.iter().all(|k| k.starts_with("a/") || k.starts_with("b/")), "{listed:?}");
+    assert_eq!(informer.reflectors().count(), 2);
+    // Live: a change in a watched namespace arrives; one in another namespace does not.
+    in_ns("c").create(&cm("c-new"), &CreateOptions::default()).await.unwrap();
+    in_ns("a").create(&cm("a-new"), &CreateOptions::default()).await.unwrap();
+    recorder.wait_for("add a-new false").await;
+    assert!(!keys().iter().any(|k| k.starts_with("c/")), "{:?}", keys());
+    let before: std::collections::HashMap<String, Arc<Cached<ConfigMap>>> =
+        informer.indexer().list().into_iter().map(|o| (o.key(), o)).collect();
+
+    // Disconnected; b-1 is deleted and a-0 changed meanwhile; history lost: both relist.
+    server.fail_next_reads(u32::MAX, 503, None);
+    server.close_watches();
+    in_ns("b").delete("b-1", &DeleteOptions::default()).await.unwrap();
+    let patch = json!({"data": {"v": "2"}});
+    in_ns("a").patch("a-0", krust_client::PatchType::Merge, &patch, &Default::default()).await.unwrap();
+    server.compact();
+    server.fail_next_reads(0, 503, None);
+    recorder.wait_for("tombstone b/b-1").await;
+    for _ in 0..500 {
+        if informer.reflectors().all(|r| r.lists_completed() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(informer.reflectors().all(|r| r.lists_completed() == 2), "each namespace relisted once");
+    recorder.wait_for("update a-0").await;
+    let removed: Vec<String> = recorder
+        .0
+        .lock()
+        .iter()
+        .filter(|l| l.starts_with("tombstone") || l.starts_with("delete"))
+        .cloned()
+        .collect();
+    assert_eq!(removed, ["tombstone b/b-1"], "a relist removes only what its namespace lost");
+    let after = keys();
+    assert_eq!(after.len(), 100, "{after:?}");
+    for (key, old) in &before {
+        match informer.indexer().get(key) {
+            None => assert_eq!(key, "b/b-1"),
+            Some(new) if key == "a/a-0" => assert_ne!(old.resource_version(), new.resource_version()),
+            Some(new) => assert!(Arc::ptr_eq(old, &new), "{key} did not change: the cached object is kept"),
+        }
+    }
+    informer.shutdown();
+}

@@ -39,7 +39,8 @@ pub struct OperatorArgs {
     /// The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
     #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
-    /// Watch only this namespace (default: every namespace).
+    /// Watch only this namespace, or these (comma-separated, as operator-sdk's
+    /// `WATCH_NAMESPACE`; default: every namespace).
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,
     /// Where /metrics, /healthz and /readyz are served.
@@ -107,6 +108,21 @@ impl OperatorArgs {
         })
     }
 
+    /// The namespaces `--namespace` names (empty: every namespace).
+    pub fn watch_namespaces(&self) -> Vec<String> {
+        let mut namespaces: Vec<String> = self
+            .namespace
+            .iter()
+            .flat_map(|n| n.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
+    }
+
     /// The namespace of the leader Lease: `--leader-election-namespace` (or `POD_NAMESPACE`),
     /// else the pod's service account namespace, else `default`.
     pub fn lease_namespace(&self) -> String {
@@ -140,8 +156,10 @@ impl OperatorArgs {
             .metrics_addr(self.metrics_addr.to_string())
             .graceful_shutdown_timeout(Duration::from_secs(self.shutdown_timeout))
             .strip_managed_fields(true);
-        if let Some(namespace) = self.namespace.as_ref().filter(|ns| !ns.is_empty()) {
-            builder = builder.namespace(namespace.clone());
+        match self.watch_namespaces().as_slice() {
+            [] => {}
+            [one] => builder = builder.namespace(one.clone()),
+            several => builder = builder.cache_namespaces(several.to_vec()),
         }
         if self.leader_elect_or(leader_elect_default) {
             let lease = self.leader_election_lease.clone().unwrap_or_else(|| lease.to_string());
@@ -191,5 +209,8 @@ mod tests {
         assert_eq!(webhooks.webhook_cert_dir, PathBuf::from("/certs"));
         let error = webhooks.webhook_server().expect("--webhook-addr given").build().unwrap_err();
         assert!(error.to_string().contains("/certs/tls.crt"), "{error}");
+        let namespaces = Cli::parse_from(["op", "--namespace", "team-b, team-a,,team-b"]).operator;
+        assert_eq!(namespaces.watch_namespaces(), ["team-a", "team-b"]);
+        assert!(default.watch_namespaces().is_empty());
     }
 }

@@ -76,6 +76,10 @@ impl std::fmt::Display for InformerKey {
 pub struct SharedInformerFactory {
     rest: RestClient,
     namespace: Option<String>,
+    /// Namespaces every namespaced informer watches (several: one list-and-watch each).
+    namespaces: Vec<String>,
+    /// Namespaces by resource (`group/version/resource`), replacing `namespaces` for it.
+    namespaces_by_resource: HashMap<String, Vec<String>>,
     options: ListOptions,
     /// Selectors by resource (`group/version/resource`), replacing `options`' for it.
     options_by_resource: HashMap<String, ListOptions>,
@@ -108,6 +112,8 @@ impl SharedInformerFactory {
         SharedInformerFactory {
             rest: rest.clone(),
             namespace: None,
+            namespaces: Vec::new(),
+            namespaces_by_resource: HashMap::new(),
             options: ListOptions::default(),
             options_by_resource: HashMap::new(),
             strip_managed_fields: false,
@@ -128,6 +134,35 @@ impl SharedInformerFactory {
     pub fn with_namespace(mut self, namespace: &str) -> Self {
         self.namespace = Some(namespace.to_string());
         self
+    }
+
+    /// Informers of namespaced resources watch these namespaces only (controller-runtime's
+    /// `cache.Options.DefaultNamespaces`): one list-and-watch per namespace into one cache per
+    /// resource, so that listers and handlers see them together. Replaces
+    /// [`with_namespace`](Self::with_namespace); empty: every namespace. Cluster-scoped typed
+    /// resources are watched cluster-wide; for dynamic and metadata informers of a
+    /// cluster-scoped resource, set [`with_namespaces_for`](Self::with_namespaces_for) it
+    /// to an empty list.
+    #[must_use]
+    pub fn with_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// The namespaces one resource's informers watch, instead of
+    /// [`with_namespaces`](Self::with_namespaces)' (controller-runtime's `ByObject.Namespaces`);
+    /// empty: every namespace.
+    #[must_use]
+    pub fn with_namespaces_for(mut self, gvr: &GroupVersionResource, namespaces: Vec<String>) -> Self {
+        self.namespaces_by_resource.insert(gvr_key(gvr), namespaces);
+        self
+    }
+
+    /// [`with_namespaces_for`](Self::with_namespaces_for) the resource of `K`.
+    #[must_use]
+    pub fn with_namespaces_for_type<K: Resource<DynamicType = ()>>(self, namespaces: Vec<String>) -> Self {
+        let gvr = GroupVersionResource::gvr(&K::group(&()), &K::version(&()), &K::plural(&()));
+        self.with_namespaces_for(&gvr, namespaces)
     }
 
     /// Label and field selectors for every informer (client-go's `WithTweakListOptions`).
@@ -224,10 +259,19 @@ impl SharedInformerFactory {
         self
     }
 
+    /// The namespaces an informer of `gvr` watches (empty: its client's scope).
+    fn namespaces_of(&self, gvr: &GroupVersionResource, cluster_scoped: bool) -> Vec<String> {
+        if cluster_scoped {
+            return Vec::new();
+        }
+        self.namespaces_by_resource.get(&gvr_key(gvr)).unwrap_or(&self.namespaces).clone()
+    }
+
     fn new_informer<K: DeserializeOwned + Send + Sync + 'static>(
         &self,
         gvr: &GroupVersionResource,
         client: ResourceClient<super::object::Cached<K>>,
+        cluster_scoped: bool,
     ) -> Arc<SharedIndexInformer<K>> {
         let mut drop_fields = self.drop_fields.clone();
         drop_fields.extend(self.drop_fields_by_type.get(&TypeId::of::<K>()).into_iter().flatten().cloned());
@@ -243,6 +287,7 @@ impl SharedInformerFactory {
                 .cloned(),
             resync: self.custom_resync.get(&TypeId::of::<K>()).copied().or(self.resync),
             watch_error_handler: self.watch_error_handler.clone(),
+            namespaces: self.namespaces_of(gvr, cluster_scoped),
         };
         let list = self.options_by_resource.get(&gvr_key(gvr)).unwrap_or(&self.options).clone();
         SharedIndexInformer::with_options(client, list, options)
@@ -252,20 +297,24 @@ impl SharedInformerFactory {
         &self,
         kind: &'static str,
         gvr: &GroupVersionResource,
+        cluster_scoped: bool,
         client: impl Fn() -> ResourceClient<super::object::Cached<K>>,
     ) -> Arc<SharedIndexInformer<K>> {
         // The Rust type is part of the key: two types for one GVR get two informers.
         let key = InformerKey { flavor: kind, gvr: gvr_key(gvr), type_id: TypeId::of::<K>() };
         let mut informers = self.informers.lock();
         let entry = informers.entry(key).or_insert_with(|| {
-            Arc::new(Entry { informer: self.new_informer(gvr, client()), started: Mutex::new(false) })
+            Arc::new(Entry {
+                informer: self.new_informer(gvr, client(), cluster_scoped),
+                started: Mutex::new(false),
+            })
         });
         match entry.as_any().downcast::<SharedIndexInformer<K>>() {
             Ok(informer) => informer,
             Err(_) => {
                 // Cannot happen (the key holds the type); never panic for it.
                 tracing::error!(gvr = %gvr_key(gvr), "informer type mismatch in the factory; using an unshared informer");
-                self.new_informer(gvr, client())
+                self.new_informer(gvr, client(), cluster_scoped)
             }
         }
     }
@@ -281,7 +330,7 @@ impl SharedInformerFactory {
     {
         let gvr = GroupVersionResource::gvr(&K::group(&()), &K::version(&()), &K::plural(&()));
         let cluster_scoped = krust_client::rules::is_cluster_scoped::<K>();
-        self.get_or_create("typed", &gvr, || {
+        self.get_or_create("typed", &gvr, cluster_scoped, || {
             if cluster_scoped {
                 self.client_for_namespace(&gvr, None, None)
             } else {
@@ -292,12 +341,12 @@ impl SharedInformerFactory {
 
     /// The informer of any resource by GVR, on `DynamicObject`.
     pub fn dynamic(&self, gvr: &GroupVersionResource) -> Arc<SharedIndexInformer<DynamicObject>> {
-        self.get_or_create("dynamic", gvr, || self.client_for(gvr, None))
+        self.get_or_create("dynamic", gvr, false, || self.client_for(gvr, None))
     }
 
     /// A metadata-only informer (`PartialObjectMetadata`): the cheapest way to follow a type.
     pub fn metadata(&self, gvr: &GroupVersionResource) -> Arc<SharedIndexInformer<PartialObjectMeta>> {
-        self.get_or_create("metadata", gvr, || {
+        self.get_or_create("metadata", gvr, false, || {
             self.client_for(gvr, Some(http::HeaderValue::from_static(ACCEPT_LIST)))
         })
     }

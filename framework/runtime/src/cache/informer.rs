@@ -66,6 +66,11 @@ pub struct InformerOptions<K> {
     pub resync: Option<Duration>,
     /// Called with every list or watch failure (client-go's `SetWatchErrorHandler`).
     pub watch_error_handler: Option<super::reflector::WatchErrorHandler>,
+    /// Watch these namespaces only (controller-runtime's `DefaultNamespaces`/`ByObject`
+    /// namespaces): one list-and-watch per namespace, all into one cache, each relist replacing
+    /// only its namespace's objects; synced when every namespace has been listed. Empty (the
+    /// default): the client's own scope.
+    pub namespaces: Vec<String>,
 }
 
 impl<K> Default for InformerOptions<K> {
@@ -78,8 +83,35 @@ impl<K> Default for InformerOptions<K> {
             transform: None,
             resync: None,
             watch_error_handler: None,
+            namespaces: Vec::new(),
         }
     }
+}
+
+/// The objects of one namespace in the cache: what a namespace's DeltaFIFO knows (its relists
+/// delete only within it).
+struct NamespaceView<K> {
+    indexer: Arc<Indexer<Cached<K>>>,
+    /// `namespace/`.
+    prefix: String,
+}
+
+impl<K: Send + Sync + 'static> KnownObjects<Cached<K>> for NamespaceView<K> {
+    fn list_keys(&self) -> Vec<String> {
+        self.indexer.list_keys().into_iter().filter(|k| k.starts_with(&self.prefix)).collect()
+    }
+    fn get_by_key(&self, key: &str) -> Option<Arc<Cached<K>>> {
+        if key.starts_with(&self.prefix) { self.indexer.get(key) } else { None }
+    }
+    fn is_empty(&self) -> bool {
+        !self.indexer.list_keys().iter().any(|k| k.starts_with(&self.prefix))
+    }
+}
+
+/// One list-and-watch into the cache: a reflector and its DeltaFIFO.
+struct Shard<K> {
+    fifo: Arc<DeltaFifo<Cached<K>>>,
+    reflector: Arc<Reflector<K>>,
 }
 
 /// How many keys the informer takes from the DeltaFIFO at once.
@@ -180,8 +212,8 @@ fn call_inline(what: impl FnOnce()) {
 pub struct SharedIndexInformer<K> {
     indexer: Arc<Indexer<Cached<K>>>,
     recent: Arc<super::decoded::RecentlyDecoded<K>>,
-    fifo: Arc<DeltaFifo<Cached<K>>>,
-    reflector: Arc<Reflector<K>>,
+    /// One per watched namespace (one in all when the client's scope is used).
+    shards: Vec<Shard<K>>,
     slots: Mutex<Vec<Arc<Slot<K>>>>,
     inline: Mutex<Vec<Inline<K>>>,
     /// Held while popped deltas are applied, so that the sync is never announced in the middle.
@@ -220,24 +252,42 @@ where
         informer: InformerOptions<K>,
     ) -> Arc<Self> {
         let indexer = Arc::new(Indexer::new());
-        let fifo = Arc::new(DeltaFifo::new(Some(indexer.clone() as Arc<dyn KnownObjects<Cached<K>>>)));
         let mut drops = informer.drop_fields;
         if informer.strip_managed_fields {
             drops.push(super::scan::FieldPath::managed_fields());
         }
-        let mut reflector = Reflector::new(client, options, fifo.clone())
-            .with_watch_list(informer.watch_list)
-            .with_drop_fields(&drops)
-            .with_transform(informer.transform);
-        if let Some(handler) = informer.watch_error_handler {
-            reflector = reflector.with_error_handler(handler);
+        let mut namespaces: Vec<Option<String>> = informer.namespaces.into_iter().map(Some).collect();
+        namespaces.sort();
+        namespaces.dedup();
+        let sharded = !namespaces.is_empty();
+        if !sharded {
+            namespaces.push(None);
         }
-        let reflector = Arc::new(reflector);
+        let shards = namespaces
+            .into_iter()
+            .map(|namespace| {
+                let (known, client): (Arc<dyn KnownObjects<Cached<K>>>, _) = match namespace {
+                    Some(ns) if sharded => (
+                        Arc::new(NamespaceView { indexer: indexer.clone(), prefix: format!("{ns}/") }),
+                        client.in_namespace(Some(&ns)),
+                    ),
+                    _ => (indexer.clone(), client.clone()),
+                };
+                let fifo = Arc::new(DeltaFifo::new(Some(known)));
+                let mut reflector = Reflector::new(client, options.clone(), fifo.clone())
+                    .with_watch_list(informer.watch_list)
+                    .with_drop_fields(&drops)
+                    .with_transform(informer.transform.clone());
+                if let Some(handler) = &informer.watch_error_handler {
+                    reflector = reflector.with_error_handler(handler.clone());
+                }
+                Shard { fifo, reflector: Arc::new(reflector) }
+            })
+            .collect();
         Arc::new(SharedIndexInformer {
             indexer,
             recent: Arc::new(super::decoded::RecentlyDecoded::new(informer.recently_decoded)),
-            fifo,
-            reflector,
+            shards,
             slots: Mutex::new(Vec::new()),
             inline: Mutex::new(Vec::new()),
             processing: Mutex::new(()),
@@ -266,9 +316,20 @@ where
         &self.synced
     }
 
-    /// The reflector (e.g. for its last synced resourceVersion).
+    /// The reflector (e.g. for its last synced resourceVersion); the first namespace's when
+    /// the informer watches several ([`reflectors`](Self::reflectors)).
     pub fn reflector(&self) -> &Arc<Reflector<K>> {
-        &self.reflector
+        &self.shards[0].reflector
+    }
+
+    /// Every reflector: one per watched namespace, or the one.
+    pub fn reflectors(&self) -> impl Iterator<Item = &Arc<Reflector<K>>> {
+        self.shards.iter().map(|s| &s.reflector)
+    }
+
+    /// Whether every namespace's initial list has been popped from its DeltaFIFO.
+    fn fifos_synced(&self) -> bool {
+        self.shards.iter().all(|s| s.fifo.has_synced())
     }
 
     /// Registers a handler (resynced every [`InformerOptions::resync`], if set); after start
@@ -412,34 +473,41 @@ where
         }
     }
 
-    /// Runs the reflector and the processing loop until [`SharedIndexInformer::shutdown`].
+    /// Runs the reflectors and the processing loops until [`SharedIndexInformer::shutdown`].
     pub async fn run(self: Arc<Self>) {
         self.started.store(true, Ordering::SeqCst);
-        let reflector = self.reflector.clone();
+        let resyncer = {
+            let this = self.clone();
+            tokio::spawn(async move { this.resync_loop().await })
+        };
+        // The initial lists may leave nothing to pop (empty, or popped while they were listed).
+        let synced_watch = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                futures_util::future::join_all(this.shards.iter().map(|s| s.fifo.wait_synced())).await;
+                let _processing = this.processing.lock();
+                this.announce_synced();
+            })
+        };
+        futures_util::future::join_all(self.shards.iter().map(|shard| self.run_shard(shard))).await;
+        resyncer.abort();
+        synced_watch.abort();
+    }
+
+    /// One reflector and the loop applying what its DeltaFIFO holds.
+    async fn run_shard(&self, shard: &Shard<K>) {
+        let reflector = shard.reflector.clone();
         let stop = self.stop.clone();
         let list_watch = async move { reflector.run(stop).await };
-        let fifo = self.fifo.clone();
+        let fifo = shard.fifo.clone();
         let stop = self.stop.clone();
         tokio::spawn(async move {
             stop.cancelled().await;
             fifo.close();
         });
-        let resyncer = {
-            let this = self.clone();
-            tokio::spawn(async move { this.resync_loop().await })
-        };
-        // The initial list may leave nothing to pop (empty, or popped while it was listed).
-        let synced_watch = {
-            let this = self.clone();
-            tokio::spawn(async move {
-                this.fifo.wait_synced().await;
-                let _processing = this.processing.lock();
-                this.announce_synced();
-            })
-        };
         let process = async {
             loop {
-                let batch = self.fifo.pop_batch(POP_BATCH).await;
+                let batch = shard.fifo.pop_batch(POP_BATCH).await;
                 if batch.is_empty() {
                     break;
                 }
@@ -450,7 +518,7 @@ where
                             self.apply(delta, popped.initial);
                         }
                     }
-                    if self.fifo.has_synced() {
+                    if self.fifos_synced() {
                         self.announce_synced();
                     }
                 }
@@ -463,8 +531,6 @@ where
         // traffic between them), which costs less CPU per event than two threads handing
         // objects over; the DeltaFIFO between them keeps its semantics.
         tokio::join!(list_watch, process);
-        resyncer.abort();
-        synced_watch.abort();
     }
 
     /// Applies one delta to the cache and tells the handlers.
@@ -525,7 +591,7 @@ where
                 _ = self.stop.cancelled() => return,
                 _ = tokio::time::sleep(tick) => {}
             }
-            if !self.fifo.has_synced() {
+            if !self.fifos_synced() {
                 continue;
             }
             let now = tokio::time::Instant::now();
@@ -547,7 +613,9 @@ where
                 any |= due;
             }
             if any {
-                self.fifo.resync();
+                for shard in &self.shards {
+                    shard.fifo.resync();
+                }
             }
         }
     }

@@ -30,6 +30,9 @@ pub struct ByObject {
     pub field_selector: Option<String>,
     /// Fields dropped before the object is cached (the type's transform).
     pub drop_fields: Vec<crate::cache::FieldPath>,
+    /// The namespaces cached (controller-runtime's `ByObject.Namespaces`): `None`, the
+    /// manager's ([`ManagerBuilder::cache_namespaces`]); `Some(vec![])`, every namespace.
+    pub namespaces: Option<Vec<String>>,
 }
 
 impl ByObject {
@@ -49,6 +52,14 @@ impl ByObject {
     #[must_use]
     pub fn with_drop_fields(mut self, paths: Vec<crate::cache::FieldPath>) -> Self {
         self.drop_fields = paths;
+        self
+    }
+
+    /// Objects in these namespaces only (empty: every namespace), instead of the manager's
+    /// [`cache_namespaces`](ManagerBuilder::cache_namespaces).
+    #[must_use]
+    pub fn with_namespaces<S: Into<String>>(mut self, namespaces: impl IntoIterator<Item = S>) -> Self {
+        self.namespaces = Some(namespaces.into_iter().map(Into::into).collect());
         self
     }
 }
@@ -104,6 +115,9 @@ impl ManagerBuilder {
             if !by_object.drop_fields.is_empty() {
                 factory = factory.with_drop_fields_for::<K>(by_object.drop_fields);
             }
+            if let Some(namespaces) = by_object.namespaces {
+                factory = factory.with_namespaces_for_type::<K>(namespaces);
+            }
             factory
         }));
         self
@@ -146,6 +160,19 @@ impl ManagerBuilder {
     #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Caches (and so controllers) see these namespaces only (controller-runtime's
+    /// `cache.Options.DefaultNamespaces`; default: all): each namespaced resource is listed
+    /// and watched once per namespace, into one cache whose listers and handlers see them
+    /// all. Cluster-scoped types are cached cluster-wide. [`ByObject::with_namespaces`]
+    /// overrides it per type. The manager's RBAC needs only these namespaces (Roles, not a
+    /// ClusterRole).
+    #[must_use]
+    pub fn cache_namespaces<S: Into<String>>(mut self, namespaces: impl IntoIterator<Item = S>) -> Self {
+        let namespaces: Vec<String> = namespaces.into_iter().map(Into::into).collect();
+        self.cache.push(Box::new(move |factory| factory.with_namespaces(namespaces)));
         self
     }
 
