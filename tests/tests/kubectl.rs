@@ -284,3 +284,126 @@ fn the_binary_requires_its_token_serves_tls_and_stops_on_sigterm() {
     );
     assert!(server.terminate(), "exits cleanly on SIGTERM");
 }
+
+/// Service account tokens and delegated authentication and authorization, as kubectl and a
+/// secured metrics endpoint use them: `kubectl create token` issues a token, `kubectl auth
+/// whoami` names its user, `kubectl auth can-i` answers from the RBAC objects (a
+/// ClusterRoleBinding for a non-resource URL, a RoleBinding in one namespace only), and
+/// TokenReview/SubjectAccessReview answer as kube-apiserver does.
+#[test]
+fn tokens_reviews_and_rbac_answer_kubectl_auth() {
+    let server = ApiServerProcess::start(&["--tls", "--token", "admin-secret"]);
+    server.ok(&["create", "namespace", "team"]);
+    server.ok(&["create", "serviceaccount", "scraper"]);
+    let token = server.ok(&["create", "token", "scraper", "--duration", "1h"]).trim().to_string();
+    assert!(!token.is_empty());
+    let missing = server.kubectl(&["create", "token", "nobody"]);
+    assert!(!missing.status.success(), "a token for a missing service account");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"), "{missing:?}");
+    let whoami = server.ok(&["auth", "whoami", "--token", &token, "-o", "json"]);
+    let whoami: serde_json::Value = serde_json::from_str(&whoami).unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "system:serviceaccount:default:scraper");
+    assert!(
+        whoami["status"]["userInfo"]["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&"system:serviceaccounts:default".into())
+    );
+    // The token works for requests too; an unknown one is refused.
+    server.ok(&["get", "configmaps", "--token", &token]);
+    let refused = server.kubectl(&["get", "configmaps", "--token", "not-a-token"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Unauthorized"), "{refused:?}");
+
+    let can_i = |args: &[&str]| {
+        let mut all = vec!["auth", "can-i"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--token", &token]);
+        String::from_utf8_lossy(&server.kubectl(&all).stdout).trim().to_string()
+    };
+    assert_eq!(can_i(&["get", "/metrics"]), "no");
+    assert_eq!(can_i(&["list", "configmaps", "-n", "team"]), "no");
+    server.apply(
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: metrics-reader}
+rules:
+- nonResourceURLs: ["/metrics"]
+  verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: scraper-metrics}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: metrics-reader}
+subjects:
+- {kind: ServiceAccount, name: scraper, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: cm-reader, namespace: team}
+rules:
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: scraper-cm, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cm-reader}
+subjects:
+- {kind: ServiceAccount, name: scraper, namespace: default}
+"#,
+        &[],
+    );
+    assert_eq!(can_i(&["get", "/metrics"]), "yes");
+    assert_eq!(can_i(&["get", "/healthz"]), "no");
+    assert_eq!(can_i(&["list", "configmaps", "-n", "team"]), "yes");
+    assert_eq!(
+        can_i(&["list", "configmaps", "-n", "default"]),
+        "no",
+        "a RoleBinding grants in its namespace only"
+    );
+    assert_eq!(can_i(&["delete", "configmaps", "-n", "team"]), "no");
+    // The admin (the server's own token) may do anything.
+    assert_eq!(server.ok(&["auth", "can-i", "delete", "nodes"]).trim(), "yes");
+
+    // The review APIs themselves, as a metrics endpoint calls them.
+    let review = |manifest: String| -> serde_json::Value {
+        let out = server.kubectl_with_input(&["create", "-f", "-", "-o", "json"], Some(&manifest));
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let tr = review(format!(
+        r#"{{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {{"token": "{token}"}}}}"#
+    ));
+    assert_eq!(tr["status"]["authenticated"], true, "{tr}");
+    assert_eq!(tr["status"]["user"]["username"], "system:serviceaccount:default:scraper");
+    let bad = review(
+        r#"{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": "nope"}}"#
+            .into(),
+    );
+    assert!(bad["status"]["authenticated"].is_null() || bad["status"]["authenticated"] == false, "{bad}");
+    assert!(bad["status"]["error"].as_str().unwrap_or("").contains("invalid bearer token"), "{bad}");
+    let sar = review(
+        r#"{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+            "user": "system:serviceaccount:default:scraper",
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+            "nonResourceAttributes": {"path": "/metrics", "verb": "get"}}}"#
+            .into(),
+    );
+    assert_eq!(sar["status"]["allowed"], true, "{sar}");
+    assert_eq!(
+        sar["status"]["reason"],
+        r#"RBAC: allowed by ClusterRoleBinding "scraper-metrics" of ClusterRole "metrics-reader" to ServiceAccount "default/scraper""#
+    );
+    let denied = review(
+        r#"{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+            "user": "someone", "nonResourceAttributes": {"path": "/metrics", "verb": "get"}}}"#
+            .into(),
+    );
+    assert_eq!(denied["status"]["allowed"], false, "{denied}");
+    let resources = server.ok(&["api-resources", "--api-group", "authorization.k8s.io", "-o", "wide"]);
+    let line = resources.lines().find(|l| l.starts_with("subjectaccessreviews ")).unwrap_or_default();
+    assert!(line.split_whitespace().any(|w| w == "create") && !line.contains("list"), "{resources}");
+}

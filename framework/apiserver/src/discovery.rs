@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use serde_json::{Value, json};
 
-use crate::resources::{ResourceDef, SUBRESOURCE_VERBS};
+use crate::resources::{ResourceDef, subresource_verbs};
 
 /// The content type that marks an aggregated discovery answer (clients check it).
 pub(crate) const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -153,7 +153,7 @@ pub(crate) fn resource_list(resources: &[Arc<ResourceDef>], group: &str, version
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": s.kind,
-                "verbs": SUBRESOURCE_VERBS,
+                "verbs": subresource_verbs(&s.name),
             });
             if !s.group.is_empty() {
                 entry["group"] = json!(s.group);
@@ -218,7 +218,7 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
                 json!({
                     "subresource": s.name,
                     "responseKind": {"group": s.group, "version": s.version, "kind": s.kind},
-                    "verbs": SUBRESOURCE_VERBS,
+                    "verbs": subresource_verbs(&s.name),
                 })
             })
             .collect();

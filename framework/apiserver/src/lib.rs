@@ -21,6 +21,7 @@
 
 mod admission;
 mod apply;
+mod auth;
 mod chaos;
 pub use chaos::{FaultKind, FaultRun, FaultSchedule};
 pub use tls::write_webhook_certificate;
@@ -92,6 +93,8 @@ pub struct ApiServerBuilder {
     limits: ConnectionLimits,
     first_revision: Option<u64>,
     services: Vec<((String, String), String)>,
+    /// Static users: token, user name, groups (never printed).
+    users: Vec<(String, String, Vec<String>)>,
 }
 
 /// What one connection may take: time to send its request headers (also the idle time allowed
@@ -136,6 +139,15 @@ impl ApiServerBuilder {
     /// Serve HTTPS with a self-signed certificate whose CA goes into the kubeconfig.
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
+        self
+    }
+    /// A user known by a bearer token (kube-apiserver's `--token-auth-file`): requests with it
+    /// are accepted, `TokenReview` names the user and its groups (plus
+    /// `system:authenticated`), and `SubjectAccessReview` evaluates RBAC for it. The server's
+    /// own token is `system:admin` in `system:masters`; service accounts get tokens through
+    /// `TokenRequest` (`kubectl create token`).
+    pub fn user(mut self, token: impl Into<String>, username: impl Into<String>, groups: &[&str]) -> Self {
+        self.users.push((token.into(), username.into(), groups.iter().map(|g| g.to_string()).collect()));
         self
     }
     /// Require this bearer token on every request but health checks and `/version`.
@@ -214,6 +226,18 @@ impl ApiServerBuilder {
         ));
         *server.address.write() = format!("{host}:{}", local.port());
         server.services.write().extend(self.services.iter().cloned());
+        for (token, username, groups) in &self.users {
+            let mut groups = groups.clone();
+            groups.push("system:authenticated".into());
+            let identity = auth::Identity {
+                username: username.clone(),
+                uid: String::new(),
+                groups,
+                expires: None,
+                audiences: Vec::new(),
+            };
+            server.tokens.insert(token.clone(), identity);
+        }
         seed(&server);
 
         let yaml = kubeconfig_yaml(&url, serving.as_ref().map(|s| s.ca_pem.as_str()), self.token.as_deref());
@@ -342,6 +366,7 @@ impl ApiServer {
             limits: ConnectionLimits::default(),
             first_revision: None,
             services: Vec::new(),
+            users: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), decoded to JSON
 //! for the types kubectl's generator subcommands send that way (`kubectl create namespace`,
-//! `configmap`, `secret`, `serviceaccount`). The envelope is `k8s\0` followed by a
+//! `configmap`, `secret`, `serviceaccount`, and `create token` and `auth can-i`/`whoami`'s
+//! TokenRequest and reviews). The envelope is `k8s\0` followed by a
 //! `runtime.Unknown` (typeMeta, raw); `raw` is the object's message, read here with a small
 //! table of field numbers from k8s.io/api's generated.proto. Other kinds are refused with 415.
 
@@ -78,6 +79,43 @@ const SERVICE_ACCOUNT: &[Field] = &[
     f(1, "metadata", Kind::Msg(OBJECT_META)),
     r(3, "imagePullSecrets", Kind::Msg(&[f(1, "name", Kind::Str)])),
     f(4, "automountServiceAccountToken", Kind::Bool),
+];
+
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    f(1, "namespace", Kind::Str),
+    f(2, "verb", Kind::Str),
+    f(3, "group", Kind::Str),
+    f(4, "version", Kind::Str),
+    f(5, "resource", Kind::Str),
+    f(6, "subresource", Kind::Str),
+    f(7, "name", Kind::Str),
+];
+
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[f(1, "path", Kind::Str), f(2, "verb", Kind::Str)];
+
+const SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    f(1, "metadata", Kind::Msg(OBJECT_META)),
+    f(
+        2,
+        "spec",
+        Kind::Msg(&[
+            f(1, "resourceAttributes", Kind::Msg(RESOURCE_ATTRIBUTES)),
+            f(2, "nonResourceAttributes", Kind::Msg(NON_RESOURCE_ATTRIBUTES)),
+            f(3, "user", Kind::Str),
+            r(4, "groups", Kind::Str),
+            f(6, "uid", Kind::Str),
+        ]),
+    ),
+];
+
+const TOKEN_REQUEST: &[Field] = &[
+    f(1, "metadata", Kind::Msg(OBJECT_META)),
+    f(2, "spec", Kind::Msg(&[r(1, "audiences", Kind::Str), f(4, "expirationSeconds", Kind::Int)])),
+];
+
+const TOKEN_REVIEW: &[Field] = &[
+    f(1, "metadata", Kind::Msg(OBJECT_META)),
+    f(2, "spec", Kind::Msg(&[f(1, "token", Kind::Str), r(2, "audiences", Kind::Str)])),
 ];
 
 struct Reader<'a> {
@@ -235,6 +273,13 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, Option<String>> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authentication.k8s.io/v1", "TokenReview") => TOKEN_REVIEW,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => &[f(1, "metadata", Kind::Msg(OBJECT_META))],
+        (
+            "authorization.k8s.io/v1",
+            "SubjectAccessReview" | "SelfSubjectAccessReview" | "LocalSubjectAccessReview",
+        ) => SUBJECT_ACCESS_REVIEW,
         _ => return Err(None),
     };
     let mut object = message(schema, raw).map_err(Some)?;

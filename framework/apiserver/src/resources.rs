@@ -13,6 +13,13 @@ pub(crate) const ALL_VERBS: &[&str] =
 const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 /// The verbs of a status or scale subresource.
 pub(crate) const SUBRESOURCE_VERBS: &[&str] = &["get", "patch", "update"];
+/// The verbs of review APIs and of `serviceaccounts/token`.
+pub(crate) const CREATE_ONLY: &[&str] = &["create"];
+
+/// The verbs of a subresource.
+pub(crate) fn subresource_verbs(name: &str) -> &'static [&'static str] {
+    if name == "token" { CREATE_ONLY } else { SUBRESOURCE_VERBS }
+}
 
 /// A subresource (`status`, `scale`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +114,8 @@ struct Builtin {
     categories: &'static [&'static str],
     status: bool,
     scale: bool,
+    /// A review API: `create` only, nothing stored.
+    create_only: bool,
     generation: Generation,
 }
 
@@ -129,6 +138,7 @@ const fn b(
         categories: &[],
         status: false,
         scale: false,
+        create_only: false,
         generation: Generation::None,
     }
 }
@@ -144,6 +154,10 @@ impl Builtin {
     }
     const fn status(mut self) -> Self {
         self.status = true;
+        self
+    }
+    const fn create_only(mut self) -> Self {
+        self.create_only = true;
         self
     }
     const fn scale(mut self) -> Self {
@@ -221,6 +235,36 @@ const BUILTINS: &[Builtin] = &[
         .status()
         .generation(),
     b("events.k8s.io", "v1", "Event", "events", "event", true).short(&["ev"]),
+    b("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", false)
+        .create_only(),
+    b("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", false).create_only(),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        "localsubjectaccessreview",
+        true,
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        false,
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        false,
+    )
+    .create_only(),
     b(
         "rbac.authorization.k8s.io",
         "v1",
@@ -260,6 +304,14 @@ pub(crate) fn builtins() -> Vec<Arc<ResourceDef>> {
                     version: "v1".into(),
                 });
             }
+            if b.plural == "serviceaccounts" {
+                subresources.push(Subresource {
+                    name: "token".into(),
+                    kind: "TokenRequest".into(),
+                    group: "authentication.k8s.io".into(),
+                    version: "v1".into(),
+                });
+            }
             if b.status {
                 subresources.push(Subresource {
                     name: "status".into(),
@@ -268,7 +320,13 @@ pub(crate) fn builtins() -> Vec<Arc<ResourceDef>> {
                     version: String::new(),
                 });
             }
-            let verbs = if b.plural == "namespaces" { NAMESPACE_VERBS } else { ALL_VERBS };
+            let verbs = if b.create_only {
+                CREATE_ONLY
+            } else if b.plural == "namespaces" {
+                NAMESPACE_VERBS
+            } else {
+                ALL_VERBS
+            };
             Arc::new(ResourceDef {
                 group: b.group.into(),
                 version: b.version.into(),

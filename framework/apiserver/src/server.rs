@@ -29,6 +29,8 @@ pub(crate) struct Server {
     pub store: Store,
     pub resources: RwLock<Vec<Arc<ResourceDef>>>,
     pub token: Option<String>,
+    /// Issued service account tokens and static users' tokens.
+    pub tokens: crate::auth::Tokens,
     pub faults: Faults,
     pub bookmark_interval: Duration,
     /// `host:port`, for `serverAddressByClientCIDRs`.
@@ -67,6 +69,7 @@ impl Server {
             bookmark_interval,
             address: RwLock::new(String::new()),
             requests: Default::default(),
+            tokens: crate::auth::Tokens::default(),
             services: RwLock::default(),
         }
     }
@@ -163,19 +166,25 @@ fn trickle(body: Body, bytes: usize, pause: Duration) -> Body {
     BodyExt::boxed(StreamBody::new(slowed))
 }
 
-fn authorized(server: &Server, request: &Request<hyper::body::Incoming>) -> bool {
-    let Some(token) = &server.token else { return true };
-    request
+/// Who sent the request: the user of its bearer token; without a known token, the admin when
+/// the server requires no token, else nobody (401).
+fn caller(server: &Server, request: &Request<hyper::body::Incoming>) -> Option<crate::auth::Identity> {
+    let presented = request
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
+        .map(str::trim);
+    match presented.and_then(|t| crate::auth::authenticate(server, t)) {
+        Some(identity) => Some(identity),
+        None if server.token.is_none() => Some(crate::auth::admin()),
+        None => None,
+    }
 }
 
 /// Compares a presented token with the server's in time that does not depend on where they
 /// differ (only on the presented length), so the token cannot be guessed byte by byte.
-fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
     let mut diff = presented.len() ^ expected.len();
     for (i, b) in presented.iter().enumerate() {
         diff |= usize::from(b ^ expected.get(i % expected.len().max(1)).copied().unwrap_or(0));
@@ -199,9 +208,9 @@ async fn route(server: &Arc<Server>, request: Request<hyper::body::Incoming>) ->
         "/version" => return Ok(json_response(StatusCode::OK, version().to_string())),
         _ => {}
     }
-    if !authorized(server, &request) {
+    let Some(caller) = caller(server, &request) else {
         return Err(ApiError::unauthorized());
-    }
+    };
     let accept = request
         .headers()
         .get(http::header::ACCEPT)
@@ -270,6 +279,9 @@ async fn route(server: &Arc<Server>, request: Request<hyper::body::Incoming>) ->
         .to_string();
     crate::options::check(&query, &method)?;
     let body = read_body(request).await?;
+    if crate::auth::handles(&target) {
+        return crate::auth::handle(server, &target, &method, &content_type, &body, &caller);
+    }
     let ctx = handlers::Ctx { server: server.clone(), target, query, content_type, accept, user_agent, body };
     if method == Method::GET && ctx.target.name.is_none() && ctx.query.flag("watch")? {
         return crate::watch::serve(ctx);
