@@ -131,7 +131,7 @@ pub(crate) fn handle(
     let review = crate::handlers::decode_body(content_type, body)?;
     let spec = review.get("spec").cloned().unwrap_or_else(|| json!({}));
     let (kind, status) = match (target.res.plural.as_str(), target.sub.as_deref()) {
-        ("serviceaccounts", Some("token")) => return token_request(server, target, &review, &spec),
+        ("serviceaccounts", Some("token")) => return token_request(server, target, &spec),
         ("tokenreviews", _) => ("TokenReview", token_review(server, &spec)),
         ("subjectaccessreviews", _) => ("SubjectAccessReview", access_review(server, &spec, None)?),
         ("localsubjectaccessreviews", _) => {
@@ -205,12 +205,7 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 }
 
 /// `TokenRequest`: a token for an existing service account.
-fn token_request(
-    server: &Server,
-    target: &Target,
-    review: &Value,
-    spec: &Value,
-) -> ApiResult<Response<Body>> {
+fn token_request(server: &Server, target: &Target, spec: &Value) -> ApiResult<Response<Body>> {
     let namespace = target.namespace.clone().unwrap_or_default();
     let name = target.name.clone().unwrap_or_default();
     let key = format!("{namespace}/{name}");
@@ -256,7 +251,6 @@ fn token_request(
         "spec": spec,
         "status": {"token": token, "expirationTimestamp": expiration},
     });
-    let _ = review;
     Ok(json_response(StatusCode::CREATED, Bytes::from(out.to_string())))
 }
 
@@ -383,9 +377,7 @@ fn authorize(server: &Server, user: &str, groups: &[String], attributes: &Attrib
         }
     }
     // RoleBindings grant resources in their namespace only.
-    let Some((namespace, ..)) = attributes.resource.as_ref().filter(|(ns, ..)| !ns.is_empty()) else {
-        return None;
-    };
+    let (namespace, ..) = attributes.resource.as_ref().filter(|(ns, ..)| !ns.is_empty())?;
     let roles: HashMap<String, Role> = stored::<Role>(server, "rbac.authorization.k8s.io/roles")
         .into_iter()
         .filter(|r| r.metadata.namespace.as_deref() == Some(namespace))
