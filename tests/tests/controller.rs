@@ -642,6 +642,96 @@ async fn a_cache_of_several_namespaces_reconciles_only_theirs() {
     manager.shutdown_token().cancel();
 }
 
+/// Secure metrics (Kubebuilder's default): `/metrics` over HTTPS only for a token the API
+/// server authenticates (TokenReview) whose user may `get /metrics` (SubjectAccessReview on
+/// RBAC); the probes on their own plain-HTTP address, open to anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_metrics_need_an_authenticated_and_authorized_caller_and_probes_stay_open() {
+    use krust_runtime::manager::SecureMetrics;
+    let server = ApiServer::builder()
+        .token("admin-token")
+        .user("scraper-token", "scraper", &["monitoring"])
+        .user("nobody-token", "nobody", &[])
+        .user("viewer-token", "viewer", &["monitoring"])
+        .start()
+        .await
+        .unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let ca = krust_apiserver::write_webhook_certificate(certs.path()).unwrap();
+    let manager = Manager::builder(server.kubeconfig().config)
+        .metrics_addr("127.0.0.1:0")
+        .health_probe_addr("127.0.0.1:0")
+        .secure_metrics(SecureMetrics::cert_dir(certs.path()))
+        .build()
+        .unwrap();
+    Controller::for_::<ConfigMap>().build(Probe::ok()).register(&manager).unwrap();
+    tokio::spawn(manager.clone().run());
+    let scrape = |token: Option<&str>, path: &str| {
+        let mut config = krust_client::Config::new(
+            format!("https://localhost:{}", manager.local_addr().unwrap().port()).parse().unwrap(),
+        );
+        config.tls.ca_data = Some(ca.clone().into_bytes());
+        if let Some(t) = token {
+            config.auth = krust_client::config::AuthConfig::BearerToken(t.to_string().into());
+        }
+        let path = path.to_string();
+        async move {
+            let rest = krust_client::RestClient::unversioned(&config).unwrap();
+            let r = rest.get().abs_path(&path).send().await.unwrap();
+            (r.status().as_u16(), String::from_utf8_lossy(r.raw_body()).to_string())
+        }
+    };
+    let probe = |path: &str| {
+        let addr = manager.probe_addr().unwrap();
+        let config = krust_client::Config::new(format!("http://{addr}").parse().unwrap());
+        let path = path.to_string();
+        async move {
+            let rest = krust_client::RestClient::unversioned(&config).unwrap();
+            rest.get().abs_path(&path).send().await.unwrap().status().as_u16()
+        }
+    };
+    for _ in 0..500 {
+        if probe("/readyz").await == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(probe("/readyz").await, 200, "probes need no token");
+    assert_eq!(probe("/healthz").await, 200);
+    assert_eq!(probe("/metrics").await, 404, "the probe server serves no metrics");
+    assert_eq!(scrape(None, "/metrics").await.0, 401);
+    assert_eq!(scrape(Some("made-up"), "/metrics").await.0, 401);
+    assert_eq!(scrape(Some("scraper-token"), "/healthz").await.0, 404, "probes moved to their own address");
+    let (code, body) = scrape(Some("scraper-token"), "/metrics").await;
+    assert_eq!((code, body.trim()), (403, "Authorization denied for user scraper"));
+    // The scraper's group gets the role: another member is allowed (the scraper's denial is
+    // cached for 30 s, as controller-runtime caches it).
+    let clientset = krust_client::Clientset::new(&server.kubeconfig().config).unwrap();
+    let role: k8s_openapi::api::rbac::v1::ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": "metrics-reader"},
+        "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    }))
+    .unwrap();
+    clientset.typed(None).create(&role, &CreateOptions::default()).await.unwrap();
+    let binding: k8s_openapi::api::rbac::v1::ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "metrics-reader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "metrics-reader"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "monitoring"}]
+    }))
+    .unwrap();
+    clientset.typed(None).create(&binding, &CreateOptions::default()).await.unwrap();
+    assert_eq!(scrape(Some("nobody-token"), "/metrics").await.0, 403, "not in the group");
+    let (code, body) = scrape(Some("viewer-token"), "/metrics").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("controller_runtime_reconcile_total"), "{body}");
+    assert_eq!(scrape(Some("scraper-token"), "/metrics").await.0, 403, "a denial is cached for 30 s");
+    // The admin is in system:masters: allowed at once.
+    let (code, body) = scrape(Some("admin-token"), "/metrics").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("controller_runtime_reconcile_total"), "{body}");
+    manager.shutdown_token().cancel();
+}
+
 /// Each reconcile's span carries a `reconcile_id` of its own (controller-runtime's
 /// `reconcileID`), so the log lines of one reconcile can be told from the next one's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

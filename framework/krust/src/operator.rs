@@ -72,6 +72,18 @@ pub struct OperatorArgs {
     /// `kubernetes.io/tls` Secret; controller-runtime's default).
     #[arg(long, env = "WEBHOOK_CERT_DIR", default_value = "/tmp/k8s-webhook-server/serving-certs")]
     pub webhook_cert_dir: PathBuf,
+    /// Serve `/healthz` and `/readyz` on this address instead of the metrics address
+    /// (Kubebuilder's `--health-probe-bind-address`; the chart passes `0.0.0.0:8081`).
+    #[arg(long, env = "HEALTH_PROBE_ADDR")]
+    pub health_probe_addr: Option<SocketAddr>,
+    /// Serve `/metrics` over HTTPS, only to callers the API server authenticates and
+    /// authorizes (TokenReview, SubjectAccessReview; Kubebuilder's `--metrics-secure`).
+    #[arg(long, env = "METRICS_SECURE", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", default_value_t = false)]
+    pub metrics_secure: bool,
+    /// The directory holding the secure metrics server's `tls.crt` and `tls.key`.
+    #[arg(long, env = "METRICS_CERT_DIR", default_value = "/tmp/k8s-metrics-server/metrics-certs")]
+    pub metrics_cert_dir: PathBuf,
 }
 
 /// How logs are written.
@@ -147,7 +159,8 @@ impl OperatorArgs {
         Some(krust_runtime::webhook::WebhookServer::builder().bind(addr).cert_dir(&self.webhook_cert_dir))
     }
 
-    /// The manager these flags configure: metrics address, graceful shutdown, namespace,
+    /// The manager these flags configure: metrics address (secure or not), probe address,
+    /// graceful shutdown, namespaces,
     /// managedFields stripped from the cache, and leader election on the Lease
     /// `--leader-election-lease` (default `lease`) when [`leader_elect_or`](Self::leader_elect_or)
     /// says so. Register the controllers on what [`ManagerBuilder::build`] returns.
@@ -156,6 +169,13 @@ impl OperatorArgs {
             .metrics_addr(self.metrics_addr.to_string())
             .graceful_shutdown_timeout(Duration::from_secs(self.shutdown_timeout))
             .strip_managed_fields(true);
+        if let Some(addr) = self.health_probe_addr {
+            builder = builder.health_probe_addr(addr.to_string());
+        }
+        if self.metrics_secure {
+            builder = builder
+                .secure_metrics(krust_runtime::manager::SecureMetrics::cert_dir(&self.metrics_cert_dir));
+        }
         match self.watch_namespaces().as_slice() {
             [] => {}
             [one] => builder = builder.namespace(one.clone()),
@@ -209,6 +229,21 @@ mod tests {
         assert_eq!(webhooks.webhook_cert_dir, PathBuf::from("/certs"));
         let error = webhooks.webhook_server().expect("--webhook-addr given").build().unwrap_err();
         assert!(error.to_string().contains("/certs/tls.crt"), "{error}");
+        assert!(!default.metrics_secure && default.health_probe_addr.is_none());
+        let secure = Cli::parse_from([
+            "op",
+            "--metrics-secure",
+            "--health-probe-addr=0.0.0.0:8081",
+            "--metrics-cert-dir=/m",
+        ])
+        .operator;
+        assert!(secure.metrics_secure);
+        assert_eq!(secure.health_probe_addr, Some("0.0.0.0:8081".parse().unwrap()));
+        let error = secure
+            .manager(Config::new("http://127.0.0.1:1".parse().unwrap()), "x", false)
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("/m/tls.crt"), "{error}");
         let namespaces = Cli::parse_from(["op", "--namespace", "team-b, team-a,,team-b"]).operator;
         assert_eq!(namespaces.watch_namespaces(), ["team-a", "team-b"]);
         assert!(default.watch_namespaces().is_empty());

@@ -7,6 +7,8 @@ use super::*;
 pub struct ManagerBuilder {
     config: Config,
     metrics_addr: Option<String>,
+    health_probe_addr: Option<String>,
+    secure_metrics: Option<super::SecureMetrics>,
     namespace: Option<String>,
     cache_sync_timeout: Duration,
     graceful_shutdown_timeout: Duration,
@@ -80,6 +82,8 @@ impl ManagerBuilder {
         ManagerBuilder {
             config,
             metrics_addr: Some("0.0.0.0:8080".into()),
+            health_probe_addr: None,
+            secure_metrics: None,
             namespace: None,
             cache_sync_timeout: Duration::from_secs(120),
             graceful_shutdown_timeout: Duration::from_secs(30),
@@ -146,6 +150,31 @@ impl ManagerBuilder {
     #[must_use]
     pub fn metrics_addr(mut self, addr: impl Into<String>) -> Self {
         self.metrics_addr = Some(addr.into());
+        self
+    }
+
+    /// Serves `/healthz`, `/livez` and `/readyz` on a server of their own (controller-runtime's
+    /// `HealthProbeBindAddress`, `:8081` in Kubebuilder's scaffold), plain HTTP and without
+    /// authentication whatever the metrics server does; the metrics server then serves only
+    /// `/metrics`. Port 0 picks a free port ([`Manager::probe_addr`]).
+    #[must_use]
+    pub fn health_probe_addr(mut self, addr: impl Into<String>) -> Self {
+        self.health_probe_addr = Some(addr.into());
+        self
+    }
+
+    /// Serves `/metrics` over HTTPS (`tls.crt` and `tls.key` from the directory, read again when
+    /// they change) to callers the API server authenticates (TokenReview) and authorizes to
+    /// `get` the path (SubjectAccessReview): Kubebuilder's default since 4.1
+    /// (`--metrics-secure`, `filters.WithAuthenticationAndAuthorization`). A scraper needs a
+    /// ClusterRole with `nonResourceURLs: ["/metrics"], verbs: ["get"]`; the manager's own
+    /// account needs `create` on `tokenreviews` and `subjectaccessreviews`. Probes stay
+    /// unauthenticated; put them on [`health_probe_addr`](Self::health_probe_addr) for a
+    /// kubelet to reach them over plain HTTP. Unlike controller-runtime, no self-signed
+    /// certificate is made when the files are missing: mount one (cert-manager, or a Secret).
+    #[must_use]
+    pub fn secure_metrics(mut self, secure: super::SecureMetrics) -> Self {
+        self.secure_metrics = Some(secure);
         self
     }
 
@@ -270,6 +299,42 @@ impl ManagerBuilder {
             None => None,
         };
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let probe_listener = match &self.health_probe_addr {
+            Some(addr) => {
+                let bind = |addr: &str| {
+                    let listener = std::net::TcpListener::bind(addr)?;
+                    listener.set_nonblocking(true)?;
+                    Ok::<_, std::io::Error>(listener)
+                };
+                Some(
+                    bind(addr.as_str())
+                        .map_err(|source| ManagerError::Bind { addr: addr.clone(), source })?,
+                )
+            }
+            None => None,
+        };
+        let probe_addr = probe_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_serving = match &self.secure_metrics {
+            Some(secure) => {
+                let certs = crate::webhook::certs::Reloading::load(
+                    secure.cert_dir.join("tls.crt"),
+                    secure.cert_dir.join("tls.key"),
+                )
+                .map_err(|e| ManagerError::Certificate(e.to_string()))?;
+                super::http::Serving {
+                    metrics: true,
+                    probes: probe_listener.is_none(),
+                    tls: Some(certs),
+                    auth: Some(Arc::new(super::secure::Delegated::new(clientset.clone()))),
+                }
+            }
+            None => super::http::Serving {
+                metrics: true,
+                probes: probe_listener.is_none(),
+                tls: None,
+                auth: None,
+            },
+        };
         let controller_metrics = ControllerMetrics::new(&mut registry);
         if let Some(webhook) = &self.webhook {
             webhook.register_metrics(&mut registry);
@@ -313,6 +378,9 @@ impl ManagerBuilder {
                 everywhere: Mutex::new(Vec::new()),
                 listener: Mutex::new(listener),
                 local_addr,
+                metrics_serving,
+                probe_listener: Mutex::new(probe_listener),
+                probe_addr,
                 ready: AtomicBool::new(false),
                 sync_problem: Mutex::new(None),
                 health_checks: Mutex::new(Vec::new()),

@@ -108,7 +108,84 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 /// Repeated accept warnings are logged at most this often.
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
-pub(super) async fn serve(inner: Arc<Inner>, listener: std::net::TcpListener, stop: CancellationToken) {
+/// What one of the manager's HTTP servers serves, and how.
+#[derive(Clone)]
+pub(super) struct Serving {
+    /// `/metrics`.
+    pub metrics: bool,
+    /// `/healthz`, `/livez`, `/readyz`.
+    pub probes: bool,
+    /// HTTPS with this certificate (secure metrics).
+    pub tls: Option<Arc<crate::webhook::certs::Reloading>>,
+    /// `/metrics` only for authenticated and authorized callers.
+    pub auth: Option<Arc<super::secure::Delegated>>,
+}
+
+fn plain(code: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(code)
+        .header(::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body.into())))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+async fn answer(inner: &Inner, serving: &Serving, request: HttpRequest<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    let verbose = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
+    let is_probe = matches!(path, "/healthz" | "/livez" | "/readyz");
+    if (path == "/metrics" && !serving.metrics) || (is_probe && !serving.probes) {
+        let what = if serving.metrics { "try /metrics" } else { "try /healthz or /readyz" };
+        return plain(StatusCode::NOT_FOUND, format!("not found: {what}\n"));
+    }
+    if path == "/metrics"
+        && let Some(auth) = &serving.auth
+    {
+        match auth.check(request.headers(), request.method(), path).await {
+            super::secure::Verdict::Allowed => {}
+            super::secure::Verdict::Unauthenticated => {
+                return plain(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            }
+            super::secure::Verdict::Denied(user) => {
+                tracing::debug!(%user, "metrics scrape denied");
+                return plain(StatusCode::FORBIDDEN, format!("Authorization denied for user {user}\n"));
+            }
+            super::secure::Verdict::Failed(what) => {
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}\n"));
+            }
+        }
+    }
+    respond(inner, path, verbose)
+}
+
+/// Serves one connection until it closes or `stop` (then gracefully).
+async fn connection<IO>(inner: Arc<Inner>, serving: Serving, io: IO, stop: CancellationToken)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: HttpRequest<Incoming>| {
+        let (inner, serving) = (inner.clone(), serving.clone());
+        async move { Ok::<_, Infallible>(answer(&inner, &serving, request).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+    }
+}
+
+pub(super) async fn serve(
+    inner: Arc<Inner>,
+    listener: std::net::TcpListener,
+    serving: Serving,
+    stop: CancellationToken,
+) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -116,6 +193,10 @@ pub(super) async fn serve(inner: Arc<Inner>, listener: std::net::TcpListener, st
             return;
         }
     };
+    let acceptor = serving.tls.as_ref().map(|certs| tokio_rustls::TlsAcceptor::from(certs.server_config()));
+    let reloader = serving.tls.clone().map(|certs| {
+        tokio::spawn(crate::webhook::certs::watch(certs, Duration::from_secs(10), stop.clone()))
+    });
     let mut connections = JoinSet::new();
     let mut last_warning: Option<std::time::Instant> = None;
     loop {
@@ -148,29 +229,25 @@ pub(super) async fn serve(inner: Arc<Inner>, listener: std::net::TcpListener, st
             drop(stream);
             continue;
         }
-        let inner = inner.clone();
-        let stop = stop.clone();
-        connections.spawn(async move {
-            let service = service_fn(move |request: HttpRequest<Incoming>| {
-                let inner = inner.clone();
-                async move {
-                    let verbose = request
-                        .uri()
-                        .query()
-                        .is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
-                    Ok::<_, Infallible>(respond(&inner, request.uri().path(), verbose))
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+        let (inner, serving, stop) = (inner.clone(), serving.clone(), stop.clone());
+        match &acceptor {
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                connections.spawn(async move {
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        connection(inner, serving, tls, stop).await;
+                    }
+                });
             }
-        });
+            None => {
+                connections.spawn(connection(inner, serving, stream, stop));
+            }
+        }
     }
     connections.abort_all();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
 }

@@ -50,10 +50,12 @@ mod client_metrics;
 mod election;
 mod http;
 mod process_metrics;
+mod secure;
 
 pub use builder::{ByObject, ManagerBuilder, default_identity};
 use election::Election;
 use http::serve;
+pub use secure::SecureMetrics;
 
 /// A manager failure.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,9 @@ pub enum ManagerError {
         #[source]
         source: std::io::Error,
     },
+    /// The secure metrics server's certificate cannot be used.
+    #[error("the metrics server's certificate: {0}")]
+    Certificate(String),
     /// Two controllers with one name (metrics and logs would mix them).
     #[error("a controller named {0:?} is already registered; give one of them another name with .named(..)")]
     DuplicateController(String),
@@ -124,6 +129,11 @@ struct Inner {
     pub(super) everywhere: Mutex<Vec<(String, RunnableFn)>>,
     pub(super) listener: Mutex<Option<std::net::TcpListener>>,
     pub(super) local_addr: Option<SocketAddr>,
+    /// How the metrics server serves (HTTPS and delegated auth when secure).
+    pub(super) metrics_serving: http::Serving,
+    /// The separate probe server's listener, when there is one.
+    pub(super) probe_listener: Mutex<Option<std::net::TcpListener>>,
+    pub(super) probe_addr: Option<SocketAddr>,
     pub(super) ready: AtomicBool,
     pub(super) sync_problem: Mutex<Option<String>>,
     pub(super) health_checks: Mutex<Vec<(String, Check)>>,
@@ -186,6 +196,12 @@ impl Manager {
     /// The address `/metrics` and the probes are served on (`None` without the server).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.inner.local_addr
+    }
+
+    /// Where the separate probe server listens, if [`ManagerBuilder::health_probe_addr`] set
+    /// one.
+    pub fn probe_addr(&self) -> Option<SocketAddr> {
+        self.inner.probe_addr
     }
 
     /// Registers more metrics in the manager's registry (served on `/metrics`).
@@ -279,11 +295,16 @@ impl Manager {
             return Err(ManagerError::AlreadyRunning);
         }
         let server_stop = CancellationToken::new();
-        let server = inner.listener.lock().take().map(|l| {
-            let inner = inner.clone();
-            let stop = server_stop.clone();
-            tokio::spawn(async move { serve(inner, l, stop).await })
-        });
+        let mut servers = Vec::new();
+        if let Some(l) = inner.listener.lock().take() {
+            let (inner, stop, serving) = (inner.clone(), server_stop.clone(), inner.metrics_serving.clone());
+            servers.push(tokio::spawn(async move { serve(inner, l, serving, stop).await }));
+        }
+        if let Some(l) = inner.probe_listener.lock().take() {
+            let serving = http::Serving { metrics: false, probes: true, tls: None, auth: None };
+            let (inner, stop) = (inner.clone(), server_stop.clone());
+            servers.push(tokio::spawn(async move { serve(inner, l, serving, stop).await }));
+        }
         // The webhook server answers the API server from the start, on every replica.
         let webhook = inner.webhook.lock().take().map(|w| {
             let stop = server_stop.clone();
@@ -402,7 +423,7 @@ impl Manager {
         if everywhere_done.is_err() {
             everywhere.abort_all();
         }
-        let stopped = self.stop(server, server_stop, failure).await;
+        let stopped = self.stop(servers, server_stop, failure).await;
         if let Some(webhook) = webhook {
             let _ = webhook.await;
         }
@@ -411,7 +432,7 @@ impl Manager {
 
     async fn stop(
         &self,
-        server: Option<tokio::task::JoinHandle<()>>,
+        servers: Vec<tokio::task::JoinHandle<()>>,
         server_stop: CancellationToken,
         failure: Arc<Mutex<Option<ManagerError>>>,
     ) -> Result<(), ManagerError> {
@@ -419,7 +440,7 @@ impl Manager {
         inner.ready.store(false, Ordering::SeqCst);
         inner.factory.shutdown();
         server_stop.cancel();
-        if let Some(server) = server {
+        for server in servers {
             let _ = server.await;
         }
         tracing::info!("manager stopped");

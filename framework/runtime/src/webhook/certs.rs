@@ -76,11 +76,11 @@ impl Reloading {
         match read(&self.cert, &self.key) {
             Ok(loaded) => {
                 *self.current.write() = (Arc::new(loaded), at);
-                tracing::info!(cert = %self.cert.display(), "webhook serving certificate reloaded");
+                tracing::info!(cert = %self.cert.display(), "serving certificate reloaded");
                 true
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the changed webhook certificate cannot be used; keeping the current one");
+                tracing::warn!(error = %e, "the changed serving certificate cannot be used; keeping the current one");
                 false
             }
         }

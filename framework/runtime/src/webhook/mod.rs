@@ -30,7 +30,7 @@
 //! ```
 
 mod admission;
-mod certs;
+pub(crate) mod certs;
 mod conversion;
 mod manifests;
 mod metrics;
