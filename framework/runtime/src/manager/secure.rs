@@ -57,13 +57,16 @@ pub(super) enum Verdict {
     Failed(&'static str),
 }
 
+/// What a decision is about: user, verb, path.
+type Decision = (String, String, String);
+
 /// The delegated authentication and authorization of `/metrics`.
 pub(super) struct Delegated {
     clientset: Clientset,
     /// Token → user (None: not authenticated), and when it was asked. Never printed.
     tokens: Mutex<HashMap<String, (Instant, Option<UserInfo>)>>,
     /// (user, verb, path) → allowed, and when it was asked.
-    decisions: Mutex<HashMap<(String, String, String), (Instant, bool)>>,
+    decisions: Mutex<HashMap<Decision, (Instant, bool)>>,
 }
 
 impl Delegated {
