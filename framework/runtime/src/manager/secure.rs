@@ -13,7 +13,7 @@ use std::{
 };
 
 use k8s_openapi::api::{
-    authentication::v1::{TokenReview, TokenReviewSpec, UserInfo},
+    authentication::v1::{TokenReview, UserInfo},
     authorization::v1::{NonResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec},
 };
 use krust_client::{Clientset, CreateOptions};
@@ -115,10 +115,10 @@ impl Delegated {
         {
             return Ok(user.clone());
         }
-        let review = TokenReview {
-            spec: TokenReviewSpec { token: token.to_string(), ..Default::default() },
-            ..Default::default()
-        };
+        // Built from JSON: the type of `spec.token` differs between Kubernetes versions of
+        // k8s-openapi (optional before 1.34, required since).
+        let review: TokenReview = serde_json::from_value(serde_json::json!({"spec": {"token": token}}))
+            .map_err(|e| format!("building the TokenReview: {e}"))?;
         let client = self.clientset.typed::<TokenReview>(None);
         let reviewed =
             tokio::time::timeout(REVIEW_TIMEOUT, client.create(&review, &CreateOptions::default()))
