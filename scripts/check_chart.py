@@ -5,8 +5,8 @@ that bad values are rejected by values.schema.json, and writes the manifests for
 
 Usage: check_chart.py CHART_DIR OUT_DIR
 Writes OUT_DIR/default.yaml (default values), OUT_DIR/full.yaml (every optional feature on,
-webhooks with a cert-manager certificate) and OUT_DIR/secret.yaml (webhooks with a provided
-Secret and caBundle), and prints one line per check. Exits non-zero on the first failure, saying what failed.
+webhooks and secure metrics with cert-manager certificates, two watched namespaces) and
+OUT_DIR/secret.yaml (webhooks and secure metrics with provided Secrets), and prints one line per check. Exits non-zero on the first failure, saying what failed.
 """
 import json
 import os
@@ -18,7 +18,8 @@ import yaml
 
 KUBE_VERSION = "1.33.0"
 FULL = {
-    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "metrics": {"secure": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "watchNamespaces": ["team-a", "team-b"],
     "networkPolicy": {
         "enabled": True,
         "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
@@ -30,7 +31,10 @@ FULL = {
     "webhook": {"enabled": True, "namespaceSelector": {"matchLabels": {"webhooks": "on"}}},
 }
 # "LS0t" is base64 of "---": any non-empty base64 text stands for a CA here.
-SECRET = {"webhook": {"enabled": True, "failurePolicy": "Ignore", "certificate": {"source": "secret", "secretName": "my-webhook-tls", "caBundle": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}}}
+SECRET = {
+    "webhook": {"enabled": True, "failurePolicy": "Ignore", "certificate": {"source": "secret", "secretName": "my-webhook-tls", "caBundle": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}},
+    "metrics": {"secure": True, "certificate": {"source": "secret", "secretName": "my-metrics-tls"}},
+}
 # Kinds that are not Kubernetes types: no schema to check them against.
 NOT_KUBERNETES = ("monitoring.coreos.com/", "cert-manager.io/")
 

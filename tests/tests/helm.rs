@@ -35,8 +35,8 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
     for line in [
         "ok helm lint --strict",
         "ok render default: 9 objects (ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount)",
-        "ok render full: 16 objects (Certificate, ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, Issuer, MutatingWebhookConfiguration, NetworkPolicy, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount, ServiceMonitor, ValidatingWebhookConfiguration)",
-        "ok render secret: 12 objects (ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, MutatingWebhookConfiguration, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount, ValidatingWebhookConfiguration)",
+        "ok render full: 19 objects (Certificate, ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, Issuer, MutatingWebhookConfiguration, NetworkPolicy, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount, ServiceMonitor, ValidatingWebhookConfiguration)",
+        "ok render secret: 13 objects (ClusterRole, ClusterRoleBinding, CustomResourceDefinition, Deployment, MutatingWebhookConfiguration, PodDisruptionBudget, Role, RoleBinding, Service, ServiceAccount, ValidatingWebhookConfiguration)",
         "ok webhooks from a Secret without caBundle refused: ",
         "ok values {\"replicas\": \"two\"} rejected: krust-operator: - at '/replicas': got string, want integer",
         "ok values {\"webhook\": {\"failurePolicy\": \"Sometimes\"}} rejected: krust-operator: - at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'",
@@ -61,6 +61,14 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         "path: /mutate-example-krust-dev-v1-website",
         "path: /convert",
         "strategy: Webhook",
+        "--health-probe-addr=0.0.0.0:8081",
+        "port: probes",
+        "--metrics-secure",
+        "--namespace=team-a,team-b",
+        "secretName: demo-krust-operator-metrics-tls",
+        "name: demo-krust-operator-metrics-reader",
+        "resources:\n  - tokenreviews",
+        "scheme: https",
     ] {
         assert!(full.contains(needle), "{needle:?} missing from the rendered chart:\n{full}");
     }
@@ -69,6 +77,7 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         "secretName: my-webhook-tls",
         "caBundle: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
         "failurePolicy: Ignore",
+        "secretName: my-metrics-tls",
     ] {
         assert!(
             secret.contains(needle),
@@ -144,11 +153,15 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         .filter_map(|l| l.trim_start().strip_prefix("- --"))
         .map(|a| format!("--{}", a.trim_matches('\'').trim_matches('"')))
         .collect();
-    assert_eq!(args.len(), 5, "the Deployment's args: {args:?}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert_eq!(args.len(), 6, "the Deployment's args: {args:?}");
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (metrics_port, port) = (free(), free());
     for arg in &mut args {
         if arg.starts_with("--metrics-addr=") {
-            *arg = format!("--metrics-addr=127.0.0.1:{port}");
+            *arg = format!("--metrics-addr=127.0.0.1:{metrics_port}");
+        }
+        if arg.starts_with("--health-probe-addr=") {
+            *arg = format!("--health-probe-addr=127.0.0.1:{port}");
         }
     }
     let mut operator = std::process::Command::new(example_binary("website_operator"))
@@ -163,6 +176,7 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         std::thread::sleep(std::time::Duration::from_millis(50));
         http_status(port, "/readyz") == Some(200)
     });
+    let metrics = http_status(metrics_port, "/metrics");
     let lease = if ready {
         kubectl(
             &[
@@ -182,7 +196,8 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
     operator.kill().unwrap();
     let output = operator.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&output.stderr);
-    assert!(ready, "/readyz never answered 200; logs:\n{logs}");
+    assert!(ready, "/readyz never answered 200 on the probe port; logs:\n{logs}");
+    assert_eq!(metrics, Some(200), "/metrics on the metrics port");
     assert!(!lease.trim().is_empty(), "the operator holds the chart's Lease operators/demo-krust-operator");
     let first = logs.lines().next().unwrap_or_default();
     assert!(
@@ -286,14 +301,18 @@ spec:
 /// this machine (`--service`); the operator runs with the Deployment's rendered arguments
 /// (ports and the certificate folder made local); then `kubectl apply` of an invalid Website is
 /// refused by the webhook, a Website written as v2 without content is converted and defaulted,
-/// and kubectl reads it back in both versions.
+/// and kubectl reads it back in both versions. Its secure metrics answer only a service account
+/// bound to the chart's metrics-reader ClusterRole.
 #[test]
 fn the_charts_webhooks_refuse_default_and_convert_through_an_api_server() {
     use base64::Engine;
     let certs = tempfile::tempdir().unwrap();
     let ca = krust_apiserver::write_webhook_certificate(certs.path()).unwrap();
-    let values = serde_json::json!({"webhook": {"enabled": true, "certificate": {
-        "source": "secret", "caBundle": base64::engine::general_purpose::STANDARD.encode(&ca)}}});
+    let values = serde_json::json!({
+        "webhook": {"enabled": true, "certificate": {
+            "source": "secret", "caBundle": base64::engine::general_purpose::STANDARD.encode(&ca)}},
+        "metrics": {"secure": true, "certificate": {"source": "secret"}},
+    });
     let rendered = Command::new("python3")
         .arg(repo().join("scripts/render_chart.py"))
         .arg(repo().join("charts/krust-operator"))
@@ -304,7 +323,7 @@ fn the_charts_webhooks_refuse_default_and_convert_through_an_api_server() {
     let manifests = String::from_utf8(rendered.stdout).unwrap();
 
     let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (webhook_port, metrics_port) = (free_port(), free_port());
+    let (webhook_port, metrics_port, probe_port) = (free_port(), free_port(), free_port());
     let service = format!("operators/demo-krust-operator-webhook=https://127.0.0.1:{webhook_port}");
     let server = ApiServerProcess::start(&["--service", &service]);
     let kubeconfig = server.kubeconfig();
@@ -339,8 +358,10 @@ fn the_charts_webhooks_refuse_default_and_convert_through_an_api_server() {
         .map(|a| format!("--{}", a.trim_matches('\'').trim_matches('"')))
         .map(|a| match a.split_once('=') {
             Some(("--metrics-addr", _)) => format!("--metrics-addr=127.0.0.1:{metrics_port}"),
+            Some(("--health-probe-addr", _)) => format!("--health-probe-addr=127.0.0.1:{probe_port}"),
             Some(("--webhook-addr", _)) => format!("--webhook-addr=127.0.0.1:{webhook_port}"),
             Some(("--webhook-cert-dir", _)) => format!("--webhook-cert-dir={}", certs.path().display()),
+            Some(("--metrics-cert-dir", _)) => format!("--metrics-cert-dir={}", certs.path().display()),
             _ => a,
         })
         .collect();
@@ -354,7 +375,7 @@ fn the_charts_webhooks_refuse_default_and_convert_through_an_api_server() {
         .unwrap();
     let ready = (0..200).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        http_status(metrics_port, "/readyz") == Some(200)
+        http_status(probe_port, "/readyz") == Some(200)
     });
     let invalid = "apiVersion: example.krust.dev/v1\nkind: Website\nmetadata: {name: big, namespace: default}\nspec: {image: nginx, replicas: 50}\n";
     let refused = kubectl(&["apply"], Some(invalid));
@@ -384,10 +405,31 @@ fn the_charts_webhooks_refuse_default_and_convert_through_an_api_server() {
         ],
         None,
     );
+    // Secure metrics: HTTPS, for a service account bound to the chart's metrics-reader only.
+    std::fs::write(home.path().join("ca.pem"), &ca).unwrap();
+    let scrape = |token: Option<&str>| {
+        let mut curl = Command::new("curl");
+        curl.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(home.path().join("ca.pem"))
+            .arg(format!("https://localhost:{metrics_port}/metrics"));
+        if let Some(t) = token {
+            curl.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        String::from_utf8_lossy(&curl.output().expect("curl runs").stdout).to_string()
+    };
+    let token = |account: &str| {
+        ok(kubectl(&["create", "serviceaccount", account, "-n", "operators"], None));
+        ok(kubectl(&["create", "token", account, "-n", "operators"], None)).trim().to_string()
+    };
+    let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: prometheus-metrics}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: demo-krust-operator-metrics-reader}\nsubjects: [{kind: ServiceAccount, name: prometheus, namespace: operators}]\n";
+    ok(kubectl(&["apply"], Some(binding)));
+    let (prometheus, other) = (token("prometheus"), token("other"));
+    let scrapes = [scrape(None), scrape(Some(&other)), scrape(Some(&prometheus))];
     operator.kill().unwrap();
     let output = operator.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&output.stderr);
     assert!(ready, "/readyz never answered 200; logs:\n{logs}");
+    assert_eq!(scrapes, ["401", "403", "200"], "no token, an unbound account, the bound one; logs:\n{logs}");
     assert!(!refused.status.success(), "a Website with 50 replicas was accepted");
     assert_eq!(
         String::from_utf8_lossy(&refused.stderr).trim(),

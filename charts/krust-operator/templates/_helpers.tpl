@@ -56,3 +56,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "krust-operator.webhookService" . }}
 {{- end }}
 {{- end }}
+
+{{/* The metrics Service (and the name of its certificate). */}}
+{{- define "krust-operator.metricsService" -}}
+{{- printf "%s-metrics" (include "krust-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The Secret holding the secure metrics server's tls.crt, tls.key and ca.crt. */}}
+{{- define "krust-operator.metricsSecret" -}}
+{{- default (printf "%s-tls" (include "krust-operator.metricsService" .)) .Values.metrics.certificate.secretName }}
+{{- end }}
