@@ -46,7 +46,7 @@ use crate::stats::option;
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../examples/operator/website.rs"]
-mod website;
+pub(crate) mod website;
 
 use website::{Website, WebsiteReconciler};
 

@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Some("leader") => leader::run(&args[1..]),
         Some("testenv") => testenv::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
+        Some("scope") if args.get(1).map(String::as_str) == Some("owned") => scope::owned(&args[2..]),
         Some("scope") => scope::run(&args[1..]),
         // Internal: one informer of Secrets, scoped or not, in its own process.
         Some("scope-client") => scope::client(&args[1..]),

@@ -131,7 +131,7 @@ pub fn client(args: &[String]) -> anyhow::Result<()> {
         let rest = RestClient::new(&config)?;
         let mut factory = SharedInformerFactory::new(&rest).with_strip_managed_fields(true);
         let expected = match mode.as_str() {
-            "all" | "metadata" => n,
+            "all" | "metadata" | "owned-full" | "owned-metadata" => n,
             "scoped" => {
                 let selector = ListOptions { label_selector: Some("scope=in".into()), ..Default::default() };
                 factory = factory.with_list_options_for_type::<Secret>(selector);
@@ -141,12 +141,54 @@ pub fn client(args: &[String]) -> anyhow::Result<()> {
         };
         // The fixed cost of running an informer (runtime threads, connection pool, buffers)
         // is paid before the baseline: an informer of the (empty) ConfigMaps first.
-        let warm = factory.informer::<k8s_openapi::api::core::v1::ConfigMap>();
-        factory.start();
-        anyhow::ensure!(warm.wait_for_cache_sync(Duration::from_secs(60)).await, "no sync");
+        // (Of the empty Secrets in the owned modes, whose objects include ConfigMaps.)
+        let warmed = if mode.starts_with("owned-") {
+            let warm = factory.informer::<Secret>();
+            factory.start();
+            warm.wait_for_cache_sync(Duration::from_secs(60)).await
+        } else {
+            let warm = factory.informer::<k8s_openapi::api::core::v1::ConfigMap>();
+            factory.start();
+            warm.wait_for_cache_sync(Duration::from_secs(60)).await
+        };
+        anyhow::ensure!(warmed, "no sync");
         tokio::time::sleep(Duration::from_millis(300)).await;
         let before = rss_kib(std::process::id());
-        let objects = if mode == "metadata" {
+        let objects = if let Some(owned) = mode.strip_prefix("owned-") {
+            // The three kinds the example operator owns, full or metadata only.
+            let mut count = 0;
+            for (group, resource) in [("apps", "deployments"), ("", "services"), ("", "configmaps")] {
+                let gvr = kube_core::GroupVersionResource::gvr(group, "v1", resource);
+                count += if owned == "metadata" {
+                    let informer = factory.metadata(&gvr);
+                    factory.start();
+                    anyhow::ensure!(informer.wait_for_cache_sync(Duration::from_secs(600)).await, "no sync");
+                    informer.indexer().len()
+                } else {
+                    match resource {
+                        "deployments" => {
+                            let i = factory.informer::<k8s_openapi::api::apps::v1::Deployment>();
+                            factory.start();
+                            anyhow::ensure!(i.wait_for_cache_sync(Duration::from_secs(600)).await, "no sync");
+                            i.indexer().len()
+                        }
+                        "services" => {
+                            let i = factory.informer::<k8s_openapi::api::core::v1::Service>();
+                            factory.start();
+                            anyhow::ensure!(i.wait_for_cache_sync(Duration::from_secs(600)).await, "no sync");
+                            i.indexer().len()
+                        }
+                        _ => {
+                            let i = factory.informer::<k8s_openapi::api::core::v1::ConfigMap>();
+                            factory.start();
+                            anyhow::ensure!(i.wait_for_cache_sync(Duration::from_secs(600)).await, "no sync");
+                            i.indexer().len()
+                        }
+                    }
+                };
+            }
+            count
+        } else if mode == "metadata" {
             let gvr = kube_core::GroupVersionResource::gvr("", "v1", "secrets");
             let informer = factory.metadata(&gvr);
             factory.start();
@@ -166,4 +208,114 @@ pub fn client(args: &[String]) -> anyhow::Result<()> {
         factory.shutdown();
         Ok(())
     })
+}
+
+/// Creates the objects `n` Websites own (a Deployment, a Service and a ConfigMap each, as the
+/// example operator's `desired_*` make them, owner references included).
+async fn load_owned(url: &str, n: usize) -> anyhow::Result<()> {
+    use crate::chaos::website::{
+        Website, WebsiteSpec, desired_config_map, desired_deployment, desired_service,
+    };
+    let client = http_client();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, next, url) = (client.clone(), next.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= n {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let mut site = Website::new(
+                    &format!("site-{i}"),
+                    WebsiteSpec {
+                        image: "nginx:1.27".into(),
+                        replicas: 2,
+                        content: format!("<h1>site {i}</h1>"),
+                    },
+                );
+                site.metadata.namespace = Some("default".into());
+                site.metadata.uid = Some(format!("00000000-0000-4000-8000-{i:012}"));
+                let objects = [
+                    ("apis/apps/v1", "deployments", serde_json::to_value(desired_deployment(&site)?)?),
+                    ("api/v1", "services", serde_json::to_value(desired_service(&site)?)?),
+                    ("api/v1", "configmaps", serde_json::to_value(desired_config_map(&site)?)?),
+                ];
+                for (prefix, plural, object) in objects {
+                    let (status, body) = request(
+                        &client,
+                        "POST",
+                        &format!("{url}/{prefix}/namespaces/default/{plural}"),
+                        Some(serde_json::to_vec(&object)?),
+                        "application/json",
+                    )
+                    .await?;
+                    anyhow::ensure!(
+                        status == 201,
+                        "create answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// `scope owned [--websites N] [--runs R]`: the example operator's caches of what its Websites
+/// own, through full informers (`owns`) and through metadata-only ones (`owns_metadata`, what
+/// it uses).
+pub fn owned(args: &[String]) -> anyhow::Result<()> {
+    let n: usize = option(args, "--websites", 10_000)?;
+    let runs: usize = option(args, "--runs", 3)?;
+    let server = ServerProcess::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let loaded = Instant::now();
+    runtime.block_on(load_owned(&server.url, n))?;
+    println!(
+        "loaded the objects of {n} Websites ({} objects) in {:.1} s",
+        3 * n,
+        loaded.elapsed().as_secs_f64()
+    );
+    let modes = ["owned-full", "owned-metadata"];
+    let mut samples: [Vec<(f64, f64, f64)>; 2] = Default::default();
+    for run in 0..runs {
+        for k in 0..modes.len() {
+            let which = (run + k) % modes.len();
+            let text = run_child(&["scope-client", &server.url, modes[which], &(3 * n).to_string()])?;
+            samples[which].push((
+                field(&text, "objects")?,
+                field(&text, "cache_kib")?,
+                field(&text, "rss_kib")?,
+            ));
+        }
+    }
+    let [full, metadata] = samples;
+    let m =
+        |v: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
+    println!(
+        "\n{:<44} {:>10} {:>14} {:>14}",
+        "the Website operator's owned objects", "objects", "cache MiB", "RSS MiB"
+    );
+    for (name, v) in [
+        ("owns (full Deployments, Services, ConfigMaps)", &full),
+        ("owns_metadata (what it uses)", &metadata),
+    ] {
+        println!(
+            "{name:<44} {:>10.0} {:>14.1} {:>14.1}",
+            m(v, |s| s.0),
+            m(v, |s| s.1) / 1024.0,
+            m(v, |s| s.2) / 1024.0
+        );
+    }
+    let ratio = m(&metadata, |s| s.1) / m(&full, |s| s.1).max(1.0);
+    println!("\nmetadata-only / full owned caches: {ratio:.3}");
+    println!("result owned_full_cache_mib {:.1}", m(&full, |s| s.1) / 1024.0);
+    println!("result owned_metadata_cache_mib {:.1}", m(&metadata, |s| s.1) / 1024.0);
+    println!("result owned_metadata_cache_ratio {ratio:.4}");
+    Ok(())
 }

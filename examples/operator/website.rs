@@ -201,8 +201,10 @@ where
         + Sync
         + 'static,
 {
-    let (applied, result) = helpers::apply_owned(ctx, &desired, MANAGER).await?;
-    let what = format!("{} {}", K::kind(&()), applied.meta().name.as_deref().unwrap_or(""));
+    // The owned kinds are cached as metadata only (`owns_metadata`): no request when the
+    // object is as this operator's last apply left it.
+    let result = helpers::apply_owned_metadata(ctx, &desired, MANAGER).await?;
+    let what = format!("{} {}", K::kind(&()), desired.meta().name.as_deref().unwrap_or(""));
     let event = match result {
         OperationResult::Created => Event::normal("Created", "Reconcile").note(format!("created {what}")),
         OperationResult::Updated => {
@@ -264,12 +266,14 @@ impl Reconciler for WebsiteReconciler {
     }
 }
 
-/// The controller: Websites, and the three kinds of objects they own.
+/// The controller: Websites, and the three kinds of objects they own — watched through
+/// metadata-only informers, since the reconciler never reads their specs (the cache holds
+/// their metadata, not the Deployments' pod templates).
 pub fn controller() -> Controller {
     Controller::for_::<Website>()
-        .owns::<Deployment>()
-        .owns::<Service>()
-        .owns::<ConfigMap>()
+        .owns_metadata::<Deployment>()
+        .owns_metadata::<Service>()
+        .owns_metadata::<ConfigMap>()
         .concurrency(2)
         .named(MANAGER)
         .build(WebsiteReconciler)

@@ -817,6 +817,78 @@ async fn owned_objects_watched_by_metadata_only_reconcile_their_owner() {
     manager.shutdown_token().cancel();
 }
 
+/// `apply_owned_metadata` with `owns_metadata`: the first reconcile applies; reconciles that
+/// find the object as their own last apply left it make no request; a change by someone else
+/// (a new resourceVersion) is applied over and reported as an update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_through_a_metadata_only_cache_skip_what_is_in_place_and_repair_what_changed() {
+    let server = ApiServer::builder().start().await.unwrap();
+    let results: Arc<Mutex<Vec<helpers::OperationResult>>> = Arc::default();
+    let seen = results.clone();
+    let probe = Probe::new(move |req: Request, ctx: Context, _| {
+        let seen = seen.clone();
+        async move {
+            let Some(owner) = ctx.lister::<ConfigMap>().namespace(&req.namespace).get(&req.name)? else {
+                return Ok(Action::done());
+            };
+            let mut desired: Secret = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("{}-secret", req.name), "namespace": req.namespace},
+                "data": {"k": "dg=="}
+            }))
+            .map_err(|e| TestError::Finalizer(e.to_string()))?;
+            let mut meta = desired.metadata.clone();
+            helpers::set_controller_reference(owner.as_ref(), &mut meta)
+                .map_err(|e| TestError::Finalizer(e.to_string()))?;
+            desired.metadata = meta;
+            let result = helpers::apply_owned_metadata(&ctx, &desired, "test-manager").await?;
+            seen.lock().push(result);
+            Ok(Action::done())
+        }
+    });
+    let controller = Controller::for_::<ConfigMap>().owns_metadata::<Secret>().build(probe.clone());
+    let cms = configmaps(&server);
+    let mut owner = cm("site");
+    owner.metadata.namespace = Some("default".into());
+    cms.create(&owner, &CreateOptions::default()).await.unwrap();
+    let manager = start(&server, vec![controller]).await;
+    probe.wait_for("site", 2).await; // created, then its own write comes back through the watch
+    assert_eq!(results.lock()[0], helpers::OperationResult::Created, "{:?}", results.lock());
+    // Reconciles of an object in place: no request at all.
+    let patches = server.request_count("PATCH");
+    for i in 0..5 {
+        cms.patch("site", PatchType::Merge, &json!({"data": {"i": i.to_string()}}), &PatchOptions::default())
+            .await
+            .unwrap();
+    }
+    probe.wait_for("site", 7).await;
+    assert!(
+        results.lock()[1..].iter().all(|r| *r == helpers::OperationResult::Unchanged),
+        "{:?}",
+        results.lock()
+    );
+    assert_eq!(server.request_count("PATCH") - patches, 5, "only the test's own patches");
+    // Someone changes the owned Secret: applied over, an update.
+    let secrets =
+        krust_client::Clientset::new(&server.kubeconfig().config).unwrap().core_v1().secrets("default");
+    secrets
+        .patch("site-secret", PatchType::Merge, &json!({"data": {"k": "aGFja2Vk"}}), &PatchOptions::default())
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        if results.lock().contains(&helpers::OperationResult::Updated) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(results.lock().contains(&helpers::OperationResult::Updated), "{:?}", results.lock());
+    let secret = secrets.get("site-secret", &Default::default()).await.unwrap();
+    assert_eq!(secret.data.unwrap()["k"].0, b"v", "the owned field is restored");
+    let informers = format!("{:?}", manager.factory());
+    assert!(!informers.contains(r#"flavor: "typed", gvr: "/v1/secrets""#), "{informers}");
+    manager.shutdown_token().cancel();
+}
+
 /// A stream from outside the cluster: one reconcile of every cached object per trigger
 /// (`reconcile_all_on`), and requests of its own (`watches_stream`), even of objects that do
 /// not exist.

@@ -5,8 +5,8 @@
 pub use super::{
     finalizer::{FinalizerError, FinalizerEvent, finalizer},
     ownership::{
-        APPLIED_HASH_ANNOTATION, OperationResult, OwnerReferenceError, apply_owned, create_or_patch,
-        create_or_update, owner_reference, set_controller_reference,
+        APPLIED_HASH_ANNOTATION, OperationResult, OwnerReferenceError, apply_owned, apply_owned_metadata,
+        create_or_patch, create_or_update, owner_reference, set_controller_reference,
     },
     status::{apply_status, patch_status},
     wait::{WaitError, conditions, wait_for},

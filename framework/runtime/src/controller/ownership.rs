@@ -187,6 +187,84 @@ where
     Ok((applied, result))
 }
 
+/// [`apply_owned`] for types the controller watches through a metadata-only informer
+/// ([`owns_metadata`](super::ControllerBuilder::owns_metadata)): the cache holds no spec to
+/// compare, so no request is made when the cached metadata shows the object is the very version
+/// this context's last apply of the same desired state returned (same
+/// [`APPLIED_HASH_ANNOTATION`], same resourceVersion): no one changed it since. Otherwise —
+/// first reconcile after a start, a change by someone else, a new desired state — it applies
+/// (server-side, forced, as `field_manager`), which changes nothing on the server when nothing
+/// differs. Returns what the apply did.
+pub async fn apply_owned_metadata<K>(
+    ctx: &Context,
+    desired: &K,
+    field_manager: &str,
+) -> Result<OperationResult, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let name = name_of(desired)?;
+    let namespace = desired.meta().namespace.clone();
+    let mut wanted = to_value(desired)?;
+    let hash = format!("{:016x}", fnv1a(wanted.to_string().as_bytes()));
+    let gvr = kube_core::GroupVersionResource::gvr(&K::group(&()), &K::version(&()), &K::plural(&()));
+    let informer = ctx.factory().metadata(&gvr);
+    if !informer.has_synced() {
+        ctx.factory().start();
+        tokio::select! {
+            _ = informer.wait_synced() => {}
+            _ = tokio::time::sleep(ctx.inner.sync_timeout) => {}
+            _ = ctx.cancellation().cancelled() => {}
+        }
+    }
+    let key = match namespace.as_deref().filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.clone(),
+    };
+    let memo_key = format!("{}/{}/{}/{key}", gvr.group, gvr.version, gvr.resource);
+    let cached = if informer.has_synced() { informer.indexer().get(&key) } else { None };
+    let before = cached.as_ref().map(|c| c.resource_version().to_string());
+    if let Some(cached) = &cached
+        && cached.annotations().get(APPLIED_HASH_ANNOTATION) == Some(&hash)
+        && ctx.inner.applied.lock().get(&memo_key)
+            == Some(&(hash.clone(), cached.resource_version().to_string()))
+    {
+        return Ok(OperationResult::Unchanged);
+    }
+    if let Some(meta) = wanted.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(map) = annotations.as_object_mut() {
+            map.insert(APPLIED_HASH_ANNOTATION.into(), json!(hash));
+        }
+    }
+    let stamped: K = serde_json::from_value(wanted)
+        .map_err(|e| Error::InvalidRequest(format!("cannot serialize the object: {e}")))?;
+    let applied = ctx
+        .client::<K>(namespace.as_deref())
+        .apply(&stamped, &PatchOptions::apply(field_manager).force())
+        .await?;
+    let rv = applied.meta().resource_version.clone().unwrap_or_default();
+    {
+        let mut memo = ctx.inner.applied.lock();
+        // Objects deleted since leave their entries: drop those no longer cached now and then.
+        if memo.len() > 2 * informer.indexer().len() + 1024 {
+            let indexer = informer.indexer();
+            memo.retain(|k, _| indexer.get(memo_key_object(k)).is_some());
+        }
+        memo.insert(memo_key, (hash, rv.clone()));
+    }
+    Ok(match before {
+        None => OperationResult::Created,
+        Some(previous) if previous != rv => OperationResult::Updated,
+        Some(_) => OperationResult::Unchanged,
+    })
+}
+
+/// The cache key (`namespace/name` or `name`) of a memo key (`group/version/resource/<key>`).
+fn memo_key_object(memo_key: &str) -> &str {
+    memo_key.splitn(4, '/').nth(3).unwrap_or("")
+}
+
 /// Whether `actual` holds every field `wanted` sets, with the same value (lists: the same
 /// length, each element held); fields the server added (defaults, status) do not matter.
 fn holds(actual: &serde_json::Value, wanted: &serde_json::Value) -> bool {

@@ -150,6 +150,9 @@ pub(crate) struct ContextInner {
     pub cancel: CancellationToken,
     pub controller: String,
     pub sync_timeout: Duration,
+    /// What [`apply_owned_metadata`](super::helpers::apply_owned_metadata) applied: key → (hash of the
+    /// desired object, resourceVersion the apply returned). Shared by every run's context.
+    pub applied: Arc<parking_lot::Mutex<std::collections::HashMap<String, (String, String)>>>,
 }
 
 /// What a reconcile works with: the clients, the caches, an event recorder and the
@@ -192,6 +195,7 @@ impl Context {
                 cancel: CancellationToken::new(),
                 controller: controller.to_string(),
                 sync_timeout: DEFAULT_LISTER_SYNC_TIMEOUT,
+                applied: Arc::default(),
             }),
         })
     }

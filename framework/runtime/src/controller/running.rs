@@ -61,6 +61,7 @@ impl Controller {
                 cancel: CancellationToken::new(),
                 controller: self.name.clone(),
                 sync_timeout: parts.sync_timeout,
+                applied: Arc::default(),
             }),
         };
         let metrics = parts.controller_metrics.for_controller(&self.name, self.spec.concurrency);
