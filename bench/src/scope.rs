@@ -210,13 +210,24 @@ pub fn client(args: &[String]) -> anyhow::Result<()> {
     })
 }
 
-/// Creates the objects `n` Websites own (a Deployment, a Service and a ConfigMap each, as the
-/// example operator's `desired_*` make them, owner references included).
+/// Creates `n` Websites and the objects each owns (a Deployment, a Service and a ConfigMap, as
+/// the example operator's `desired_*` make them, owner references included: the owners exist,
+/// so the garbage collector keeps them).
 async fn load_owned(url: &str, n: usize) -> anyhow::Result<()> {
     use crate::chaos::website::{
-        Website, WebsiteSpec, desired_config_map, desired_deployment, desired_service,
+        Website, WebsiteSpec, crd, desired_config_map, desired_deployment, desired_service,
     };
     let client = http_client();
+    let (status, body) = request(
+        &client,
+        "POST",
+        &format!("{url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"),
+        Some(serde_json::to_vec(&crd()?)?),
+        "application/json",
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "the CRD: {status}: {}", String::from_utf8_lossy(&body));
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -236,7 +247,16 @@ async fn load_owned(url: &str, n: usize) -> anyhow::Result<()> {
                     },
                 );
                 site.metadata.namespace = Some("default".into());
-                site.metadata.uid = Some(format!("00000000-0000-4000-8000-{i:012}"));
+                let (status, body) = request(
+                    &client,
+                    "POST",
+                    &format!("{url}/apis/example.krust.dev/v1/namespaces/default/websites"),
+                    Some(serde_json::to_vec(&site)?),
+                    "application/json",
+                )
+                .await?;
+                anyhow::ensure!(status == 201, "a Website: {status}: {}", String::from_utf8_lossy(&body));
+                let site: Website = serde_json::from_slice(&body)?;
                 let objects = [
                     ("apis/apps/v1", "deployments", serde_json::to_value(desired_deployment(&site)?)?),
                     ("api/v1", "services", serde_json::to_value(desired_service(&site)?)?),
