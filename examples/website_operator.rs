@@ -108,6 +108,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let manager = manager.build()?;
     website::controller().register(&manager)?;
-    manager.run_until_signal().await?;
-    Ok(())
+    let stopped = manager.run_until_signal().await;
+    // With the `otlp` feature, exports the last spans.
+    krust::operator::shutdown_tracing().await;
+    Ok(stopped?)
 }

@@ -20,6 +20,7 @@ KUBE_VERSION = "1.33.0"
 FULL = {
     "metrics": {"secure": True, "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
     "watchNamespaces": ["team-a", "team-b"],
+    "tracing": {"otlpEndpoint": "http://otel-collector.monitoring:4318"},
     "networkPolicy": {
         "enabled": True,
         "metricsFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
@@ -92,7 +93,7 @@ def main():
             fail(f"webhooks without a caBundle failed, but not naming it: {e}")
         print(f"ok webhooks from a Secret without caBundle refused: {' '.join(str(e).split())[-160:]}")
 
-    for bad, expected in (({"replicas": "two"}, "replicas"), ({"image": {"repository": ""}}, "repository"), ({"logFormat": "xml"}, "logFormat"), ({"webhook": {"failurePolicy": "Sometimes"}}, "failurePolicy")):
+    for bad, expected in (({"replicas": "two"}, "replicas"), ({"image": {"repository": ""}}, "repository"), ({"logFormat": "xml"}, "logFormat"), ({"webhook": {"failurePolicy": "Sometimes"}}, "failurePolicy"), ({"tracing": {"otlpEndpoint": "https://collector:4318"}}, "otlpEndpoint")):
         try:
             chart.validate_schema(bad)
         except Exception as e:  # HelmValuesError

@@ -69,7 +69,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         metrics = %args.operator.metrics_addr,
         "starting {{project-name}}"
     );
-    manager.run_until_signal().await?;
+    let stopped = manager.run_until_signal().await;
     tracing::info!("stopped");
-    Ok(())
+    // With the `otlp` feature, exports the last spans.
+    krust::operator::shutdown_tracing().await;
+    Ok(stopped?)
 }

@@ -40,6 +40,7 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         "ok webhooks from a Secret without caBundle refused: ",
         "ok values {\"replicas\": \"two\"} rejected: krust-operator: - at '/replicas': got string, want integer",
         "ok values {\"webhook\": {\"failurePolicy\": \"Sometimes\"}} rejected: krust-operator: - at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'",
+        "ok values {\"tracing\": {\"otlpEndpoint\": \"https://collector:4318\"}} rejected: krust-operator: - at '/tracing/otlpEndpoint'",
     ] {
         assert!(report.lines().any(|l| l.starts_with(line)), "{line:?} missing:\n{report}");
     }
@@ -69,6 +70,8 @@ fn the_chart_lints_renders_validates_and_is_accepted_by_an_api_server() {
         "name: demo-krust-operator-metrics-reader",
         "resources:\n  - tokenreviews",
         "scheme: https",
+        "name: OTEL_EXPORTER_OTLP_ENDPOINT\n          value: http://otel-collector.monitoring:4318",
+        "name: OTEL_SERVICE_NAME\n          value: demo-krust-operator",
     ] {
         assert!(full.contains(needle), "{needle:?} missing from the rendered chart:\n{full}");
     }

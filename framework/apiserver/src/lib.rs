@@ -78,6 +78,17 @@ pub enum Error {
     Kubeconfig(#[from] krust_client::ConfigError),
 }
 
+/// A request that carried a W3C trace context ([`ApiServer::traced_requests`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TracedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The URL's path.
+    pub path: String,
+    /// The `traceparent` header: `00-<trace id>-<parent span id>-<flags>`.
+    pub traceparent: String,
+}
+
 /// Builds an [`ApiServer`].
 #[derive(Clone)]
 #[must_use]
@@ -433,6 +444,13 @@ impl ApiServer {
             .position(|m| m.eq_ignore_ascii_case(method))
             .unwrap_or(server::METHODS.len());
         self.server.requests[slot].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The last requests (up to 4096) that carried a W3C trace context (`traceparent`), oldest
+    /// first: where kube-apiserver with `APIServerTracing` would continue a client's trace, for
+    /// tests of trace propagation.
+    pub fn traced_requests(&self) -> Vec<TracedRequest> {
+        self.server.traced.lock().iter().cloned().collect()
     }
 
     /// Fault: every response body (watches included) goes out `bytes` at a time with `pause`

@@ -39,7 +39,12 @@ pub(crate) struct Server {
     pub services: RwLock<std::collections::HashMap<(String, String), String>>,
     /// Requests received, by method (in [`METHODS`]' order; the last counts the others).
     pub requests: [std::sync::atomic::AtomicU64; 6],
+    /// The last requests that carried a W3C trace context, oldest first.
+    pub traced: parking_lot::Mutex<std::collections::VecDeque<crate::TracedRequest>>,
 }
+
+/// How many traced requests [`Server::traced`] keeps.
+pub(crate) const TRACED_KEPT: usize = 4096;
 
 /// The methods [`Server::requests`] counts.
 pub(crate) const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -69,6 +74,7 @@ impl Server {
             bookmark_interval,
             address: RwLock::new(String::new()),
             requests: Default::default(),
+            traced: Default::default(),
             tokens: crate::auth::Tokens::default(),
             services: RwLock::default(),
         }
@@ -118,6 +124,17 @@ impl Query {
 pub(crate) async fn handle(server: Arc<Server>, request: Request<hyper::body::Incoming>) -> Response<Body> {
     let slot = METHODS.iter().position(|m| *m == request.method().as_str()).unwrap_or(METHODS.len());
     server.requests[slot].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Some(traceparent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+        let mut traced = server.traced.lock();
+        if traced.len() == TRACED_KEPT {
+            traced.pop_front();
+        }
+        traced.push_back(crate::TracedRequest {
+            method: request.method().to_string(),
+            path: request.uri().path().to_string(),
+            traceparent: traceparent.to_string(),
+        });
+    }
     if let Some(delay) = server.faults.latency() {
         tokio::time::sleep(delay).await;
     }

@@ -70,6 +70,8 @@ pub use kube_derive::{CustomResource, KubeSchema};
 #[cfg(feature = "operator")]
 pub mod operator;
 pub mod status;
+#[cfg(feature = "opentelemetry")]
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -97,16 +97,67 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Sets up logging to stderr in `format` (`RUST_LOG` filters it; default `info`). Call it once.
+/// Sets up logging to stderr in `format` (`RUST_LOG` filters it; default `info`). Call it once,
+/// inside the Tokio runtime.
+///
+/// With the `otlp` feature, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, the spans that pass the filter (each reconcile,
+/// with its `reconcile_id`) are also exported over OTLP/HTTP
+/// ([`crate::telemetry::otlp_from_env`]; service name: `OTEL_SERVICE_NAME`, else the binary's
+/// name) and API requests carry their trace context; call [`shutdown_tracing`] before exiting.
 pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::{Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Auto if in_cluster => builder.json().init(),
-        LogFormat::Auto | LogFormat::Pretty => builder.init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Auto if in_cluster => fmt.json().boxed(),
+        LogFormat::Auto | LogFormat::Pretty => fmt.boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    #[cfg(feature = "otlp")]
+    {
+        let name = std::env::args()
+            .next()
+            .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "krust-operator".into());
+        match crate::telemetry::otlp_from_env(&name) {
+            Ok(Some(provider)) => {
+                let layer = crate::telemetry::layer(&provider);
+                let _ = TRACER_PROVIDER.set(provider);
+                registry.with(layer).init();
+                tracing::info!("exporting traces over OTLP/HTTP");
+            }
+            Ok(None) => registry.init(),
+            Err(e) => {
+                registry.init();
+                tracing::error!(error = %e, "traces are not exported");
+            }
+        }
+    }
+    #[cfg(not(feature = "otlp"))]
+    registry.init();
+}
+
+/// The provider [`init_logging`] set up, flushed by [`shutdown_tracing`].
+#[cfg(feature = "otlp")]
+static TRACER_PROVIDER: std::sync::OnceLock<crate::telemetry::opentelemetry_sdk::trace::SdkTracerProvider> =
+    std::sync::OnceLock::new();
+
+/// Exports the spans still buffered and stops exporting (with the `otlp` feature, when
+/// [`init_logging`] set export up; otherwise it does nothing). Call it once, before exiting.
+pub async fn shutdown_tracing() {
+    #[cfg(feature = "otlp")]
+    if let Some(provider) = TRACER_PROVIDER.get() {
+        // The export runs on this runtime while a blocking thread waits for it.
+        let provider = provider.clone();
+        match tokio::task::spawn_blocking(move || provider.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the last spans were not exported"),
+            Err(e) => tracing::warn!(error = %e, "the last spans were not exported"),
+        }
     }
 }
 

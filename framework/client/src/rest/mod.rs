@@ -12,6 +12,7 @@
 mod metrics;
 mod rate_limit;
 mod response;
+mod trace;
 mod warnings;
 pub mod watch;
 
@@ -24,6 +25,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use kube_core::GroupVersion;
 use serde::{Serialize, de::DeserializeOwned};
+use tracing::Instrument;
 
 pub use metrics::{MetricsHook, RequestMetrics};
 pub use response::Response;
@@ -524,6 +526,7 @@ impl Request {
         for (k, v) in &self.headers {
             headers.insert(k, v.clone());
         }
+        trace::inject(headers);
         builder
             .body(Full::new(self.body.clone().unwrap_or_default()))
             .map_err(|e| Error::InvalidRequest(format!("cannot build the request: {e}")))
@@ -535,8 +538,18 @@ impl Request {
         self.execute_with(uri, Via::Pooled).await
     }
 
-    /// [`execute`](Self::execute) through the pooled client or a dedicated connection.
+    /// [`execute`](Self::execute) through the pooled client or a dedicated connection, in the
+    /// request's span.
     async fn execute_with<R: Sent>(&self, uri: &Uri, how: Via) -> Result<R> {
+        let span = trace::span(&self.method, uri);
+        let result = self.attempts(uri, how).instrument(span.clone()).await;
+        trace::record(&span, result.as_ref().ok().map(|r: &R| r.head().status().as_u16()));
+        result
+    }
+
+    /// Sends with client-go's retry rules (connection errors of GETs, `Retry-After`, one
+    /// credential renewal on 401).
+    async fn attempts<R: Sent>(&self, uri: &Uri, how: Via) -> Result<R> {
         let shared = &self.client.shared;
         let mut retries = 0u32;
         let mut renewed_credential = false;
