@@ -407,3 +407,191 @@ subjects:
     let line = resources.lines().find(|l| l.starts_with("subjectaccessreviews ")).unwrap_or_default();
     assert!(line.split_whitespace().any(|w| w == "create") && !line.contains("list"), "{resources}");
 }
+
+const WORKLOADS: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+data: {user: YWRtaW4=, old: b2xk}
+stringData: {password: s3cret, old: new}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-np}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: one}
+spec:
+  containers:
+  - name: app
+    image: registry.local:5000/team/app
+    ports: [{containerPort: 8080}]
+    readinessProbe: {httpGet: {port: 8080}}
+  volumes:
+  - {name: conf, configMap: {name: conf}}
+  - {name: scratch}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: once}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: job, image: busybox:1.36}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: job, image: busybox}]
+"#;
+
+/// What kube-apiserver fills in on write (issue 19, item 1): objects read back as a cluster's,
+/// and applying the same manifest again changes nothing.
+#[test]
+fn built_in_objects_are_defaulted_as_kube_apiserver_does() {
+    let server = ApiServerProcess::start(&[]);
+    let first = server.apply(&format!("{DEPLOYMENT}---{WORKLOADS}"), &[]);
+    assert!(first.contains("deployment.apps/web created"), "{first}");
+
+    let deploy = server.get_json(&["deploy", "web"]);
+    let spec = &deploy["spec"];
+    assert_eq!(spec["replicas"], 2, "set values stay");
+    assert_eq!(spec["revisionHistoryLimit"], 10);
+    assert_eq!(spec["progressDeadlineSeconds"], 600);
+    assert_eq!(
+        spec["strategy"],
+        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    );
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Always");
+    assert_eq!(pod["dnsPolicy"], "ClusterFirst");
+    assert_eq!(pod["schedulerName"], "default-scheduler");
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert_eq!(pod["securityContext"], serde_json::json!({}));
+    let c = &pod["containers"][0];
+    assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(c["terminationMessagePolicy"], "File");
+    assert_eq!(c["imagePullPolicy"], "IfNotPresent", "nginx:1.25 has a tag");
+
+    let secret = server.get_json(&["secret", "creds"]);
+    assert!(secret.get("stringData").is_none(), "{secret}");
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(
+        secret["data"],
+        serde_json::json!({"user": "YWRtaW4=", "password": "czNjcmV0", "old": "bmV3"}),
+        "stringData is merged into data and wins"
+    );
+
+    let svc = server.get_json(&["svc", "web"]);
+    let s = &svc["spec"];
+    assert_eq!(s["type"], "ClusterIP");
+    assert_eq!(s["sessionAffinity"], "None");
+    assert_eq!(s["ipFamilies"], serde_json::json!(["IPv4"]));
+    assert_eq!(s["ipFamilyPolicy"], "SingleStack");
+    assert_eq!(s["internalTrafficPolicy"], "Cluster");
+    let ip = s["clusterIP"].as_str().unwrap();
+    assert!(ip.starts_with("10.96."), "{ip}");
+    assert_eq!(s["clusterIPs"], serde_json::json!([ip]));
+    assert_eq!(s["ports"][0], serde_json::json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
+    let np = server.get_json(&["svc", "web-np"]);
+    let port = &np["spec"]["ports"][0];
+    assert_eq!(port["targetPort"], "http");
+    let node_port = port["nodePort"].as_i64().unwrap();
+    assert!((30000..=32767).contains(&node_port), "{np}");
+    assert_eq!(np["spec"]["externalTrafficPolicy"], "Cluster");
+    assert_ne!(np["spec"]["clusterIP"], ip, "each Service gets its own ClusterIP");
+
+    let pod = server.get_json(&["pod", "one"]);
+    let p = &pod["spec"];
+    assert_eq!(p["serviceAccountName"], "default");
+    assert_eq!(p["enableServiceLinks"], true);
+    assert_eq!(p["priority"], 0);
+    assert_eq!(p["tolerations"].as_array().map(Vec::len), Some(2), "{p}");
+    let c = &p["containers"][0];
+    assert_eq!(c["imagePullPolicy"], "Always", "no tag: latest");
+    assert_eq!(c["ports"][0]["protocol"], "TCP");
+    let probe = &c["readinessProbe"];
+    assert_eq!(
+        (
+            &probe["timeoutSeconds"],
+            &probe["periodSeconds"],
+            &probe["successThreshold"],
+            &probe["failureThreshold"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(10), &serde_json::json!(1), &serde_json::json!(3))
+    );
+    assert_eq!(probe["httpGet"]["scheme"], "HTTP");
+    assert_eq!(probe["httpGet"]["path"], "/");
+    assert_eq!(p["volumes"][0]["configMap"]["defaultMode"], 420);
+    assert_eq!(p["volumes"][1]["emptyDir"], serde_json::json!({}));
+
+    let job = server.get_json(&["job", "once"]);
+    let j = &job["spec"];
+    assert_eq!(
+        (&j["completions"], &j["parallelism"], &j["backoffLimit"]),
+        (&serde_json::json!(1), &serde_json::json!(1), &serde_json::json!(6))
+    );
+    assert_eq!(j["completionMode"], "NonIndexed");
+    let uid = job["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(j["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid);
+    assert_eq!(j["template"]["metadata"]["labels"]["job-name"], "once");
+    assert_eq!(j["template"]["spec"]["restartPolicy"], "Never", "set values stay");
+
+    let cron = server.get_json(&["cronjob", "nightly"]);
+    let cj = &cron["spec"];
+    assert_eq!(
+        (&cj["concurrencyPolicy"], &cj["successfulJobsHistoryLimit"], &cj["failedJobsHistoryLimit"]),
+        (&serde_json::json!("Allow"), &serde_json::json!(3), &serde_json::json!(1))
+    );
+    assert_eq!(cj["jobTemplate"]["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst");
+
+    let ns = server.get_json(&["ns", "default"]);
+    assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "default");
+
+    // The same manifests again: nothing to change (a client diffing desired and actual settles).
+    // kubectl still sends a patch for the Secret's stringData and the Pod's volume without a
+    // source ($retainKeys), as against a cluster; the defaults make them no-ops.
+    let kinds =
+        ["deploy/web", "secret/creds", "svc/web", "svc/web-np", "pod/one", "job/once", "cronjob/nightly"];
+    let versions = |server: &ApiServerProcess| -> Vec<serde_json::Value> {
+        kinds.iter().map(|k| server.get_json(&[k])["metadata"]["resourceVersion"].clone()).collect()
+    };
+    let before = versions(&server);
+    let again = server.apply(&format!("{DEPLOYMENT}---{WORKLOADS}"), &[]);
+    for line in again.lines() {
+        assert!(
+            line.ends_with(" unchanged") || line == "secret/creds configured" || line == "pod/one configured",
+            "{again}"
+        );
+    }
+    assert_eq!(versions(&server), before, "nothing was written");
+    assert_eq!(server.get_json(&["deploy", "web"])["metadata"]["generation"], 1);
+    assert_eq!(server.get_json(&["svc", "web"])["spec"]["clusterIP"], ip, "an update keeps the ClusterIP");
+    // A replace without the allocated values keeps them (kube-apiserver's patchAllocatedValues).
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web-np}\nspec:\n  type: NodePort\n  selector: {app: web}\n  ports: [{port: 8080, targetPort: http}]\n";
+    let out = server.kubectl_with_input(&["replace", "-f", "-"], Some(svc));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = server.get_json(&["svc", "web-np"]);
+    assert_eq!(after["spec"]["clusterIP"], np["spec"]["clusterIP"]);
+    assert_eq!(after["spec"]["ports"][0]["nodePort"], node_port);
+}

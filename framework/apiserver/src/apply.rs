@@ -469,7 +469,7 @@ pub(crate) fn server_side_apply(ctx: Ctx) -> ApiResult<Response<Body>> {
             subresource: sub.clone(),
             fields: applied_paths.clone(),
         });
-        let decision = prepare_update(&res, current, merged, sub.as_deref(), &manager)?;
+        let decision = prepare_update(&server.allocations, &res, current, merged, sub.as_deref(), &manager)?;
         Ok(match decision {
             Write::Put(mut obj) => {
                 write_entries(&mut obj, &list);

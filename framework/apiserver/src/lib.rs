@@ -28,6 +28,7 @@ pub use tls::write_webhook_certificate;
 mod controllers;
 mod conversion;
 mod crd;
+mod defaults;
 mod discovery;
 mod events;
 mod faults;

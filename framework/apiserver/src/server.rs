@@ -41,6 +41,8 @@ pub(crate) struct Server {
     pub requests: [std::sync::atomic::AtomicU64; 6],
     /// The last requests that carried a W3C trace context, oldest first.
     pub traced: parking_lot::Mutex<std::collections::VecDeque<crate::TracedRequest>>,
+    /// Service ClusterIPs and node ports handed out.
+    pub allocations: parking_lot::Mutex<crate::defaults::Allocations>,
 }
 
 /// How many traced requests [`Server::traced`] keeps.
@@ -75,6 +77,7 @@ impl Server {
             address: RwLock::new(String::new()),
             requests: Default::default(),
             traced: Default::default(),
+            allocations: Default::default(),
             tokens: crate::auth::Tokens::default(),
             services: RwLock::default(),
         }

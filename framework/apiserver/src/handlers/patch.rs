@@ -71,13 +71,13 @@ pub(crate) fn patch(ctx: Ctx) -> ApiResult<Response<Body>> {
             let decision = if sub.as_deref() == Some("scale") {
                 let mut obj = cur.clone();
                 crate::object::set_path(&mut obj, &["spec", "replicas"], target["spec"]["replicas"].clone());
-                prepare_update(&res, current, obj, None, &manager)?
+                prepare_update(&ctx.server.allocations, &res, current, obj, None, &manager)?
             } else {
                 // A patch that does not set resourceVersion applies to whatever is current.
                 if target["metadata"]["resourceVersion"] == cur["metadata"]["resourceVersion"] {
                     meta_mut(&mut target).remove("resourceVersion");
                 }
-                prepare_update(&res, current, target, sub.as_deref(), &manager)?
+                prepare_update(&ctx.server.allocations, &res, current, target, sub.as_deref(), &manager)?
             };
             Ok(if ctx.dry_run() { Write::Unchanged(current.clone()) } else { decision })
         },

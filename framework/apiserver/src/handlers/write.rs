@@ -156,7 +156,7 @@ pub(crate) fn prepare_create(
     }
     validate_custom(res, &name, &mut obj)?;
     crate::shape::check(res, &name, &obj)?;
-    let _ = server;
+    crate::defaults::apply(res, &mut obj, None, &server.allocations);
     Ok((obj, name))
 }
 
@@ -269,6 +269,7 @@ pub(crate) fn without(obj: &Value, keys: &[&str]) -> Value {
 /// The object an update produces from the current one, or an error; `sub` is `status` for the
 /// status subresource.
 pub(crate) fn prepare_update(
+    alloc: &parking_lot::Mutex<crate::defaults::Allocations>,
     res: &ResourceDef,
     current: &Stored,
     mut new: Value,
@@ -359,6 +360,9 @@ pub(crate) fn prepare_update(
         }
     }
     crate::shape::check(res, &name, &result)?;
+    if sub.is_none() {
+        crate::defaults::apply(res, &mut result, Some(&cur), alloc);
+    }
     // Generation.
     let changed = match res.generation {
         Generation::None => false,
@@ -402,7 +406,14 @@ pub(crate) fn update(ctx: Ctx) -> ApiResult<Response<Body>> {
     let written =
         admission::write(&ctx.server, &attrs, &ctx.storage(), &key(ctx.namespace(), &name), |current| {
             let current = current.ok_or_else(|| ApiError::not_found(&res, &name))?;
-            let decision = prepare_update(&res, current, body.clone(), sub.as_deref(), &manager)?;
+            let decision = prepare_update(
+                &ctx.server.allocations,
+                &res,
+                current,
+                body.clone(),
+                sub.as_deref(),
+                &manager,
+            )?;
             Ok(if ctx.dry_run() { Write::Unchanged(current.clone()) } else { decision })
         })?;
     after_write(&ctx.server, &res, &written);
@@ -452,7 +463,7 @@ pub(crate) fn update_scale(ctx: Ctx, scale: Value) -> ApiResult<Response<Body>> 
         let mut obj = current.value();
         crate::object::set_path(&mut obj, &["spec", "replicas"], json!(replicas));
         meta_mut(&mut obj).remove("resourceVersion");
-        prepare_update(&res, current, obj, None, &manager)
+        prepare_update(&ctx.server.allocations, &res, current, obj, None, &manager)
     })?;
     Ok(json_response(StatusCode::OK, scale_of(&written.object().value()).to_string()))
 }
