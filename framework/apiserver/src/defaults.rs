@@ -226,7 +226,7 @@ fn container(c: &mut Value) {
     set(map, "terminationMessagePath", json!("/dev/termination-log"));
     set(map, "terminationMessagePolicy", json!("File"));
     set(map, "resources", json!({}));
-    if !map.get("imagePullPolicy").is_some_and(|p| p.as_str().is_some_and(|p| !p.is_empty())) {
+    if map.get("imagePullPolicy").is_none_or(|p| p.as_str().is_none_or(|p| p.is_empty())) {
         let image = map.get("image").and_then(Value::as_str).unwrap_or_default();
         map.insert("imagePullPolicy".into(), json!(pull_policy(image)));
     }
