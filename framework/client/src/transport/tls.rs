@@ -74,6 +74,7 @@ pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::ring::default_provider()
 }
 
+/// The rustls cryptography the `aws-lc-rs` feature chose (`ring` is off).
 #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
 pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
     rustls::crypto::aws_lc_rs::default_provider()
