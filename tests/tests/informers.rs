@@ -595,6 +595,15 @@ async fn a_relist_keeps_unchanged_objects_and_replaces_only_what_changed() {
         informer.indexer().list().into_iter().map(|o| (o.name().to_string(), o)).collect();
     assert_eq!(before.len(), 600);
     assert_eq!(informer.reflector().lists_completed(), 1);
+    // The informer's watch is open (not still on its way, where closing the watches would miss
+    // it and it would see the changes below as events).
+    for _ in 0..1000 {
+        if server.watch_count() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.watch_count(), 1, "the informer watches");
 
     // Disconnected (every re-watch fails until the changes are made, however long they take
     // on a loaded machine), changes happen, their history is lost.
