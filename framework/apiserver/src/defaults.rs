@@ -70,12 +70,12 @@ pub(crate) fn apply(
     if res.custom {
         return;
     }
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
     match (res.group.as_str(), res.plural.as_str()) {
         ("", "secrets") => secret(obj),
         ("", "namespaces") => {
+            let name = obj["metadata"]["name"].clone();
             let labels = object(&mut obj["metadata"], "labels");
-            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            labels.insert("kubernetes.io/metadata.name".into(), name);
         }
         ("", "pods") => pod(obj),
         ("", "podtemplates") => pod_template(&mut obj["template"]),

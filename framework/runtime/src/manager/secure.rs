@@ -109,6 +109,19 @@ impl Delegated {
         }
     }
 
+    /// Creates a review (TokenReview, SubjectAccessReview) and returns the API server's answer,
+    /// within [`REVIEW_TIMEOUT`].
+    async fn review<K>(&self, review: &K) -> Result<K, String>
+    where
+        K: kube_core::Resource<DynamicType = ()> + serde::Serialize + serde::de::DeserializeOwned + Clone,
+    {
+        let client = self.clientset.typed::<K>(None);
+        tokio::time::timeout(REVIEW_TIMEOUT, client.create(review, &CreateOptions::default()))
+            .await
+            .map_err(|_| format!("no answer within {REVIEW_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())
+    }
+
     async fn authenticate(&self, token: &str) -> Result<Option<UserInfo>, String> {
         if let Some((at, user)) = self.tokens.lock().get(token)
             && at.elapsed() < AUTHN_TTL
@@ -119,12 +132,7 @@ impl Delegated {
         // k8s-openapi (optional before 1.34, required since).
         let review: TokenReview = serde_json::from_value(serde_json::json!({"spec": {"token": token}}))
             .map_err(|e| format!("building the TokenReview: {e}"))?;
-        let client = self.clientset.typed::<TokenReview>(None);
-        let reviewed =
-            tokio::time::timeout(REVIEW_TIMEOUT, client.create(&review, &CreateOptions::default()))
-                .await
-                .map_err(|_| format!("no answer within {REVIEW_TIMEOUT:?}"))?
-                .map_err(|e| e.to_string())?;
+        let reviewed = self.review(&review).await?;
         let user = reviewed
             .status
             .filter(|s| s.authenticated == Some(true))
@@ -159,12 +167,7 @@ impl Delegated {
             },
             ..Default::default()
         };
-        let client = self.clientset.typed::<SubjectAccessReview>(None);
-        let reviewed =
-            tokio::time::timeout(REVIEW_TIMEOUT, client.create(&review, &CreateOptions::default()))
-                .await
-                .map_err(|_| format!("no answer within {REVIEW_TIMEOUT:?}"))?
-                .map_err(|e| e.to_string())?;
+        let reviewed = self.review(&review).await?;
         let allowed = reviewed.status.is_some_and(|s| s.allowed);
         let mut decisions = self.decisions.lock();
         if decisions.len() >= MAX_CACHED {
