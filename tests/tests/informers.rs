@@ -61,6 +61,19 @@ async fn setup(
     (typed, informer, recorder)
 }
 
+/// Waits until the server has `n` watches open, so that `close_watches` cuts them (a watch
+/// still on its way when they are closed would escape and see the changes that follow as
+/// events).
+async fn wait_for_watches(server: &ApiServer, n: usize) {
+    for _ in 0..1000 {
+        if server.watch_count() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.watch_count(), n, "the informer's watches are open");
+}
+
 fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name}, "data": {"v": "1"}})).unwrap()
 }
@@ -106,6 +119,7 @@ async fn relists_after_410_with_tombstones_for_deletions_missed() {
     }
     tokio::spawn(informer.clone().run());
     assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
+    wait_for_watches(&server, 1).await;
     // Disconnect: watches closed and re-watches failing (the reflector backs off and tries
     // again) until b is deleted and c created...
     server.fail_next_reads(u32::MAX, 503, None);
@@ -394,6 +408,7 @@ async fn a_410_at_watch_start_relists_and_tombstones_what_was_deleted() {
     tokio::spawn(informer.clone().run());
     assert!(informer.wait_for_cache_sync(Duration::from_secs(10)).await);
     assert_eq!(informer.reflector().lists_started(), 1);
+    wait_for_watches(&server, 1).await;
     // Re-watches fail (503: retried as watches) until a is deleted; the next one is answered
     // with HTTP 410 (not an ERROR event).
     server.fail_next_reads(u32::MAX, 503, None);
@@ -595,15 +610,7 @@ async fn a_relist_keeps_unchanged_objects_and_replaces_only_what_changed() {
         informer.indexer().list().into_iter().map(|o| (o.name().to_string(), o)).collect();
     assert_eq!(before.len(), 600);
     assert_eq!(informer.reflector().lists_completed(), 1);
-    // The informer's watch is open (not still on its way, where closing the watches would miss
-    // it and it would see the changes below as events).
-    for _ in 0..1000 {
-        if server.watch_count() >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(server.watch_count(), 1, "the informer watches");
+    wait_for_watches(&server, 1).await;
 
     // Disconnected (every re-watch fails until the changes are made, however long they take
     // on a loaded machine), changes happen, their history is lost.
@@ -751,6 +758,7 @@ async fn an_informer_of_several_namespaces_caches_them_together_and_relists_each
     let before: std::collections::HashMap<String, Arc<Cached<ConfigMap>>> =
         informer.indexer().list().into_iter().map(|o| (o.key(), o)).collect();
 
+    wait_for_watches(&server, 2).await;
     // Disconnected; b-1 is deleted and a-0 changed meanwhile; history lost: both relist.
     server.fail_next_reads(u32::MAX, 503, None);
     server.close_watches();
