@@ -78,11 +78,11 @@ pub(crate) fn apply(
             labels.insert("kubernetes.io/metadata.name".into(), name);
         }
         ("", "pods") => pod(obj),
-        ("", "podtemplates") => pod_template(&mut obj["template"]),
+        ("", "podtemplates") => pod_template(obj, "/template"),
         ("", "replicationcontrollers") => {
             let spec = object(obj, "spec");
             set(spec, "replicas", json!(1));
-            pod_template(&mut obj["spec"]["template"]);
+            pod_template(obj, "/spec/template");
         }
         ("", "services") => service(obj, old, alloc),
         ("", "persistentvolumeclaims") => {
@@ -100,11 +100,11 @@ pub(crate) fn apply(
                 set(rolling, "maxUnavailable", json!("25%"));
                 set(rolling, "maxSurge", json!("25%"));
             }
-            pod_template(&mut obj["spec"]["template"]);
+            pod_template(obj, "/spec/template");
         }
         ("apps", "replicasets") => {
             set(object(obj, "spec"), "replicas", json!(1));
-            pod_template(&mut obj["spec"]["template"]);
+            pod_template(obj, "/spec/template");
         }
         ("apps", "statefulsets") => {
             let spec = object(obj, "spec");
@@ -119,12 +119,13 @@ pub(crate) fn apply(
             let retention = object(&mut obj["spec"], "persistentVolumeClaimRetentionPolicy");
             set(retention, "whenDeleted", json!("Retain"));
             set(retention, "whenScaled", json!("Retain"));
-            if let Some(claims) = obj["spec"]["volumeClaimTemplates"].as_array_mut() {
+            if let Some(claims) = obj.pointer_mut("/spec/volumeClaimTemplates").and_then(Value::as_array_mut)
+            {
                 for claim in claims {
                     set(object(claim, "spec"), "volumeMode", json!("Filesystem"));
                 }
             }
-            pod_template(&mut obj["spec"]["template"]);
+            pod_template(obj, "/spec/template");
         }
         ("apps", "daemonsets") => {
             set(object(obj, "spec"), "revisionHistoryLimit", json!(10));
@@ -135,7 +136,7 @@ pub(crate) fn apply(
                 set(rolling, "maxUnavailable", json!(1));
                 set(rolling, "maxSurge", json!(0));
             }
-            pod_template(&mut obj["spec"]["template"]);
+            pod_template(obj, "/spec/template");
         }
         ("batch", "jobs") => job(obj, old),
         ("batch", "cronjobs") => {
@@ -144,7 +145,7 @@ pub(crate) fn apply(
             set(spec, "suspend", json!(false));
             set(spec, "successfulJobsHistoryLimit", json!(3));
             set(spec, "failedJobsHistoryLimit", json!(1));
-            pod_template(&mut obj["spec"]["jobTemplate"]["spec"]["template"]);
+            pod_template(obj, "/spec/jobTemplate/spec/template");
         }
         _ => {}
     }
@@ -196,9 +197,10 @@ fn pod(obj: &mut Value) {
 }
 
 /// A pod template (`.spec.template` of the workloads).
-fn pod_template(template: &mut Value) {
-    if template.is_object() {
-        pod_spec(&mut template["spec"]);
+/// The pod template at `pointer` of `obj`, when there is one (nothing is added when not).
+fn pod_template(obj: &mut Value, pointer: &str) {
+    if let Some(spec) = obj.pointer_mut(&format!("{pointer}/spec")) {
+        pod_spec(spec);
     }
 }
 
@@ -237,7 +239,7 @@ fn container(c: &mut Value) {
     }
     if let Some(env) = map.get_mut("env").and_then(Value::as_array_mut) {
         for var in env {
-            if let Some(field) = var["valueFrom"].get_mut("fieldRef").and_then(Value::as_object_mut) {
+            if let Some(field) = var.pointer_mut("/valueFrom/fieldRef").and_then(Value::as_object_mut) {
                 set(field, "apiVersion", json!("v1"));
             }
         }
@@ -390,7 +392,7 @@ fn job(obj: &mut Value, old: Option<&Value>) {
             labels.entry(k).or_insert(v);
         }
     }
-    pod_template(&mut obj["spec"]["template"]);
+    pod_template(obj, "/spec/template");
 }
 
 /// Sets `key` when it is absent or null.
