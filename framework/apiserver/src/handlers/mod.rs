@@ -82,7 +82,7 @@ pub(crate) fn decode_body(content_type: &str, body: &[u8]) -> ApiResult<Value> {
             None => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaType",
-                "this server decodes protobuf bodies only for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest and the review APIs; send JSON",
+                "this server decodes protobuf bodies only for the built-in kinds it serves (custom resources have no protobuf form); send JSON",
             ),
         });
     }

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Generates framework/apiserver/src/protobuf/generated.rs: a `ToJson` impl for every message of
+k8s-pb that the kinds krust-apiserver serves reach, plus the (apiVersion, kind) -> decoder table.
+
+JSON field names come from k8s-openapi (the same Kubernetes types, with serde names), falling
+back to lowerCamelCase. Run it after bumping k8s-pb or k8s-openapi:
+
+    python3 framework/apiserver/codegen/protobuf_json.py \
+        ~/.cargo/registry/src/*/k8s-pb-0.9.0 ~/.cargo/registry/src/*/k8s-openapi-0.29.0
+    cargo fmt --all
+"""
+import os
+import re
+import sys
+
+PB, OPENAPI = sys.argv[1], sys.argv[2]
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESOURCES = os.path.join(HERE, "..", "src", "resources.rs")
+OUT = os.path.join(HERE, "..", "src", "protobuf", "generated.rs")
+
+# Messages with a JSON form of their own, written by hand in protobuf/json.rs.
+SPECIAL = {
+    "apimachinery::pkg::apis::meta::v1::Time",
+    "apimachinery::pkg::apis::meta::v1::MicroTime",
+    "apimachinery::pkg::apis::meta::v1::Duration",
+    "apimachinery::pkg::apis::meta::v1::FieldsV1",
+    "apimachinery::pkg::apis::meta::v1::Verbs",
+    "apimachinery::pkg::util::intstr::IntOrString",
+    "apimachinery::pkg::api::resource::Quantity",
+    "apimachinery::pkg::runtime::RawExtension",
+    "apiextensions_apiserver::pkg::apis::apiextensions::v1::Json",
+    "apiextensions_apiserver::pkg::apis::apiextensions::v1::JsonSchemaPropsOrArray",
+    "apiextensions_apiserver::pkg::apis::apiextensions::v1::JsonSchemaPropsOrBool",
+    "apiextensions_apiserver::pkg::apis::apiextensions::v1::JsonSchemaPropsOrStringArray",
+    "api::authentication::v1::ExtraValue",
+    "api::authorization::v1::ExtraValue",
+}
+
+RUST_KEYWORDS = {"type", "ref", "continue", "override", "enum", "struct", "match", "loop", "as",
+                 "in", "mod", "fn", "impl", "trait", "use", "where", "static", "const", "self"}
+
+# Fields whose JSON names are not their protobuf names.
+RENAMED = {("JsonSchemaProps", "ref"): "$ref", ("JsonSchemaProps", "schema"): "$schema"}
+
+# Messages embedded inline in their Go type (besides every `localObjectReference`).
+INLINE = {
+    ("RuleWithOperations", "rule"), ("EphemeralContainer", "ephemeral_container_common"),
+    ("Probe", "handler"), ("Volume", "volume_source"),
+    ("PersistentVolumeSpec", "persistent_volume_source"),
+}
+
+# Fields that are pointers in the Go types, where a zero value is a value and not "unset"
+# (Go's protobuf encoder writes every non-pointer field, zero or not, and its JSON encoder
+# leaves zero non-pointer fields out; pointer fields are written only when set).
+KEEP_ZERO = {
+    # Pointers.
+    "replicas", "runAsUser", "runAsGroup", "fsGroup", "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds", "backoffLimit", "backoffLimitPerIndex", "maxFailedIndexes",
+    "parallelism", "completions", "revisionHistoryLimit", "progressDeadlineSeconds",
+    "successfulJobsHistoryLimit", "failedJobsHistoryLimit", "ttlSecondsAfterFinished",
+    "startingDeadlineSeconds", "automountServiceAccountToken", "enableServiceLinks",
+    "runAsNonRoot", "privileged", "allowPrivilegeEscalation", "readOnlyRootFilesystem",
+    "suspend", "optional", "storageClassName", "hostUsers", "shareProcessNamespace",
+    "setHostnameAsFQDN", "allocateLoadBalancerNodePorts", "defaultMode", "mode", "immutable",
+    "expirationSeconds", "priority", "leaseDurationSeconds", "leaseTransitions", "partition",
+    "started", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
+    "minProperties", "maxProperties", "multipleOf", "controller", "blockOwnerDeletion",
+    "manualSelector",
+    # Required (no omitempty): Go writes them even when zero.
+    "value", "containerPort", "port", "ready", "restartCount", "allowed", "served", "storage",
+    "weight", "seconds",
+}
+
+
+def read_json_names():
+    """(struct name, snake field) -> json name, and snake -> json over all types."""
+    versions = sorted(d for d in os.listdir(os.path.join(OPENAPI, "src")) if d.startswith("v1_"))
+    root = os.path.join(OPENAPI, "src", versions[-1])
+    per_type, anywhere, known = {}, {}, set()
+    pat = re.compile(r'"([^"]+)" => Field::Key_(\w+),')
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if not f.endswith(".rs"):
+                continue
+            text = open(os.path.join(dirpath, f)).read()
+            m = re.search(r"pub struct (\w+) \{", text)
+            if not m:
+                continue
+            known.add(m.group(1).lower())
+            for json_name, snake in pat.findall(text):
+                per_type[(m.group(1).lower(), norm(snake))] = json_name
+                anywhere.setdefault(snake, json_name)
+    return per_type, anywhere, known
+
+
+def norm(snake):
+    """k8s-pb and k8s-openapi split initialisms differently (`u_id`/`uid`, `type`/`type_`)."""
+    return snake.replace("_", "").lower()
+
+
+def camel(snake):
+    head, *rest = snake.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def parse_pb():
+    """module path -> {struct: [(attr, field, type)]}."""
+    modules = {}
+    src = os.path.join(PB, "src")
+    for dirpath, _, files in os.walk(src):
+        if "mod.rs" not in files:
+            continue
+        rel = os.path.relpath(dirpath, src)
+        if rel == "." or rel.startswith("metrics"):
+            continue
+        module = rel.replace(os.sep, "::")
+        lines = open(os.path.join(dirpath, "mod.rs")).read().split("\n")
+        structs, current, i = {}, None, 0
+        while i < len(lines):
+            line = lines[i].strip()
+            m = re.match(r"pub struct (\w+) \{(\})?$", line)
+            if m:
+                structs[m.group(1)] = []
+                current = None if m.group(2) else m.group(1)
+            elif line == "}" and current:
+                current = None
+            elif current and line.startswith("#[prost("):
+                attr = line[len("#[prost("):-2]
+                i += 1
+                decl = lines[i].strip()
+                while not decl.endswith(",") or decl.count("<") != decl.count(">"):
+                    i += 1
+                    decl = decl + " " + lines[i].strip()
+                m = re.match(r"pub (?:r#)?(\w+):\s*(.*),$", decl)
+                structs[current].append((attr, m.group(1), m.group(2)))
+            i += 1
+        if structs:
+            modules[module] = structs
+    return modules
+
+
+def resolve(module, ty):
+    """The k8s-pb path of the message a field's type names (None for scalars)."""
+    inner = re.sub(r",\s*>", ">", re.sub(r"\s+", " ", ty)).replace("< ", "<").replace(" >", ">")
+    for wrapper in ("::core::option::Option<", "::prost::alloc::vec::Vec<", "::prost::alloc::boxed::Box<"):
+        if inner.startswith(wrapper):
+            inner = inner[len(wrapper):-1]
+    if inner.startswith("::prost::alloc::collections::BTreeMap<"):
+        inner = inner.split(",", 1)[1].strip()[:-1]
+    if inner.startswith("::") or inner in ("i32", "i64", "bool", "f64", "u8"):
+        return None
+    parts = inner.split("::")
+    base = module.split("::")
+    while parts and parts[0] == "super":
+        parts.pop(0)
+        base.pop()
+    if parts and parts[0] == "crate":
+        parts.pop(0)
+        base = []
+    return "::".join(base + parts)
+
+
+def main():
+    per_type, anywhere, known = read_json_names()
+    modules = parse_pb()
+    by_path = {f"{m}::{s}": fields for m, structs in modules.items() for s, fields in structs.items()}
+    resources = open(RESOURCES).read()
+    served = re.findall(r'\bb\(\s*"([^"]*)",\s*"([^"]*)",\s*"([^"]*)"', resources)
+    served += [("authentication.k8s.io", "v1", "TokenRequest"), ("autoscaling", "v1", "Scale"),
+               ("policy", "v1", "Eviction")]
+    # (apiVersion, kind) -> k8s-pb path, from the modules' Resource impls and names.
+    roots = {}
+    for (group, version, kind) in served:
+        api_version = f"{group}/{version}" if group else version
+        candidates = [p for p in by_path if p.endswith(f"::{version}::{kind}") and
+                      (p.startswith("api::") or p.startswith("apiextensions_apiserver::"))]
+        short = group.split(".")[0] if group else "core"
+        if short == "apiextensions":
+            candidates = [p for p in candidates if p.startswith("apiextensions_apiserver::")]
+        else:
+            candidates = [p for p in candidates if p.split("::")[1] == short]
+        if len(candidates) != 1:
+            sys.exit(f"no single k8s-pb message for {api_version} {kind}: {candidates}")
+        roots[(api_version, kind)] = candidates[0]
+    # The messages they reach.
+    reached, todo = set(), list(roots.values())
+    while todo:
+        path = todo.pop()
+        if path in reached or path in SPECIAL:
+            continue
+        reached.add(path)
+        module = path.rsplit("::", 1)[0]
+        for attr, _, ty in by_path[path]:
+            target = resolve(module, ty)
+            if target:
+                if target not in by_path and target not in SPECIAL:
+                    sys.exit(f"{path}: cannot resolve {ty}")
+                todo.append(target)
+    out = [
+        "// @generated by framework/apiserver/codegen/protobuf_json.py from k8s-pb's messages and",
+        "// k8s-openapi's JSON field names. Do not edit by hand.",
+        "",
+        "use super::json::{Fields, ToJson};",
+        "use k8s_pb as pb;",
+        "use prost::Message;",
+        "use serde_json::Value;",
+        "",
+    ]
+    for path in sorted(reached):
+        name = path.rsplit("::", 1)[1]
+        out.append(f"impl ToJson for pb::{path} {{")
+        out.append("    fn to_json(&self) -> Result<Value, String> {")
+        fields = by_path[path]
+        if not fields:
+            out.append("        Ok(Value::Object(Default::default()))")
+        else:
+            out.append("        let mut f = Fields::default();")
+            for attr, field, ty in fields:
+                rust = f"r#{field}" if field in RUST_KEYWORDS else field
+                if (name, field) in INLINE or field == "local_object_reference":
+                    # Embedded inline in the Go type (`json:",inline"`): its fields are the
+                    # object's own in JSON.
+                    out.append(f"        f.inline(&self.{rust})?;")
+                    continue
+                json_name = RENAMED.get((name, field)) or per_type.get((name.lower(), norm(field)))
+                if not json_name:
+                    json_name = anywhere.get(field) or camel(field)
+                    if name.lower() in known:
+                        print(f"note: {path}.{field} not in k8s-openapi; named {json_name}")
+                method = "keep" if json_name in KEEP_ZERO else "put"
+                out.append(f'        f.{method}("{json_name}", &self.{rust})?;')
+            out.append("        Ok(f.into_value())")
+        out.append("    }")
+        out.append("}")
+    out.append("")
+    out.append("/// Decodes the message of `(apiVersion, kind)` into its JSON object; `None` for a kind")
+    out.append("/// this server does not serve.")
+    out.append("pub(super) fn decode(api_version: &str, kind: &str, raw: &[u8]) -> Option<Result<Value, String>> {")
+    out.append("    fn json<M: Message + Default + ToJson>(raw: &[u8]) -> Result<Value, String> {")
+    out.append("        M::decode(raw).map_err(|e| e.to_string())?.to_json()")
+    out.append("    }")
+    out.append("    Some(match (api_version, kind) {")
+    for (api_version, kind), path in sorted(roots.items()):
+        out.append(f'        ("{api_version}", "{kind}") => json::<pb::{path}>(raw),')
+    out.append("        _ => return None,")
+    out.append("    })")
+    out.append("}")
+    out.append("")
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    open(OUT, "w").write("\n".join(out))
+    print(f"{len(reached)} messages, {len(roots)} kinds -> {OUT}")
+
+
+main()
