@@ -112,22 +112,31 @@ pub(crate) fn convert_blocking(
     tokio::runtime::Handle::current().block_on(convert(server, res, objects, desired))
 }
 
-/// A stored object as `res`'s version presents it (the same revision).
+/// A stored object as `res`'s version presents it (the same revision): converted, and with
+/// the schema's defaults filled in (an object stored before a default was added gets it on
+/// read, as from kube-apiserver).
 pub(crate) fn view(server: &Server, res: &ResourceDef, stored: &Stored) -> ApiResult<Stored> {
     if !res.custom || stored.summary.api_version == res.api_version() || !needs_webhook_for(res) {
-        return Ok(stored.clone());
+        return Ok(defaulted(res, stored.clone()));
     }
     let mut converted = convert_blocking(server, res, vec![stored.value()], &res.api_version())?;
-    Ok(Stored::new(stored.rv, &converted.pop().unwrap_or_default()))
+    Ok(defaulted(res, Stored::new(stored.rv, &converted.pop().unwrap_or_default())))
 }
 
 /// [`view`] for async code (watches).
 pub(crate) async fn view_async(server: &Server, res: &ResourceDef, stored: &Stored) -> ApiResult<Stored> {
     if !res.custom || stored.summary.api_version == res.api_version() || !needs_webhook_for(res) {
-        return Ok(stored.clone());
+        return Ok(defaulted(res, stored.clone()));
     }
     let mut converted = convert(server, res, vec![stored.value()], &res.api_version()).await?;
-    Ok(Stored::new(stored.rv, &converted.pop().unwrap_or_default()))
+    Ok(defaulted(res, Stored::new(stored.rv, &converted.pop().unwrap_or_default())))
+}
+
+/// `stored` with the defaults of `res`'s schema it lacks.
+fn defaulted(res: &ResourceDef, stored: Stored) -> Stored {
+    let Some(schema) = res.schema.as_ref().filter(|s| s.has_defaults()) else { return stored };
+    let mut value = stored.value();
+    if schema.default(&mut value) { Stored::new(stored.rv, &value) } else { stored }
 }
 
 fn needs_webhook_for(res: &ResourceDef) -> bool {

@@ -11,10 +11,13 @@ use serde_json::{Map, Value, json};
 
 use crate::resources::{ALL_VERBS, Generation, ResourceDef, Subresource};
 
-/// The schema of one served version.
+/// The schema of one served version, with its validation rules compiled.
 #[derive(Debug)]
 pub(crate) struct Schema {
     pub root: Value,
+    rules: crate::cel::Rules,
+    /// Whether any node has a `default` (objects read back are defaulted then).
+    has_defaults: bool,
 }
 
 /// The resources a CRD serves (one per served version), or the reasons it is invalid.
@@ -49,6 +52,7 @@ fn check_schema(node: &Value, at: &str, errors: &mut Vec<(String, String)>) {
             None => errors.push((format!("{at}.pattern"), "Invalid value: must be a string".into())),
         }
     }
+    crate::cel::check(node, at, errors);
     if let Some(props) = map.get("properties").and_then(Value::as_object) {
         for (name, child) in props {
             check_schema(child, &format!("{at}.properties[{name}]"), errors);
@@ -171,7 +175,7 @@ pub(crate) fn resources_of(crd: &Value) -> Result<Vec<Arc<ResourceDef>>, Vec<(St
             generation: Generation::AllButMetadataAndStatus,
             custom: true,
             storage: format!("{group}/{plural}"),
-            schema: (!schema.is_null()).then(|| Arc::new(Schema { root: schema })),
+            schema: (!schema.is_null()).then(|| Arc::new(Schema::new(schema))),
             columns: crate::table::columns_of(v),
             conversion: conversion.clone(),
         }));
@@ -206,6 +210,38 @@ pub(crate) fn established_status(crd: &Value, now: &str) -> Value {
 }
 
 impl Schema {
+    /// The schema of a CRD version (its rules compiled; the CRD was checked before).
+    pub fn new(root: Value) -> Schema {
+        let rules = crate::cel::Rules::of(&root);
+        let mut has_defaults = false;
+        any_default(&root, &mut has_defaults);
+        Schema { root, rules, has_defaults }
+    }
+
+    /// Whether objects may lack a default (see [`Schema::default`]).
+    pub fn has_defaults(&self) -> bool {
+        self.has_defaults
+    }
+
+    /// Fills in the schema's `default`s where `object` lacks the field (or holds a null the
+    /// schema does not allow), parents before children, as kube-apiserver defaults custom
+    /// resources on create, update and read. Returns whether anything was added.
+    pub fn default(&self, object: &mut Value) -> bool {
+        self.has_defaults && default_node(&self.root, object, true)
+    }
+
+    /// Defaults, validates (the schema, then its `x-kubernetes-validations` rules against the
+    /// object and, on updates, the `old` one) and prunes unknown fields of `object` (its
+    /// non-metadata fields). Returns the errors as (field path, message).
+    pub fn admit(&self, object: &mut Value, old: Option<&Value>) -> Vec<(String, String)> {
+        self.default(object);
+        let mut errors = self.validate_and_prune(object);
+        if errors.is_empty() && !self.rules.is_empty() {
+            self.rules.validate(&self.root, object, old, "", &mut errors);
+        }
+        errors
+    }
+
     /// Validates `object` (its non-metadata fields) and prunes unknown fields. Returns the
     /// errors as (field path, message).
     pub fn validate_and_prune(&self, object: &mut Value) -> Vec<(String, String)> {
@@ -239,7 +275,72 @@ impl Schema {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+fn any_default(schema: &Value, found: &mut bool) {
+    let Some(map) = schema.as_object() else { return };
+    if map.contains_key("default") {
+        *found = true;
+        return;
+    }
+    for child in map.get("properties").and_then(Value::as_object).into_iter().flat_map(|p| p.values()) {
+        any_default(child, found);
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(child) = map.get(key) {
+            any_default(child, found);
+        }
+    }
+}
+
+/// Defaults `value` under `schema`; `root` skips apiVersion, kind and metadata.
+fn default_node(schema: &Value, value: &mut Value, root: bool) -> bool {
+    let mut changed = false;
+    match value {
+        Value::Object(map) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (key, child) in props {
+                    if root && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                        continue;
+                    }
+                    let Some(default) = child.get("default") else { continue };
+                    let missing = match map.get(key) {
+                        None => true,
+                        Some(Value::Null) => child["nullable"].as_bool() != Some(true),
+                        Some(_) => false,
+                    };
+                    if missing {
+                        map.insert(key.clone(), default.clone());
+                        changed = true;
+                    }
+                }
+                for (key, child) in map.iter_mut() {
+                    if root && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                        continue;
+                    }
+                    if let Some(child_schema) = props.get(key) {
+                        changed |= default_node(child_schema, child, false);
+                    }
+                }
+            }
+            if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for child in map.values_mut() {
+                    changed |= default_node(additional, child, false);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    changed |= default_node(item_schema, item, false);
+                }
+            }
+        }
+        _ => {}
+    }
+    changed
+}
+
+/// The schema type name of a JSON value.
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -389,18 +490,48 @@ mod tests {
     use super::*;
 
     fn schema() -> Schema {
-        Schema {
-            root: json!({"type": "object", "properties": {
-                "spec": {"type": "object", "required": ["image"], "properties": {
-                    "image": {"type": "string", "pattern": "^[a-z]+:[0-9.]+$", "maxLength": 20},
-                    "replicas": {"type": "integer", "minimum": 1, "maximum": 5},
-                    "mode": {"type": "string", "enum": ["a", "b"]},
-                    "ports": {"type": "array", "items": {"type": "integer"}},
-                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-                }},
-                "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}}
-            }}),
-        }
+        Schema::new(json!({"type": "object", "properties": {
+            "spec": {"type": "object", "required": ["image"], "properties": {
+                "image": {"type": "string", "pattern": "^[a-z]+:[0-9.]+$", "maxLength": 20},
+                "replicas": {"type": "integer", "minimum": 1, "maximum": 5},
+                "mode": {"type": "string", "enum": ["a", "b"]},
+                "ports": {"type": "array", "items": {"type": "integer"}},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+            }},
+            "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}}
+        }}))
+    }
+
+    #[test]
+    fn defaults_fill_what_is_missing_parents_first() {
+        let schema = Schema::new(json!({"type": "object", "properties": {
+            "metadata": {"type": "object"},
+            "spec": {"type": "object", "default": {}, "properties": {
+                "replicas": {"type": "integer", "default": 2},
+                "tier": {"type": "string", "nullable": true, "default": "web"},
+                "ports": {"type": "array", "items": {"type": "object", "properties": {
+                    "protocol": {"type": "string", "default": "TCP"}, "port": {"type": "integer"}}}},
+                "labels": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                    "weight": {"type": "integer", "default": 1}}}}
+            }}
+        }}));
+        assert!(schema.has_defaults());
+        let mut empty = json!({"metadata": {"name": "a"}});
+        assert!(schema.default(&mut empty));
+        assert_eq!(
+            empty["spec"],
+            json!({"replicas": 2, "tier": "web"}),
+            "a defaulted parent gets its children's defaults"
+        );
+        let mut partial =
+            json!({"spec": {"replicas": null, "tier": null, "ports": [{"port": 80}], "labels": {"a": {}}}});
+        schema.default(&mut partial);
+        assert_eq!(
+            partial["spec"],
+            json!({"replicas": 2, "tier": null, "ports": [{"port": 80, "protocol": "TCP"}], "labels": {"a": {"weight": 1}}}),
+            "a null is defaulted unless the field is nullable"
+        );
+        assert!(!schema.default(&mut partial), "nothing more to add");
     }
 
     #[test]

@@ -22,6 +22,7 @@
 mod admission;
 mod apply;
 mod auth;
+mod cel;
 mod chaos;
 pub use chaos::{FaultKind, FaultRun, FaultSchedule};
 pub use tls::write_webhook_certificate;

@@ -154,15 +154,21 @@ pub(crate) fn prepare_create(
         }
         _ => {}
     }
-    validate_custom(res, &name, &mut obj)?;
+    validate_custom(res, &name, &mut obj, None)?;
     crate::shape::check(res, &name, &obj)?;
     crate::defaults::apply(res, &mut obj, None, &server.allocations);
     Ok((obj, name))
 }
 
-pub(crate) fn validate_custom(res: &ResourceDef, name: &str, obj: &mut Value) -> ApiResult<()> {
+/// Defaults, validates (schema and CEL rules; `old` on updates) and prunes a custom object.
+pub(crate) fn validate_custom(
+    res: &ResourceDef,
+    name: &str,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> ApiResult<()> {
     if let Some(schema) = &res.schema {
-        let errors = schema.validate_and_prune(obj);
+        let errors = schema.admit(obj, old);
         if !errors.is_empty() {
             return Err(ApiError::invalid(res, name, &errors));
         }
@@ -353,7 +359,7 @@ pub(crate) fn prepare_update(
         meta.remove("resourceVersion");
     }
     if sub.is_none() {
-        validate_custom(res, &name, &mut result)?;
+        validate_custom(res, &name, &mut result, Some(&cur))?;
         if res.group == "apiextensions.k8s.io" && res.plural == "customresourcedefinitions" {
             crd::resources_of(&result).map_err(|errors| ApiError::invalid(res, &name, &errors))?;
             result["status"] = cur["status"].clone();
