@@ -15,10 +15,11 @@ for tool in sh date; do
 done
 
 # The chart test (tests/tests/helm.rs) renders and lints with real Helm (the Helm v4 SDK through
-# helm-python-sdk) and validates against the Kubernetes schemas offline.
-if ! python3 -c "import helm_python, kubernetes_validate, yaml" 2>/dev/null; then
-  echo "installing helm-python-sdk, kubernetes-validate and pyyaml"
-  python3 -m pip install --quiet --disable-pip-version-check "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "pyyaml>=6"
+# helm-python-sdk) and validates against the Kubernetes schemas offline; the interop suite runs
+# the Python `kubernetes` client (tests/python/interop.py).
+if ! python3 -c "import helm_python, kubernetes_validate, yaml, kubernetes" 2>/dev/null; then
+  echo "installing helm-python-sdk, kubernetes-validate, pyyaml and kubernetes"
+  python3 -m pip install --quiet --disable-pip-version-check "helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "pyyaml>=6" "kubernetes==33.1.0"
 fi
 
 # The operator template test (tests/tests/template.rs) runs the real cargo-generate; the binary

@@ -87,6 +87,28 @@ pub struct ApiServerProcess {
     pub url: String,
     /// The temporary folder holding the kubeconfig and HOME.
     pub dir: tempfile::TempDir,
+    /// The kubectl binary the helpers run (the machine's, or `KRUST_KUBECTL`).
+    kubectl: PathBuf,
+}
+
+/// The kubectl versions besides the default one that the machine image carries (the Google
+/// Cloud SDK's `kubectl.1.27` … `kubectl.1.33`, next to its `kubectl`).
+pub fn other_kubectl(version: &str) -> PathBuf {
+    let default = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(&default))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(&default));
+    let dir = std::fs::canonicalize(&path).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+    let other = dir.map(|d| d.join(format!("kubectl.{version}")));
+    match other {
+        Some(p) if p.exists() => p,
+        _ => {
+            panic!("kubectl {version} is not next to {} (the Google Cloud SDK's bin folder)", path.display())
+        }
+    }
 }
 
 impl ApiServerProcess {
@@ -111,12 +133,18 @@ impl ApiServerProcess {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         std::fs::create_dir_all(dir.path().join("home")).expect("HOME");
-        ApiServerProcess { child, url, dir }
+        let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into()).into();
+        ApiServerProcess { child, url, dir, kubectl }
     }
 
     /// The kubeconfig the server wrote.
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
+    }
+
+    /// Runs the helpers' kubectl commands with another kubectl binary (see [`other_kubectl`]).
+    pub fn use_kubectl(&mut self, kubectl: PathBuf) {
+        self.kubectl = kubectl;
     }
 
     /// Runs kubectl (the machine's, or `KRUST_KUBECTL`) against this server.
@@ -127,8 +155,7 @@ impl ApiServerProcess {
     /// Runs kubectl with `input` on its stdin.
     pub fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> Output {
         use std::io::Write;
-        let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-        let mut child = Command::new(kubectl)
+        let mut child = Command::new(&self.kubectl)
             .args(args)
             .env("HOME", self.dir.path().join("home"))
             .env("KUBECONFIG", self.kubeconfig())
@@ -146,8 +173,7 @@ impl ApiServerProcess {
     /// Starts a long-running kubectl (`get -w`, say): its stdout lines arrive on the receiver,
     /// read on a thread so that every wait can have a deadline. Kill the child when done.
     pub fn kubectl_lines(&self, args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
-        let kubectl = std::env::var("KRUST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-        let mut child = Command::new(kubectl)
+        let mut child = Command::new(&self.kubectl)
             .args(args)
             .env("HOME", self.dir.path().join("home"))
             .env("KUBECONFIG", self.kubeconfig())

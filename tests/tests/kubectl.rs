@@ -595,3 +595,221 @@ fn built_in_objects_are_defaulted_as_kube_apiserver_does() {
     assert_eq!(after["spec"]["clusterIP"], np["spec"]["clusterIP"]);
     assert_eq!(after["spec"]["ports"][0]["nodePort"], node_port);
 }
+
+/// kubectl's generators send protobuf bodies; every built-in kind is read (k8s-pb) and the
+/// objects read back defaulted, with this kubectl and two others from the machine image.
+#[test]
+fn generators_send_protobuf_and_objects_read_back_defaulted() {
+    let mut server = ApiServerProcess::start(&[]);
+    let versions = [
+        ("default", None),
+        ("1.27", Some(krust_tests::other_kubectl("1.27"))),
+        ("1.33", Some(krust_tests::other_kubectl("1.33"))),
+    ];
+    for (version, binary) in versions {
+        if let Some(binary) = binary {
+            server.use_kubectl(binary);
+        }
+        let ns = format!("v{}", version.replace('.', ""));
+        server.ok(&["create", "namespace", &ns]);
+        let n = ["-n", ns.as_str()];
+        let run = |args: &[&str]| {
+            // The namespace first: after `--` it would be the container's argument.
+            let mut all = n.to_vec();
+            all.extend_from_slice(args);
+            let out = server.ok(&all);
+            assert!(out.contains("created") || out.contains("exposed"), "kubectl {version} {args:?}: {out}");
+        };
+        run(&["create", "deployment", "web", "--image=nginx"]);
+        run(&["create", "job", "once", "--image=busybox", "--", "echo", "hi"]);
+        run(&["create", "cronjob", "nightly", "--image=busybox", "--schedule=0 1 * * *"]);
+        run(&["create", "service", "clusterip", "db", "--tcp=5432:5432"]);
+        run(&["create", "service", "nodeport", "edge", "--tcp=80:8080"]);
+        run(&["run", "one", "--image=nginx:1.27", "--port=80", "--labels=app=one", "--env=MODE=test"]);
+        run(&["expose", "deployment", "web", "--port=80", "--target-port=8080"]);
+        run(&["create", "role", "reader", "--verb=get,list", "--resource=pods"]);
+        run(&["create", "rolebinding", "reader", "--role=reader", "--user=alice"]);
+        run(&["create", "poddisruptionbudget", "web", "--selector=app=web", "--min-available=1"]);
+        run(&["create", "configmap", "settings", "--from-literal=a=1"]);
+        run(&["create", "secret", "generic", "creds", "--from-literal=k=v"]);
+
+        // What `kubectl get deploy web -o yaml` shows: the defaults kube-apiserver applies.
+        let mut get = vec!["get", "deploy", "web", "-o", "yaml"];
+        get.extend_from_slice(&n);
+        let yaml = server.ok(&get);
+        for line in [
+            "progressDeadlineSeconds: 600",
+            "revisionHistoryLimit: 10",
+            "replicas: 1",
+            "type: RollingUpdate",
+            "maxSurge: 25%",
+            "terminationMessagePath: /dev/termination-log",
+            "imagePullPolicy: Always",
+            "restartPolicy: Always",
+            "dnsPolicy: ClusterFirst",
+            "schedulerName: default-scheduler",
+            "terminationGracePeriodSeconds: 30",
+        ] {
+            assert!(yaml.contains(line), "kubectl {version}: no {line:?} in\n{yaml}");
+        }
+        let get = |what: &[&str]| {
+            let mut all = what.to_vec();
+            all.extend_from_slice(&n);
+            server.get_json(&all)
+        };
+        let deploy = get(&["deploy", "web"]);
+        assert_eq!(deploy["spec"]["selector"]["matchLabels"]["app"], "web");
+        assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], "nginx");
+        assert!(deploy["metadata"].get("creationTimestamp").and_then(|t| t.as_str()).is_some());
+
+        let job = get(&["job", "once"]);
+        let c = &job["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["command"], serde_json::json!(["echo", "hi"]), "{job}");
+        assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
+        assert_eq!(job["spec"]["backoffLimit"], 6);
+        let cron = get(&["cronjob", "nightly"]);
+        assert_eq!(cron["spec"]["schedule"], "0 1 * * *");
+        assert_eq!(cron["spec"]["concurrencyPolicy"], "Allow");
+
+        let db = get(&["svc", "db"]);
+        assert_eq!(
+            db["spec"]["ports"][0],
+            serde_json::json!({"name": "5432-5432", "port": 5432, "protocol": "TCP", "targetPort": 5432})
+        );
+        assert!(db["spec"]["clusterIP"].as_str().unwrap().starts_with("10.96."), "{db}");
+        let edge = get(&["svc", "edge"]);
+        assert_eq!(edge["spec"]["type"], "NodePort");
+        assert!(edge["spec"]["ports"][0]["nodePort"].as_i64().is_some_and(|p| p >= 30000), "{edge}");
+        let web = get(&["svc", "web"]);
+        assert_eq!(web["spec"]["selector"], serde_json::json!({"app": "web"}));
+        assert_eq!(web["spec"]["ports"][0]["targetPort"], 8080);
+
+        let pod = get(&["pod", "one"]);
+        let c = &pod["spec"]["containers"][0];
+        assert_eq!(c["ports"][0], serde_json::json!({"containerPort": 80, "protocol": "TCP"}));
+        assert_eq!(c["env"][0], serde_json::json!({"name": "MODE", "value": "test"}));
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(pod["metadata"]["labels"]["app"], "one");
+
+        let role = get(&["role", "reader"]);
+        assert_eq!(
+            role["rules"],
+            serde_json::json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}])
+        );
+        let binding = get(&["rolebinding", "reader"]);
+        assert_eq!(binding["roleRef"]["name"], "reader");
+        assert_eq!(binding["subjects"][0]["name"], "alice");
+        let pdb = get(&["pdb", "web"]);
+        assert_eq!(pdb["spec"]["minAvailable"], 1, "an int-or-string read as an int");
+        let secret = get(&["secret", "creds"]);
+        assert_eq!(secret["data"]["k"], "dg==");
+    }
+}
+
+/// The Python `kubernetes` client: typed writes read back with the server's defaults, a custom
+/// resource with its schema's defaults and CEL rules (plain and transition), a watch.
+#[test]
+fn the_python_client_sees_defaults_and_validation_rules() {
+    let server = ApiServerProcess::start(&[]);
+    let out = std::process::Command::new("python3")
+        .arg(krust_tests::repo().join("tests/python/interop.py"))
+        .arg(server.kubeconfig())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    for check in [
+        "namespace label",
+        "deployment defaults",
+        "secret stringData",
+        "service defaults",
+        "custom resource defaults",
+        "cel rule",
+        "cel transition rule",
+        "watch",
+    ] {
+        assert!(stdout.lines().any(|l| l == format!("ok {check}")), "no {check:?} in\n{stdout}");
+    }
+}
+
+/// A CRD's `default:`s and `x-kubernetes-validations` as kubectl sees them.
+#[test]
+fn crd_defaults_and_validation_rules_through_kubectl() {
+    let server = ApiServerProcess::start(&[]);
+    let crd = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: websites.example.org}
+spec:
+  group: example.org
+  scope: Namespaced
+  names: {plural: websites, singular: website, kind: Website}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - {rule: "self.minReplicas <= self.replicas", message: "replicas must be at least minReplicas"}
+            - {rule: "self.image == oldSelf.image", message: "image is immutable", reason: FieldValueForbidden, fieldPath: .image}
+            properties:
+              image: {type: string}
+              replicas: {type: integer, default: 2}
+              minReplicas: {type: integer, default: 1}
+              tls:
+                type: object
+                default: {}
+                properties:
+                  enabled: {type: boolean, default: true}
+"#;
+    server.apply(crd, &[]);
+    server.ok(&["wait", "--for=condition=Established", "crd/websites.example.org", "--timeout=10s"]);
+    server.apply(
+        "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: blog}\nspec: {image: nginx}\n",
+        &[],
+    );
+    let site = server.get_json(&["website", "blog"]);
+    assert_eq!(
+        site["spec"],
+        serde_json::json!({"image": "nginx", "replicas": 2, "minReplicas": 1, "tls": {"enabled": true}})
+    );
+    let bad = "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: bad}\nspec: {image: nginx, replicas: 1, minReplicas: 3}\n";
+    let out = server.kubectl_with_input(&["apply", "-f", "-"], Some(bad));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            r#"The Website "bad" is invalid: spec: Invalid value: "object": replicas must be at least minReplicas"#
+        ),
+        "{stderr}"
+    );
+    let out =
+        server.kubectl(&["patch", "website", "blog", "--type=merge", "-p", r#"{"spec":{"image":"httpd"}}"#]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(r#"The Website "blog" is invalid: spec.image: Forbidden: image is immutable"#),
+        "{stderr}"
+    );
+    // Other changes go through; the rule sees old and new.
+    server.ok(&["patch", "website", "blog", "--type=merge", "-p", r#"{"spec":{"replicas":5}}"#]);
+    // A rule that does not compile refuses the CRD.
+    let broken = crd
+        .replace("self.minReplicas <= self.replicas", "self.minReplicas <=")
+        .replace("websites", "pages")
+        .replace("Website", "Page")
+        .replace("website", "page");
+    let out = server.kubectl_with_input(&["apply", "-f", "-"], Some(&broken));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("x-kubernetes-validations[0].rule: Invalid value")
+            && stderr.contains("compilation failed"),
+        "{stderr}"
+    );
+}
