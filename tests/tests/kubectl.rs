@@ -813,3 +813,30 @@ spec:
         "{stderr}"
     );
 }
+
+/// `kubectl explain` (OpenAPI v3) for a CRD and for built-in kinds, with two kubectl versions.
+#[test]
+fn explain_reads_openapi_v3_of_crds_and_built_in_kinds() {
+    let mut server = ApiServerProcess::start(&[]);
+    server.apply(CRD, &[]);
+    server.ok(&["wait", "--for=condition=Established", "crd/websites.example.org", "--timeout=10s"]);
+    for binary in [None, Some(krust_tests::other_kubectl("1.27"))] {
+        if let Some(binary) = binary {
+            server.use_kubectl(binary);
+        }
+        let spec = server.ok(&["explain", "websites.spec"]);
+        assert!(spec.contains("KIND:       Website") && spec.contains("GROUP:      example.org"), "{spec}");
+        assert!(spec.contains("image\t<string> -required-"), "{spec}");
+        assert!(spec.contains("replicas\t<integer>"), "{spec}");
+        let site = server.ok(&["explain", "website.metadata.labels"]);
+        assert!(site.contains("map[string]string"), "{site}");
+        let strategy = server.ok(&["explain", "deployment.spec.strategy.rollingUpdate.maxSurge"]);
+        assert!(strategy.contains("GROUP:      apps") && strategy.contains("maxSurge"), "{strategy}");
+        assert!(strategy.contains("The maximum number of pods that can be scheduled"), "{strategy}");
+        let ports = server.ok(&["explain", "pods.spec.containers.ports"]);
+        assert!(ports.contains("<[]ContainerPort>") && ports.contains("containerPort\t<integer>"), "{ports}");
+        let out = server.kubectl(&["explain", "websites.spec.nope"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(r#"field "nope" does not exist"#));
+    }
+}

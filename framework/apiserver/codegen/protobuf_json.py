@@ -9,6 +9,7 @@ back to lowerCamelCase. Run it after bumping k8s-pb or k8s-openapi:
         ~/.cargo/registry/src/*/k8s-pb-0.9.0 ~/.cargo/registry/src/*/k8s-openapi-0.29.0
     cargo fmt --all
 """
+import json
 import os
 import re
 import sys
@@ -87,6 +88,7 @@ def read_json_names():
             if not m:
                 continue
             known.add(m.group(1).lower())
+            ORIGINAL.setdefault(m.group(1).lower(), m.group(1))
             for json_name, snake in pat.findall(text):
                 per_type[(m.group(1).lower(), norm(snake))] = json_name
                 anywhere.setdefault(snake, json_name)
@@ -103,6 +105,68 @@ def camel(snake):
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
+DOCS = {}
+# k8s-openapi's spelling of a type name (JSONSchemaProps, not JsonSchemaProps), by lowercase.
+ORIGINAL = {}
+SCHEMAS_OUT = os.path.join(HERE, "..", "src", "openapi", "builtin.json")
+
+# The messages with a JSON form of their own, as OpenAPI schemas.
+SPECIAL_SCHEMAS = {
+    "Time": {"type": "string", "format": "date-time",
+             "description": "A timestamp in RFC 3339 form, to the second."},
+    "MicroTime": {"type": "string", "format": "date-time",
+                  "description": "A timestamp in RFC 3339 form, to the microsecond."},
+    "Duration": {"type": "string", "description": "A duration as Go prints one (1h2m3s)."},
+    "FieldsV1": {"type": "object", "description": "The set of fields a manager owns, as JSON."},
+    "Verbs": {"type": "array", "items": {"type": "string"}},
+    "IntOrString": {"type": "string", "format": "int-or-string",
+                    "description": "An integer or a string (a number or a percentage, say)."},
+    "Quantity": {"type": "string", "description": "A fixed-point number with a suffix (500m, 1Gi)."},
+    "RawExtension": {"type": "object", "description": "An embedded object, as JSON."},
+    "JSON": {"description": "Any JSON value."},
+    "JSONSchemaPropsOrArray": {"description": "A schema, or an array of schemas."},
+    "JSONSchemaPropsOrBool": {"description": "A schema, or a boolean."},
+    "JSONSchemaPropsOrStringArray": {"description": "A schema, or an array of strings."},
+    "ExtraValue": {"type": "array", "items": {"type": "string"}},
+}
+
+
+def description(lines):
+    """A doc comment as Kubernetes' OpenAPI describes it: markers (`+optional`) dropped, the
+    links prost-build wraps in <> unwrapped, paragraphs kept."""
+    if "---" in lines:
+        # Go doc comments put notes for the developers of the type after a `---` line.
+        lines = lines[: lines.index("---")]
+    kept = [re.sub(r"<(https?://[^>]+)>", r"\1", l) for l in lines if not l.startswith("+")]
+    text = "\n".join(kept).strip()
+    return re.sub(r"(?<!\n)\n(?!\n)", " ", text)
+
+
+MARKERS = {}
+
+
+def markers(lines):
+    """The OpenAPI extensions of a field's markers (+patchMergeKey, +patchStrategy, +listType,
+    +listMapKey), which kubectl reads to compute strategic merge patches."""
+    out = {}
+    for line in lines:
+        m = re.match(r"\+(patchMergeKey|patchStrategy|listType|listMapKey|mapType)=(\S+)$", line)
+        if not m:
+            continue
+        key, value = m.groups()
+        if key == "patchMergeKey":
+            out["x-kubernetes-patch-merge-key"] = value
+        elif key == "patchStrategy":
+            out["x-kubernetes-patch-strategy"] = value
+        elif key == "listType":
+            out["x-kubernetes-list-type"] = value
+        elif key == "mapType":
+            out["x-kubernetes-map-type"] = value
+        else:
+            out.setdefault("x-kubernetes-list-map-keys", []).append(value)
+    return out
+
+
 def parse_pb():
     """module path -> {struct: [(attr, field, type)]}."""
     modules = {}
@@ -115,15 +179,22 @@ def parse_pb():
             continue
         module = rel.replace(os.sep, "::")
         lines = open(os.path.join(dirpath, "mod.rs")).read().split("\n")
-        structs, current, i = {}, None, 0
+        structs, current, i, doc = {}, None, 0, []
         while i < len(lines):
             line = lines[i].strip()
             m = re.match(r"pub struct (\w+) \{(\})?$", line)
-            if m:
+            if line.startswith("///"):
+                doc.append(line[3:].strip())
+            elif line.startswith("#[derive") or line.startswith("#[doc"):
+                pass
+            elif m:
                 structs[m.group(1)] = []
+                DOCS[(module, m.group(1))] = description(doc)
                 current = None if m.group(2) else m.group(1)
+                doc = []
             elif line == "}" and current:
                 current = None
+                doc = []
             elif current and line.startswith("#[prost("):
                 attr = line[len("#[prost("):-2]
                 i += 1
@@ -132,7 +203,11 @@ def parse_pb():
                     i += 1
                     decl = decl + " " + lines[i].strip()
                 m = re.match(r"pub (?:r#)?(\w+):\s*(.*),$", decl)
-                structs[current].append((attr, m.group(1), m.group(2)))
+                structs[current].append((attr, m.group(1), m.group(2), description(doc)))
+                MARKERS[(module, current, m.group(1))] = markers(doc)
+                doc = []
+            else:
+                doc = []
             i += 1
         if structs:
             modules[module] = structs
@@ -158,6 +233,90 @@ def resolve(module, ty):
         parts.pop(0)
         base = []
     return "::".join(base + parts)
+
+
+def k8s_name(path):
+    """Kubernetes' OpenAPI name of a k8s-pb message: io.k8s.api.apps.v1.Deployment."""
+    module, name = path.rsplit("::", 1)
+    name = ORIGINAL.get(name.lower(), name)
+    top, rest = module.split("::", 1)
+    top = {"api": "io.k8s.api", "apimachinery": "io.k8s.apimachinery",
+           "apiextensions_apiserver": "io.k8s.apiextensions-apiserver"}[top]
+    return f"{top}.{rest.replace('::', '.')}.{name}"
+
+
+API_VERSION_DOC = ("APIVersion defines the versioned schema of this representation of an object. "
+                   "Servers should convert recognized schemas to the latest internal value, and may "
+                   "reject unrecognized values.")
+KIND_DOC = ("Kind is a string value representing the REST resource this object represents. "
+            "Servers may infer this from the endpoint the client submits requests to. In CamelCase.")
+
+SCALARS = {
+    "string": {"type": "string"}, "int32": {"type": "integer", "format": "int32"},
+    "int64": {"type": "integer", "format": "int64"}, "bool": {"type": "boolean"},
+    "double": {"type": "number", "format": "double"}, "bytes": {"type": "string", "format": "byte"},
+}
+
+
+def scalar_or_ref(kind, module, ty):
+    kind = kind.strip().strip('"')
+    if kind.startswith("bytes"):
+        kind = "bytes"
+    if kind == "message":
+        return {"$ref": "#/components/schemas/" + k8s_name(resolve(module, ty))}
+    return dict(SCALARS[kind])
+
+
+def write_schemas(reached, roots, by_path, per_type, anywhere, known):
+    def properties(path):
+        module, name = path.rsplit("::", 1)
+        props = {}
+        for attr, field, ty, doc in by_path[path]:
+            if (name, field) in INLINE or field == "local_object_reference":
+                props.update(properties(resolve(module, ty)))
+                continue
+            json_name = RENAMED.get((name, field)) or per_type.get((name.lower(), norm(field))) \
+                or anywhere.get(field) or camel(field)
+            m = re.match(r'btree_map = "string, (\w+)"', attr)
+            if m:
+                schema = {"type": "object", "additionalProperties": scalar_or_ref(m.group(1), module, ty)}
+            else:
+                base = scalar_or_ref(attr.split(",")[0], module, ty)
+                if ", repeated," in attr:
+                    schema = {"type": "array", "items": base}
+                elif "$ref" in base:
+                    schema = {"allOf": [base]}
+                else:
+                    schema = base
+            if doc:
+                schema["description"] = doc
+            schema.update(MARKERS.get((module, name, field), {}))
+            props[json_name] = schema
+        return props
+
+    schemas = {}
+    gvks = {path: (api_version, kind) for (api_version, kind), path in roots.items()}
+    for path in sorted(reached):
+        module, name = path.rsplit("::", 1)
+        schema = {"type": "object", "properties": properties(path)}
+        if path in gvks:
+            schema["properties"]["apiVersion"] = {"type": "string", "description": API_VERSION_DOC}
+            schema["properties"]["kind"] = {"type": "string", "description": KIND_DOC}
+        if DOCS.get((module, name)):
+            schema["description"] = DOCS[(module, name)]
+        if path in gvks:
+            api_version, kind = gvks[path]
+            group, version = api_version.rsplit("/", 1) if "/" in api_version else ("", api_version)
+            schema["x-kubernetes-group-version-kind"] = [{"group": group, "kind": kind, "version": version}]
+        schemas[k8s_name(path)] = schema
+    for path in SPECIAL:
+        special = {k.lower(): v for k, v in SPECIAL_SCHEMAS.items()}
+        schemas[k8s_name(path)] = special[path.rsplit("::", 1)[1].lower()]
+    os.makedirs(os.path.dirname(SCHEMAS_OUT), exist_ok=True)
+    with open(SCHEMAS_OUT, "w") as f:
+        json.dump(schemas, f, sort_keys=True, separators=(",", ":"))
+        f.write("\n")
+    print(f"{len(schemas)} schemas -> {SCHEMAS_OUT}")
 
 
 def main():
@@ -190,7 +349,7 @@ def main():
             continue
         reached.add(path)
         module = path.rsplit("::", 1)[0]
-        for attr, _, ty in by_path[path]:
+        for attr, _, ty, _ in by_path[path]:
             target = resolve(module, ty)
             if target:
                 if target not in by_path and target not in SPECIAL:
@@ -215,7 +374,7 @@ def main():
             out.append("        Ok(Value::Object(Default::default()))")
         else:
             out.append("        let mut f = Fields::default();")
-            for attr, field, ty in fields:
+            for attr, field, ty, _ in fields:
                 rust = f"r#{field}" if field in RUST_KEYWORDS else field
                 if (name, field) in INLINE or field == "local_object_reference":
                     # Embedded inline in the Go type (`json:",inline"`): its fields are the
@@ -249,6 +408,7 @@ def main():
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     open(OUT, "w").write("\n".join(out))
     print(f"{len(reached)} messages, {len(roots)} kinds -> {OUT}")
+    write_schemas(reached, roots, by_path, per_type, anywhere, known)
 
 
 main()

@@ -37,6 +37,7 @@ mod handlers;
 mod http_util;
 mod listener;
 mod object;
+mod openapi;
 mod options;
 mod patch;
 mod protobuf;

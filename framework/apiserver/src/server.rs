@@ -245,6 +245,19 @@ async fn route(server: &Arc<Server>, request: Request<hyper::body::Incoming>) ->
         ["openapi", "v2"] => {
             return Ok(typed_response(StatusCode::OK, "application/octet-stream", Bytes::new()));
         }
+        ["openapi", "v3"] if discovery_get => {
+            return Ok(json_response(StatusCode::OK, crate::openapi::root(&resources).to_string()));
+        }
+        ["openapi", "v3", "api", version] if discovery_get => {
+            return crate::openapi::document(&resources, "", version)
+                .map(|d| json_response(StatusCode::OK, d.to_string()))
+                .ok_or_else(|| ApiError::no_route(&path));
+        }
+        ["openapi", "v3", "apis", group, version] if discovery_get => {
+            return crate::openapi::document(&resources, group, version)
+                .map(|d| json_response(StatusCode::OK, d.to_string()))
+                .ok_or_else(|| ApiError::no_route(&path));
+        }
         ["api"] if discovery_get => {
             if let Some(ct) = discovery::wants_aggregated(&accept) {
                 return Ok(aggregated_response(discovery::aggregated(&resources, true, ct), ct));

@@ -1,0 +1,188 @@
+//! OpenAPI v3 (`/openapi/v3` and a document per group-version), as kubectl reads it for
+//! `kubectl explain` and strategic merge patches: built-in kinds' schemas (generated into
+//! `builtin.json` from k8s-pb's messages and doc comments by `codegen/protobuf_json.py`, with
+//! their patch and list-type markers) and custom resources' `openAPIV3Schema`s, each with its
+//! `x-kubernetes-group-version-kind` and the schemas it refers to.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, LazyLock},
+};
+
+use serde_json::{Map, Value, json};
+
+use crate::resources::ResourceDef;
+
+/// The built-in kinds' schemas, by OpenAPI name (`io.k8s.api.apps.v1.Deployment`).
+static BUILTIN: LazyLock<Map<String, Value>> =
+    LazyLock::new(|| serde_json::from_str(include_str!("builtin.json")).unwrap_or_default());
+
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+/// The schema name of a built-in kind.
+fn builtin_name(group: &str, version: &str, kind: &str) -> Option<&'static str> {
+    BUILTIN.iter().find_map(|(name, schema)| {
+        let gvks = schema.get("x-kubernetes-group-version-kind")?.as_array()?;
+        gvks.iter()
+            .any(|g| g["group"] == group && g["version"] == version && g["kind"] == kind)
+            .then_some(name.as_str())
+    })
+}
+
+/// A custom resource's schema name: the group reversed, the version, the kind
+/// (`org.example.v1.Website`), as kube-apiserver names them.
+fn custom_name(res: &ResourceDef) -> String {
+    let reversed: Vec<&str> = res.group.split('.').rev().collect();
+    format!("{}.{}.{}", reversed.join("."), res.version, res.kind)
+}
+
+/// A custom resource's schema: its `openAPIV3Schema` with apiVersion, kind and metadata.
+fn custom_schema(res: &ResourceDef) -> Value {
+    let mut schema = res.schema.as_ref().map(|s| s.root.clone()).unwrap_or_else(|| json!({}));
+    if let Some(map) = schema.as_object_mut() {
+        map.entry("type").or_insert_with(|| json!("object"));
+        let props = map.entry("properties").or_insert_with(|| json!({}));
+        if let Some(props) = props.as_object_mut() {
+            let builtin = BUILTIN.get("io.k8s.api.core.v1.ConfigMap").and_then(|c| c.get("properties"));
+            for field in ["apiVersion", "kind", "metadata"] {
+                if let Some(s) = builtin.and_then(|b| b.get(field)) {
+                    props.insert(field.into(), s.clone());
+                }
+            }
+        }
+        map.insert(
+            "x-kubernetes-group-version-kind".into(),
+            json!([{"group": res.group, "kind": res.kind, "version": res.version}]),
+        );
+    }
+    schema
+}
+
+/// Adds the built-in schemas `schema` refers to (and theirs) to `out`.
+fn add_refs(schema: &Value, out: &mut BTreeMap<String, Value>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(name) =
+                map.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/components/schemas/"))
+                && !out.contains_key(name)
+                && let Some(target) = BUILTIN.get(name)
+            {
+                out.insert(name.to_string(), target.clone());
+                add_refs(target, out);
+            }
+            for v in map.values() {
+                add_refs(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| add_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The group-versions served, as OpenAPI v3 paths (`api/v1`, `apis/apps/v1`).
+fn group_versions(resources: &[Arc<ResourceDef>]) -> BTreeSet<(String, String)> {
+    resources.iter().map(|r| (r.group.clone(), r.version.clone())).collect()
+}
+
+fn path_of(group: &str, version: &str) -> String {
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+}
+
+/// The OpenAPI v3 document of one group-version, or `None` when it is not served.
+pub(crate) fn document(resources: &[Arc<ResourceDef>], group: &str, version: &str) -> Option<Value> {
+    let served: Vec<&Arc<ResourceDef>> =
+        resources.iter().filter(|r| r.group == group && r.version == version).collect();
+    if served.is_empty() {
+        return None;
+    }
+    let mut schemas = BTreeMap::new();
+    let mut paths = Map::new();
+    for res in served.iter().filter(|r| !r.verbs.is_empty()) {
+        // kubectl explain finds a resource's kind through the get operation of its path.
+        let prefix =
+            if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+        let path = if res.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", res.plural)
+        } else {
+            format!("{prefix}/{}/{{name}}", res.plural)
+        };
+        let gvk = json!({"group": res.group, "kind": res.kind, "version": res.version});
+        paths.insert(
+            path,
+            json!({"get": {
+                "description": format!("read the specified {}", res.kind),
+                "operationId": format!("read{}", res.kind),
+                "x-kubernetes-action": "get",
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": {"200": {"description": "OK"}},
+            }}),
+        );
+    }
+    for res in served {
+        let (name, schema) = if res.custom {
+            (custom_name(res), custom_schema(res))
+        } else {
+            match builtin_name(group, version, &res.kind).and_then(|n| Some((n, BUILTIN.get(n)?))) {
+                Some((name, schema)) => (name.to_string(), schema.clone()),
+                None => continue,
+            }
+        };
+        add_refs(&schema, &mut schemas);
+        schemas.insert(name, schema);
+    }
+    if let Some(meta) = BUILTIN.get(OBJECT_META) {
+        schemas.entry(OBJECT_META.to_string()).or_insert_with(|| meta.clone());
+        add_refs(&BUILTIN[OBJECT_META], &mut schemas);
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": crate::server::version()["gitVersion"].clone()},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }))
+}
+
+/// `/openapi/v3`: every served group-version and where its document is, with a hash of it
+/// (clients cache documents by that URL).
+pub(crate) fn root(resources: &[Arc<ResourceDef>]) -> Value {
+    let mut paths = Map::new();
+    for (group, version) in group_versions(resources) {
+        let path = path_of(&group, &version);
+        let hash = document(resources, &group, &version)
+            .map(|d| {
+                let digest = ring::digest::digest(&ring::digest::SHA512, d.to_string().as_bytes());
+                digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<String>()
+            })
+            .unwrap_or_default();
+        paths.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}));
+    }
+    json!({"paths": paths})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_schemas_load_and_name_their_kinds() {
+        assert!(BUILTIN.len() > 200, "builtin.json parses");
+        assert_eq!(builtin_name("apps", "v1", "Deployment"), Some("io.k8s.api.apps.v1.Deployment"));
+        assert_eq!(builtin_name("", "v1", "Pod"), Some("io.k8s.api.core.v1.Pod"));
+        let resources = crate::resources::builtins();
+        let apps = document(&resources, "apps", "v1").unwrap();
+        let schemas = &apps["components"]["schemas"];
+        assert!(schemas.get("io.k8s.api.core.v1.Container").is_some(), "refs are followed");
+        let containers = &schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+        assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(schemas["io.k8s.api.apps.v1.Deployment"]["properties"]["kind"]["type"], "string");
+        let root = root(&resources);
+        assert!(
+            root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .starts_with("/openapi/v3/apis/apps/v1?hash=")
+        );
+        assert!(root["paths"]["api/v1"].is_object());
+        assert!(document(&resources, "nope", "v1").is_none());
+    }
+}
