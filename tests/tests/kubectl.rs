@@ -840,3 +840,94 @@ fn explain_reads_openapi_v3_of_crds_and_built_in_kinds() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(r#"field "nope" does not exist"#));
     }
 }
+
+/// What a controller records through either Events API, as `kubectl events`, `kubectl describe`
+/// and `kubectl get events` show it (krust's recorder writes events.k8s.io/v1 with a series;
+/// a client-go `tools/record`-style core/v1 Event with count and timestamps).
+#[test]
+fn kubectl_events_and_describe_show_events_of_both_apis() {
+    use krust_runtime::events::{Event, EventBroadcaster};
+    let server = ApiServerProcess::start(&[]);
+    server.apply(DEPLOYMENT, &[]);
+    let deploy = server.get_json(&["deploy", "web"]);
+    let uid = deploy["metadata"]["uid"].as_str().unwrap().to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = krust_client::Config::from_kubeconfig(server.kubeconfig()).unwrap();
+        let clientset = krust_client::Clientset::new(&config).unwrap();
+        let web: k8s_openapi::api::apps::v1::Deployment =
+            clientset.apps_v1().deployments("default").get("web", &Default::default()).await.unwrap();
+        let broadcaster = EventBroadcaster::new(clientset.clone());
+        let recorder = broadcaster.recorder("example.org/website", "website-0");
+        for _ in 0..3 {
+            recorder.publish_for(&web, Event::normal("Reconciled", "Reconcile").note("reconciled web"));
+        }
+        for _ in 0..300 {
+            let listed = clientset.events_v1().events("default").list(&Default::default()).await.unwrap();
+            if listed.items.iter().any(|e| e.series.as_ref().is_some_and(|s| s.count == 3)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the recorder's series never reached 3");
+    });
+    let core = format!(
+        r#"apiVersion: v1
+kind: Event
+metadata: {{name: web.scaled}}
+involvedObject: {{apiVersion: apps/v1, kind: Deployment, name: web, namespace: default, uid: {uid}}}
+reason: ScalingReplicaSet
+message: Scaled up replica set web-1 to 2
+type: Warning
+source: {{component: deployment-controller}}
+firstTimestamp: "2026-01-01T00:00:00Z"
+lastTimestamp: "2026-01-01T00:00:05Z"
+count: 2
+"#
+    );
+    server.apply(&core, &[]);
+
+    let events = server.ok(&["events", "--for", "deployment/web"]);
+    assert!(events.contains("LAST SEEN") && events.contains("Deployment/web"), "{events}");
+    assert!(
+        events.contains("Reconciled") && events.contains("reconciled web") && events.contains("(x3 over"),
+        "{events}"
+    );
+    assert!(events.contains("ScalingReplicaSet") && events.contains("(x2 over"), "{events}");
+    let warnings = server.ok(&["events", "--types=Warning"]);
+    assert!(warnings.contains("ScalingReplicaSet") && !warnings.contains("Reconciled"), "{warnings}");
+
+    let describe = server.ok(&["describe", "deployment", "web"]);
+    let section = describe.split("Events:").nth(1).unwrap_or_default();
+    assert!(
+        section.contains("Type") && section.contains("From") && section.contains("Message"),
+        "{describe}"
+    );
+    assert!(section.contains("Normal   Reconciled") || section.contains("Normal  Reconciled"), "{section}");
+    assert!(section.contains("example.org/website") && section.contains("(x3 over"), "{section}");
+    assert!(
+        section.contains("deployment-controller") && section.contains("Scaled up replica set web-1 to 2"),
+        "{section}"
+    );
+
+    for resource in ["events", "events.v1.events.k8s.io"] {
+        let wide = server.ok(&["get", resource, "-o", "wide"]);
+        let header = wide.lines().next().unwrap_or_default();
+        for column in [
+            "LAST SEEN",
+            "TYPE",
+            "REASON",
+            "OBJECT",
+            "SUBOBJECT",
+            "SOURCE",
+            "MESSAGE",
+            "FIRST SEEN",
+            "COUNT",
+            "NAME",
+        ] {
+            assert!(header.contains(column), "{resource}: no {column} in\n{wide}");
+        }
+        assert!(wide.contains("example.org/website, website-0"), "{resource}:\n{wide}");
+        assert!(wide.contains("deployment/web"), "{resource}:\n{wide}");
+    }
+}

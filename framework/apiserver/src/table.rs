@@ -297,27 +297,76 @@ fn data_count(o: &Value) -> Value {
     json!(count(&o["data"]) + count(&o["binaryData"]))
 }
 
-fn event_last_seen(e: &Value) -> Value {
-    for path in [
-        &e["series"]["lastObservedTime"],
-        &e["lastTimestamp"],
-        &e["eventTime"],
-        &e["metadata"]["creationTimestamp"],
-    ] {
-        if let Some(t) = path.as_str().filter(|t| !t.is_empty()) {
-            return json!(t);
-        }
+/// An event in core/v1's shape (events.k8s.io/v1 events are printed as core ones, as
+/// kube-apiserver converts them for its printer).
+fn core_event(e: &Value) -> std::borrow::Cow<'_, Value> {
+    if e["apiVersion"] == "events.k8s.io/v1" {
+        std::borrow::Cow::Owned(crate::events::convert(e, true))
+    } else {
+        std::borrow::Cow::Borrowed(e)
     }
-    Value::Null
+}
+
+fn text<'a>(v: &'a Value) -> Option<&'a str> {
+    v.as_str().filter(|s| !s.is_empty())
+}
+
+/// When the event was first seen: firstTimestamp, else eventTime.
+fn event_first_seen(e: &Value) -> Value {
+    let e = core_event(e);
+    json!(text(&e["firstTimestamp"]).or(text(&e["eventTime"])).or(text(&e["metadata"]["creationTimestamp"])))
+}
+
+/// When the event was last seen: the series' last observation, lastTimestamp, else first seen.
+fn event_last_seen(e: &Value) -> Value {
+    let core = core_event(e);
+    match text(&core["series"]["lastObservedTime"]).or(text(&core["lastTimestamp"])) {
+        Some(t) => json!(t),
+        None => event_first_seen(e),
+    }
+}
+
+fn event_count(e: &Value) -> Value {
+    let e = core_event(e);
+    let count = e["series"]["count"].as_i64().or(e["count"].as_i64()).filter(|c| *c > 0).unwrap_or(1);
+    json!(count)
 }
 
 fn event_object(e: &Value) -> Value {
+    let e = core_event(e);
     let o = &e["involvedObject"];
     json!(format!(
         "{}/{}",
         o["kind"].as_str().unwrap_or_default().to_lowercase(),
         o["name"].as_str().unwrap_or_default()
     ))
+}
+
+/// kubectl's `formatEventSource`: component (or reporting controller), then host (or
+/// reporting instance).
+fn event_source(e: &Value) -> Value {
+    let e = core_event(e);
+    let component = text(&e["source"]["component"]).or(text(&e["reportingComponent"])).unwrap_or_default();
+    match text(&e["source"]["host"]).or(text(&e["reportingInstance"])) {
+        Some(instance) => json!(format!("{component}, {instance}")),
+        None => json!(component),
+    }
+}
+
+/// The columns of both Event APIs (kube-apiserver prints events.k8s.io/v1 ones as core/v1).
+fn event_columns() -> Vec<PrinterColumn> {
+    vec![
+        computed("Last Seen", "date", event_last_seen),
+        computed("Type", "string", |e| core_event(e)["type"].clone()),
+        computed("Reason", "string", |e| core_event(e)["reason"].clone()),
+        computed("Object", "string", event_object),
+        wide(computed("Subobject", "string", |e| core_event(e)["involvedObject"]["fieldPath"].clone())),
+        wide(computed("Source", "string", event_source)),
+        computed("Message", "string", |e| core_event(e)["message"].clone()),
+        wide(computed("First Seen", "date", event_first_seen)),
+        wide(computed("Count", "integer", event_count)),
+        wide(PrinterColumn { format: "name".into(), ..column("Name", "string", ".metadata.name") }),
+    ]
 }
 
 /// kube-apiserver's columns of the common built-in kinds (the default ones and a few of `-o wide`).
@@ -363,14 +412,7 @@ fn builtin(group: &str, plural: &str) -> Option<Vec<PrinterColumn>> {
         ("", "serviceaccounts") => {
             vec![computed("Secrets", "integer", |o| json!(count(&o["secrets"]))), age()]
         }
-        ("", "events") => vec![
-            computed("Last Seen", "date", event_last_seen),
-            column("Type", "string", ".type"),
-            column("Reason", "string", ".reason"),
-            computed("Object", "string", event_object),
-            column("Message", "string", ".message"),
-            wide(PrinterColumn { format: "name".into(), ..column("Name", "string", ".metadata.name") }),
-        ],
+        ("", "events") | ("events.k8s.io", "events") => event_columns(),
         ("coordination.k8s.io", "leases") => vec![column("Holder", "string", ".spec.holderIdentity"), age()],
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             vec![column("Created At", "string", ".metadata.creationTimestamp")]
@@ -626,9 +668,36 @@ mod tests {
         let event = json!({"metadata": {"name": "e"}, "type": "Warning", "reason": "Failed", "message": "m",
             "involvedObject": {"kind": "Pod", "name": "p"}, "lastTimestamp": "2020-01-01T00:00:00Z"});
         let (names, row) = cells("", "events", event);
-        assert_eq!(names, ["Last Seen", "Type", "Reason", "Object", "Message", "Name"]);
+        assert_eq!(
+            names,
+            [
+                "Last Seen",
+                "Type",
+                "Reason",
+                "Object",
+                "Subobject",
+                "Source",
+                "Message",
+                "First Seen",
+                "Count",
+                "Name"
+            ]
+        );
         assert!(row[0].as_str().unwrap().contains('y'), "an age in years: {row:?}");
-        assert_eq!(row[1..], [json!("Warning"), json!("Failed"), json!("pod/p"), json!("m"), json!("e")]);
+        assert_eq!(row[1..4], [json!("Warning"), json!("Failed"), json!("pod/p")]);
+        assert_eq!(row[6], json!("m"));
+        assert_eq!(row[8..], [json!(1), json!("e")]);
+        // An events.k8s.io/v1 Event is printed as core/v1 prints it.
+        let new = json!({"apiVersion": "events.k8s.io/v1", "metadata": {"name": "n"}, "type": "Normal",
+            "reason": "Reconciled", "note": "done", "regarding": {"kind": "Deployment", "name": "web"},
+            "reportingController": "example.org/website", "reportingInstance": "website-0",
+            "eventTime": "2020-01-01T00:00:00.000000Z", "series": {"count": 4, "lastObservedTime": "2020-01-02T00:00:00.000000Z"}});
+        let (names, row) = cells("events.k8s.io", "events", new);
+        assert_eq!(names.len(), 10);
+        assert_eq!(row[1..4], [json!("Normal"), json!("Reconciled"), json!("deployment/web")]);
+        assert_eq!(row[5], json!("example.org/website, website-0"));
+        assert_eq!(row[6], json!("done"));
+        assert_eq!(row[8..], [json!(4), json!("n")]);
         assert!(builtin("", "limitranges").is_none());
     }
 }
