@@ -124,3 +124,92 @@ async fn watcher_recovers_from_410_and_a_restart() {
     assert!(seen.contains("burst-9"));
     watch.abort();
 }
+
+/// kube-rs sees what krust-apiserver writes as kube-apiserver would: built-in defaults, a CRD's
+/// `default:`s, a CEL rule's refusal with its message, and its Recorder's events.k8s.io/v1
+/// Events through core/v1 as `kubectl describe` reads them.
+#[tokio::test]
+async fn defaults_validation_rules_and_events_through_kube_rs() {
+    use k8s_openapi::{
+        api::{apps::v1::Deployment, core::v1::Event as CoreEvent},
+        apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    };
+    use kube::{
+        Resource,
+        api::{ApiResource, DynamicObject, GroupVersionKind},
+        runtime::events::{Event, EventType, Recorder, Reporter},
+    };
+    let server = ApiServer::builder().start().await.unwrap();
+    let client = kube_client(&server).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let web: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}
+    }))
+    .unwrap();
+    let web = deployments.create(&PostParams::default(), &web).await.unwrap();
+    let spec = &web.spec;
+    assert_eq!(
+        (spec.replicas, spec.revision_history_limit, spec.progress_deadline_seconds),
+        (Some(1), Some(10), Some(600))
+    );
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod.restart_policy.as_deref(), Some("Always"));
+    assert_eq!(pod.containers[0].image_pull_policy.as_deref(), Some("IfNotPresent"));
+
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "websites.example.org"},
+        "spec": {"group": "example.org", "scope": "Namespaced",
+            "names": {"plural": "websites", "singular": "website", "kind": "Website"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "properties": {"spec": {"type": "object",
+                    "x-kubernetes-validations": [{"rule": "self.replicas <= 10", "message": "at most 10 replicas"}],
+                    "properties": {"image": {"type": "string"}, "replicas": {"type": "integer", "default": 2}}}}}}}]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("example.org", "v1", "Website"));
+    let sites: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
+    let mut site = DynamicObject::new("blog", &resource);
+    site.data = json!({"spec": {"image": "nginx"}});
+    let created = sites.create(&PostParams::default(), &site).await.unwrap();
+    assert_eq!(created.data["spec"], json!({"image": "nginx", "replicas": 2}));
+    let mut big = DynamicObject::new("big", &resource);
+    big.data = json!({"spec": {"image": "nginx", "replicas": 11}});
+    let err = sites.create(&PostParams::default(), &big).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422 && s.reason == "Invalid"
+            && s.message.contains(r#"spec: Invalid value: "object": at most 10 replicas"#)),
+        "{err:?}"
+    );
+
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter { controller: "website-controller".into(), instance: Some("website-0".into()) },
+    );
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "FailedScale".into(),
+        note: Some("could not scale".into()),
+        action: "Scale".into(),
+        secondary: None,
+    };
+    recorder.publish(&event, &web.object_ref(&())).await.unwrap();
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let uid = web.metadata.uid.clone().unwrap();
+    let listed = core
+        .list(&ListParams::default().fields(&format!(
+            "involvedObject.kind=Deployment,involvedObject.name=web,involvedObject.uid={uid}"
+        )))
+        .await
+        .unwrap();
+    let seen = listed.items.first().expect("the event, as kubectl describe asks for it");
+    assert_eq!(seen.reason.as_deref(), Some("FailedScale"));
+    assert_eq!(seen.message.as_deref(), Some("could not scale"));
+    assert_eq!(seen.type_.as_deref(), Some("Warning"));
+    assert_eq!(seen.reporting_component.as_deref(), Some("website-controller"));
+    assert_eq!(seen.reporting_instance.as_deref(), Some("website-0"));
+    server.shutdown().await;
+}
