@@ -307,7 +307,7 @@ fn core_event(e: &Value) -> std::borrow::Cow<'_, Value> {
     }
 }
 
-fn text<'a>(v: &'a Value) -> Option<&'a str> {
+fn text(v: &Value) -> Option<&str> {
     v.as_str().filter(|s| !s.is_empty())
 }
 
