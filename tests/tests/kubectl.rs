@@ -931,3 +931,45 @@ count: 2
         assert!(wide.contains("deployment/web"), "{resource}:\n{wide}");
     }
 }
+
+/// Server-side field validation, which kubectl asks for once OpenAPI v3 lists it: unknown
+/// fields refuse a strict apply/create, come back as warnings under `--validate=warn`, and are
+/// not checked under `--validate=false`; CRDs are checked against their schema.
+#[test]
+fn unknown_fields_are_refused_or_warned_as_kubectl_asks() {
+    let server = ApiServerProcess::start(&[]);
+    server.apply(CRD, &[]);
+    server.ok(&["wait", "--for=condition=Established", "crd/websites.example.org", "--timeout=10s"]);
+    let typo = DEPLOYMENT
+        .replace("        image: nginx:1.25", "        image: nginx:1.25\n        imagePolicy: Always");
+    let out = server.kubectl_with_input(&["apply", "-f", "-"], Some(&typo));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a strict apply with an unknown field is refused");
+    assert!(
+        stderr.contains(
+            r#"strict decoding error: unknown field "spec.template.spec.containers[0].imagePolicy""#
+        ),
+        "{stderr}"
+    );
+    let out = server.kubectl_with_input(&["create", "-f", "-", "--validate=warn"], Some(&typo));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"Warning: unknown field "spec.template.spec.containers[0].imagePolicy""#),
+        "{stderr}"
+    );
+    // An update through kubectl apply's strategic merge patch is checked too.
+    let relabel = DEPLOYMENT.replace("  replicas: 2", "  replicas: 2\n  paused2: true");
+    let out = server.kubectl_with_input(&["apply", "-f", "-"], Some(&relabel));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#"unknown field "spec.paused2""#));
+    server.kubectl_with_input(&["apply", "-f", "-", "--validate=false"], Some(&relabel));
+    // Custom resources against their schema.
+    let site = "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: blog}\nspec: {image: nginx, color: red}\n";
+    let out = server.kubectl_with_input(&["apply", "-f", "-"], Some(site));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#"unknown field "spec.color""#));
+    let ok = "apiVersion: example.org/v1\nkind: Website\nmetadata: {name: blog}\nspec: {image: nginx}\nstatus: {anything: [1]}\n";
+    server.apply(ok, &[]);
+    server.apply(ok, &["--server-side"]);
+}

@@ -327,8 +327,73 @@ async fn route(server: &Arc<Server>, request: Request<hyper::body::Incoming>) ->
         .unwrap_or_else(|e| Err(ApiError::internal(format!("the request to {path_for_error} failed: {e}"))))
 }
 
+/// Server-side field validation (`fieldValidation=Strict|Warn|Ignore`, as kubectl sends it to
+/// kinds whose OpenAPI patch operation lists it): the body's fields that the kind's schema does
+/// not declare refuse the request (Strict) or come back as `Warning` headers (Warn). Without the
+/// parameter nothing is checked (kube-apiserver warns by default; clients that care ask).
+fn unknown_fields(ctx: &handlers::Ctx, method: &Method) -> ApiResult<(bool, Vec<String>)> {
+    let Some(mode) = ctx.query.get("fieldValidation") else { return Ok((false, Vec::new())) };
+    let strict = match mode {
+        "Strict" => true,
+        "Warn" => false,
+        "Ignore" | "" => return Ok((false, Vec::new())),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation: invalid value {other:?}: must be one of Ignore, Warn, Strict"
+            )));
+        }
+    };
+    let writes = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    if !writes || !matches!(ctx.target.sub.as_deref(), None | Some("status")) || ctx.body.is_empty() {
+        return Ok((strict, Vec::new()));
+    }
+    let media = ctx.content_type.split(';').next().unwrap_or("").trim();
+    let body = match media {
+        "application/json-patch+json" => return Ok((strict, Vec::new())),
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            match serde_json::from_slice(&ctx.body) {
+                Ok(v) => v,
+                // The handler reports what does not parse.
+                Err(_) => return Ok((strict, Vec::new())),
+            }
+        }
+        "application/apply-patch+yaml" => match handlers::decode_body("application/yaml", &ctx.body) {
+            Ok(v) => v,
+            Err(_) => return Ok((strict, Vec::new())),
+        },
+        _ => match handlers::decode_body(&ctx.content_type, &ctx.body) {
+            Ok(v) => v,
+            Err(_) => return Ok((strict, Vec::new())),
+        },
+    };
+    Ok((strict, crate::openapi::unknown_fields(&ctx.target.res, &body)))
+}
+
 /// Runs a verb that is not a watch.
 fn dispatch(ctx: handlers::Ctx, method: &Method, path: &str) -> ApiResult<Response<Body>> {
+    let (strict, unknown) = unknown_fields(&ctx, method)?;
+    if strict && !unknown.is_empty() {
+        let res = &ctx.target.res;
+        let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+            res.kind,
+            res.version,
+            res.kind,
+            fields.join(", ")
+        )));
+    }
+    let mut response = run(ctx, method, path)?;
+    for field in unknown {
+        let warning = format!("299 - \"unknown field \\\"{field}\\\"\"");
+        if let Ok(value) = http::HeaderValue::from_str(&warning) {
+            response.headers_mut().append("warning", value);
+        }
+    }
+    Ok(response)
+}
+
+fn run(ctx: handlers::Ctx, method: &Method, path: &str) -> ApiResult<Response<Body>> {
     match (method, ctx.target.name.is_some()) {
         (&Method::GET, true) => handlers::get(ctx),
         (&Method::GET, false) => handlers::list(ctx),

@@ -109,13 +109,30 @@ pub(crate) fn document(resources: &[Arc<ResourceDef>], group: &str, version: &st
         let gvk = json!({"group": res.group, "kind": res.kind, "version": res.version});
         paths.insert(
             path,
-            json!({"get": {
-                "description": format!("read the specified {}", res.kind),
-                "operationId": format!("read{}", res.kind),
-                "x-kubernetes-action": "get",
-                "x-kubernetes-group-version-kind": gvk,
-                "responses": {"200": {"description": "OK"}},
-            }}),
+            json!({
+                "get": {
+                    "description": format!("read the specified {}", res.kind),
+                    "operationId": format!("read{}", res.kind),
+                    "x-kubernetes-action": "get",
+                    "x-kubernetes-group-version-kind": gvk,
+                    "responses": {"200": {"description": "OK"}},
+                },
+                // kubectl sends `fieldValidation` (server-side field validation) to a kind whose
+                // patch operation lists it.
+                "patch": {
+                    "description": format!("partially update the specified {}", res.kind),
+                    "operationId": format!("patch{}", res.kind),
+                    "x-kubernetes-action": "patch",
+                    "x-kubernetes-group-version-kind": gvk,
+                    "parameters": [
+                        {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
+                        {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
+                        {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
+                        {"name": "force", "in": "query", "schema": {"type": "boolean"}},
+                    ],
+                    "responses": {"200": {"description": "OK"}},
+                },
+            }),
         );
     }
     for res in served {
@@ -132,7 +149,7 @@ pub(crate) fn document(resources: &[Arc<ResourceDef>], group: &str, version: &st
     }
     if let Some(meta) = BUILTIN.get(OBJECT_META) {
         schemas.entry(OBJECT_META.to_string()).or_insert_with(|| meta.clone());
-        add_refs(&BUILTIN[OBJECT_META], &mut schemas);
+        add_refs(meta, &mut schemas);
     }
     Some(json!({
         "openapi": "3.0.0",
@@ -157,6 +174,80 @@ pub(crate) fn root(resources: &[Arc<ResourceDef>]) -> Value {
         paths.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}));
     }
     json!({"paths": paths})
+}
+
+/// The fields of `obj` (a body for `res`: an object, a merge or strategic merge patch, an apply
+/// configuration) that `res`'s schema does not declare, as kube-apiserver names them in
+/// `unknown field "spec.foo"` (server-side field validation). Strategic merge patch directives
+/// (`$patch`, `$setElementOrder/…`) are not fields.
+pub(crate) fn unknown_fields(res: &ResourceDef, obj: &Value) -> Vec<String> {
+    let schema = if res.custom {
+        if res.schema.is_none() {
+            return Vec::new();
+        }
+        custom_schema(res)
+    } else {
+        match builtin_name(&res.group, &res.version, &res.kind).and_then(|n| BUILTIN.get(n)) {
+            Some(schema) => schema.clone(),
+            None => return Vec::new(),
+        }
+    };
+    let mut out = Vec::new();
+    unknown_in(&schema, obj, "", &mut out, 0);
+    out
+}
+
+/// A schema with its `$ref` (or single `allOf` reference) followed.
+fn resolved(schema: &Value) -> &Value {
+    if let Some(name) =
+        schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        return BUILTIN.get(name).unwrap_or(schema);
+    }
+    match schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([only]) if schema.get("properties").is_none() => resolved(only),
+        _ => schema,
+    }
+}
+
+fn unknown_in(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>, depth: usize) {
+    // Bodies are nested at most 100 deep (the server refuses deeper ones before parsing).
+    if depth > 128 {
+        return;
+    }
+    let schema = resolved(schema);
+    match value {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            let preserve = schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
+            if props.is_none() && additional.is_none() {
+                // A free-form object (raw JSON, an embedded object, preserve-unknown-fields).
+                return;
+            }
+            for (key, child) in map {
+                if key.starts_with('$') {
+                    continue;
+                }
+                let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                if let Some(child_schema) = props.and_then(|p| p.get(key)) {
+                    unknown_in(child_schema, child, &child_path, out, depth + 1);
+                } else if let Some(child_schema) = additional.filter(|a| a.is_object()) {
+                    unknown_in(child_schema, child, &child_path, out, depth + 1);
+                } else if !(preserve || additional.and_then(Value::as_bool) == Some(true)) {
+                    out.push(child_path);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    unknown_in(item_schema, item, &format!("{path}[{i}]"), out, depth + 1);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -184,5 +275,15 @@ mod tests {
         );
         assert!(root["paths"]["api/v1"].is_object());
         assert!(document(&resources, "nope", "v1").is_none());
+        let deployments = resources.iter().find(|r| r.plural == "deployments").unwrap();
+        let body = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "labelz": {}},
+            "spec": {"replicas": 1, "bogus": true, "template": {"spec": {"containers": [{"name": "c", "imagee": "x"}],
+                "$setElementOrder/containers": [{"name": "c"}]}}, "strategy": {"rollingUpdate": {"maxSurge": "25%"}}}});
+        assert_eq!(
+            unknown_fields(deployments, &body),
+            ["metadata.labelz", "spec.bogus", "spec.template.spec.containers[0].imagee"]
+        );
+        let config_maps = resources.iter().find(|r| r.plural == "configmaps").unwrap();
+        assert!(unknown_fields(config_maps, &json!({"data": {"any": "key"}, "binaryData": {}})).is_empty());
     }
 }
