@@ -1,7 +1,7 @@
 //! Suite `informers`: krust's informer against kube-rs 5's watcher + reflector, each client in
 //! its own process (so RSS is its own), interleaved runs, medians.
 //!
-//! The main source is [`bytesource`](crate::bytesource): pre-built bytes pushed as fast as the
+//! The main source is [`bytesource`]: pre-built bytes pushed as fast as the
 //! client reads, so the client is what is measured. Each client process, unstripped and with
 //! managedFields stripped (krust: `strip_managed_fields`; kube-rs: `.modify()` clearing them,
 //! as its docs show), does what a controller's cache lives through:

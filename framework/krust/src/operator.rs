@@ -103,7 +103,7 @@ pub enum LogFormat {
 /// With the `otlp` feature, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, the spans that pass the filter (each reconcile,
 /// with its `reconcile_id`) are also exported over OTLP/HTTP
-/// ([`crate::telemetry::otlp_from_env`]; service name: `OTEL_SERVICE_NAME`, else the binary's
+/// (`krust::telemetry::otlp_from_env`, feature `otlp`; service name: `OTEL_SERVICE_NAME`, else the binary's
 /// name) and API requests carry their trace context; call [`shutdown_tracing`] before exiting.
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::{Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};

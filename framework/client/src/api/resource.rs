@@ -136,7 +136,7 @@ where
         opts.add_watch_to(self.on(self.rest.get())).watch_lines().await
     }
 
-    /// The pages of a list (`opts.limit`, default [`DEFAULT_PAGE_SIZE`](crate::DEFAULT_PAGE_SIZE)), each asked for as
+    /// The pages of a list (`opts.limit`, default [`DEFAULT_PAGE_SIZE`](crate::pager::DEFAULT_PAGE_SIZE)), each asked for as
     /// soon as the one before has been received ([`crate::pager`]); the last page carries the
     /// list's resourceVersion. A 410 Expired token ends the stream with that error (list again).
     pub fn pages(&self, opts: &ListOptions) -> impl Stream<Item = Result<Page<Vec<K>>>> + Send + 'static
@@ -163,7 +163,7 @@ where
         })
     }
 
-    /// Every object, page by page (`opts.limit`, default [`DEFAULT_PAGE_SIZE`](crate::DEFAULT_PAGE_SIZE)), as one stream;
+    /// Every object, page by page (`opts.limit`, default [`DEFAULT_PAGE_SIZE`](crate::pager::DEFAULT_PAGE_SIZE)), as one stream;
     /// the pages are a consistent snapshot, as the server's continue tokens guarantee. A 410
     /// Expired token ends the stream with that error (list again).
     pub fn pager(&self, opts: &ListOptions) -> impl Stream<Item = Result<K>> + Send + 'static

@@ -162,7 +162,7 @@ impl Controller {
         &self.name
     }
 
-    /// The resources this controller watches, and how ([`rbac_rules`] turns them into the
+    /// The resources this controller watches, and how ([`rbac_rules`](super::rbac_rules) turns them into the
     /// RBAC rules the controller needs).
     pub fn watched_resources(&self) -> &[WatchedResource] {
         &self.spec.watched

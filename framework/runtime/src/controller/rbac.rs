@@ -15,7 +15,7 @@ pub enum WatchRole {
     Watched,
 }
 
-/// One resource a controller watches ([`Controller::watched_resources`]).
+/// One resource a controller watches ([`Controller::watched_resources`](super::Controller::watched_resources)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchedResource {
     /// API group (`""` for the core group).
