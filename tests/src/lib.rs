@@ -300,3 +300,13 @@ pub fn passed_tests(stdout: &str) -> usize {
 pub fn warnings(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.trim_start().starts_with("warning")).collect()
 }
+
+/// The guide's chapters (`docs/`): their Rust snippets run as this crate's doc tests, against
+/// an embedded krust-apiserver.
+#[cfg(doctest)]
+pub mod guide {
+    #[doc = include_str!("../../docs/src/clients.md")]
+    pub struct Clients;
+    #[doc = include_str!("../../docs/src/testing.md")]
+    pub struct Testing;
+}
