@@ -307,6 +307,8 @@ pub fn warnings(stderr: &str) -> Vec<&str> {
 pub mod guide {
     #[doc = include_str!("../../docs/src/clients.md")]
     pub struct Clients;
+    #[doc = include_str!("../../docs/src/controller.md")]
+    pub struct Controller;
     #[doc = include_str!("../../docs/src/informers.md")]
     pub struct Informers;
     #[doc = include_str!("../../docs/src/testing.md")]
