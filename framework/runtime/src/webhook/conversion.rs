@@ -16,13 +16,10 @@ use serde_json::Value;
 type ToHub<H> = Arc<dyn Fn(Value) -> Result<H, String> + Send + Sync>;
 type FromHub<H> = Arc<dyn Fn(&H) -> Result<Value, String> + Send + Sync>;
 
-/// Converts between the versions of one custom resource through a hub version `H`.
-///
-/// ```ignore
-/// let converter = Converter::<WebsiteV2>::hub().spoke::<WebsiteV1>();
-/// ```
-/// where `WebsiteV1: TryFrom<WebsiteV2>` and `WebsiteV2: TryFrom<WebsiteV1>` (a `From` is a
-/// `TryFrom` that cannot fail).
+/// Converts between the versions of one custom resource through a hub version `H`:
+/// `Converter::<WebsiteV2>::hub().spoke::<WebsiteV1>()`, where `WebsiteV1: TryFrom<WebsiteV2>`
+/// and `WebsiteV2: TryFrom<WebsiteV1>` (a `From` is a `TryFrom` that cannot fail). The example
+/// operator's `Website` (`examples/operator/`) converts its `v1` and `v2` this way.
 pub struct Converter<H> {
     versions: HashMap<String, (ToHub<H>, FromHub<H>)>,
 }
