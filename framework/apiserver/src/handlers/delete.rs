@@ -27,6 +27,9 @@ pub(crate) struct DeleteOptions {
 pub(crate) fn delete_options(ctx: &Ctx) -> ApiResult<DeleteOptions> {
     let body: Value = if ctx.body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
+    } else if ctx.content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        // client-go's protobuf clients (Helm's among them) send DeleteOptions this way.
+        decode_body(&ctx.content_type, &ctx.body)?
     } else {
         serde_json::from_slice(&ctx.body)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?

@@ -27,7 +27,14 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, Option<String>> {
         return Err(Some(format!("content encoding {encoding:?} is not supported")));
     }
     let raw = envelope.raw.unwrap_or_default();
-    let mut object = match generated::decode(&api_version, &kind, &raw) {
+    // DeleteOptions is registered in every group version (client-go sends it in the version of
+    // the resource it deletes: `v1`, `apps/v1`, ...).
+    let decoded = if kind == "DeleteOptions" {
+        Some(delete_options(&raw))
+    } else {
+        generated::decode(&api_version, &kind, &raw)
+    };
+    let mut object = match decoded {
         None => return Err(None),
         Some(decoded) => decoded.map_err(|e| Some(format!("{api_version} {kind}: {e}")))?,
     };
@@ -40,6 +47,13 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, Option<String>> {
         return Ok(Value::Object(out));
     }
     Ok(object)
+}
+
+fn delete_options(raw: &[u8]) -> Result<Value, String> {
+    use json::ToJson;
+    k8s_pb::apimachinery::pkg::apis::meta::v1::DeleteOptions::decode(raw)
+        .map_err(|e| e.to_string())?
+        .to_json()
 }
 
 #[cfg(test)]
@@ -66,6 +80,24 @@ mod tests {
         let mut body = b"k8s\0".to_vec();
         body.extend(unknown.encode_to_vec());
         body
+    }
+
+    /// DeleteOptions in the version of the resource deleted, as client-go (Helm) sends them.
+    #[test]
+    fn decodes_delete_options_of_any_group_version() {
+        use k8s_pb::apimachinery::pkg::apis::meta::v1::{DeleteOptions, Preconditions};
+        let options = DeleteOptions {
+            propagation_policy: Some("Foreground".into()),
+            preconditions: Some(Preconditions { uid: Some("u-1".into()), resource_version: None }),
+            ..Default::default()
+        };
+        for api_version in ["v1", "apps/v1"] {
+            let body = envelope(api_version, "DeleteOptions", options.encode_to_vec());
+            let decoded = decode(&body).unwrap();
+            assert_eq!(decoded["propagationPolicy"], "Foreground", "{decoded}");
+            assert_eq!(decoded["preconditions"]["uid"], "u-1", "{decoded}");
+        }
+        assert!(decode(&envelope("v1", "DeleteOptions", vec![0xff, 0xff])).is_err_and(|e| e.is_some()));
     }
 
     /// A Deployment as Go's encoder writes it: every non-pointer field present, zero or not.
