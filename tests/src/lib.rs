@@ -1,6 +1,8 @@
 //! Helpers of krust's end-to-end suites: run the `krust-apiserver` binary and real clients
 //! (kubectl) against it, each test with its own HOME (kubectl caches discovery there).
 
+pub mod chapter;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -313,4 +315,18 @@ pub mod guide {
     pub struct Informers;
     #[doc = include_str!("../../docs/src/testing.md")]
     pub struct Testing;
+    #[doc = include_str!("../../docs/src/concepts.md")]
+    pub struct Concepts;
+    #[doc = include_str!("../../docs/src/workqueue.md")]
+    pub struct Workqueue;
+    #[doc = include_str!("../../docs/src/leader.md")]
+    pub struct Leader;
+    #[doc = include_str!("../../docs/src/webhooks.md")]
+    pub struct Webhooks;
+    #[doc = include_str!("../../docs/src/observability.md")]
+    pub struct Observability;
+    #[doc = include_str!("../../docs/src/apiserver.md")]
+    pub struct ApiServer;
+    #[doc = include_str!("../../docs/src/troubleshooting.md")]
+    pub struct Troubleshooting;
 }

@@ -1,6 +1,8 @@
 //! The operator template (`operator-template/`): the real `cargo generate --path` (cargo-generate
 //! 0.23.7, which scripts/test.sh installs) generates two projects — the defaults (namespaced,
-//! leader election, finalizer, no webhooks) and the other choice of every placeholder
+//! leader election, finalizer, no webhooks; made by running every command of the guide's
+//! chapter "Your first operator", `docs/src/first-operator.md`, from `cargo generate` to
+//! `helm install` into krust-apiserver) and the other choice of every placeholder
 //! (cluster-scoped, neither, webhooks — whose generated tests have the API server call them —
 //! a kind whose plural is irregular); each points `krust` at this workspace with a
 //! `[patch.crates-io]` override, builds without a warning, is rustfmt- and clippy-clean, passes
@@ -13,7 +15,9 @@ use std::{
     process::Command,
 };
 
-use krust_tests::{cargo, http_status, nested_target_dir, passed_tests, repo, run_ok as run, warnings};
+use krust_tests::{
+    cargo, chapter, http_status, nested_target_dir, passed_tests, repo, run_ok as run, warnings,
+};
 
 /// Where the generated projects build: beside this workspace's target folder, kept between runs.
 fn target_dir() -> PathBuf {
@@ -28,6 +32,15 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect();
     found.sort();
     found
+}
+
+/// As a user's CI would check a project: formatted, clippy-clean.
+fn lint(project: &Path) {
+    run(cargo().current_dir(project).args(["fmt", "--check"]));
+    run(cargo()
+        .current_dir(project)
+        .args(["clippy", "--all-targets", "--color", "never", "--", "-D", "warnings"])
+        .env("CARGO_TARGET_DIR", target_dir()));
 }
 
 /// Generates `name` with `defines`, builds it and runs its tests; returns the project folder.
@@ -63,12 +76,7 @@ fn generate_and_test(out: &Path, name: &str, defines: &[&str], tests: usize) -> 
         .env("CARGO_TARGET_DIR", target_dir())
         .env_remove("RUST_LOG"));
     assert!(warnings(&stderr).is_empty(), "{name} builds with warnings:\n{stderr}");
-    // As a user's CI would check it: formatted, and clippy-clean.
-    run(cargo().current_dir(&project).args(["fmt", "--check"]));
-    run(cargo()
-        .current_dir(&project)
-        .args(["clippy", "--all-targets", "--color", "never", "--", "-D", "warnings"])
-        .env("CARGO_TARGET_DIR", target_dir()));
+    lint(&project);
     assert_eq!(
         passed_tests(&stdout),
         tests,
@@ -118,7 +126,26 @@ fn check_chart(chart: &Path, objects: &str) {
 fn generated_operators_build_without_warnings_and_pass_their_tests() {
     let out = tempfile::tempdir().unwrap();
 
-    let widget = generate_and_test(out.path(), "widget-operator", &[], 6);
+    // The defaults, made by following the guide's chapter command by command.
+    let mut env = chapter::reader_env(out.path());
+    env.push(("CARGO_TARGET_DIR", target_dir().display().to_string()));
+    env.push((
+        "PATH",
+        format!("{}:{}", repo().join("scripts/bin").display(), std::env::var("PATH").unwrap_or_default()),
+    ));
+    env.push(("RUST_LOG", "warn".into()));
+    let chapter = chapter::run("docs/src/first-operator.md", out.path(), &env);
+    let widget = out.path().join("widget-operator");
+    let tested = chapter.output_of("cargo test");
+    assert!(warnings(&tested.stderr).is_empty(), "widget-operator builds with warnings:\n{}", tested.stderr);
+    assert_eq!(
+        passed_tests(&tested.stdout),
+        6,
+        "every test of the generated project runs:\n{}",
+        tested.stdout
+    );
+    drop(chapter);
+    lint(&widget);
     assert!(!widget.join("src/webhook.rs").exists(), "no webhooks by default");
     let crd = std::fs::read_to_string(widget.join("charts/widget-operator/crds/crd.yaml")).unwrap();
     for needle in ["name: widgets.example.com", "scope: Namespaced", "name: v1alpha1", "kind: Widget"] {
