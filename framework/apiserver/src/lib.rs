@@ -1,11 +1,15 @@
 //! krust-apiserver: an embeddable Kubernetes API server that real clients accept — the cluster
 //! of krust's quickstart, examples, tests and benchmarks (envtest without binaries).
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), krust_apiserver::Error> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = krust_apiserver::ApiServer::builder().start().await?;
 //! let config = server.kubeconfig().config; // a krust_client::Config pointing at it
-//! println!("{}", server.url());
+//! std::fs::write(std::env::temp_dir().join("kubeconfig-for-kubectl"), &server.kubeconfig().yaml)?;
+//! let clientset = krust_client::Clientset::new(&config)?;
+//! let namespaces = clientset.core_v1().namespaces().list(&Default::default()).await?;
+//! assert!(namespaces.items.iter().any(|ns| ns.metadata.name.as_deref() == Some("kube-system")));
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```

@@ -9,6 +9,28 @@
 //! - [`RestMapper`] maps GVK -> GVR (plural, scope), GVR -> GVK, and resolves plural, singular
 //!   and short names (`deploy`, `deployments`, `deployment.apps`, `Deployment`); on a miss it
 //!   invalidates the cache and looks again once, so it learns new CRDs.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use krust_client::{CachedDiscovery, DiscoveryClient, RestMapper};
+//!
+//! let discovery = DiscoveryClient::new(&config)?;
+//! let groups = discovery.server_groups().await?;
+//! assert!(groups.groups.iter().any(|g| g.name == "apps"));
+//!
+//! // Names as kubectl takes them: short names, plurals, kinds, with or without the group.
+//! let mapper = RestMapper::new(CachedDiscovery::new(discovery));
+//! for name in ["deploy", "deployments", "deployment.apps", "Deployment"] {
+//!     let mapping = mapper.resolve(name).await?;
+//!     assert_eq!((mapping.gvr.group.as_str(), mapping.gvr.resource.as_str()), ("apps", "deployments"));
+//!     assert!(mapping.namespaced);
+//! }
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::{
     collections::BTreeMap,

@@ -5,6 +5,26 @@
 //! The `is_*` predicates mirror `k8s.io/apimachinery/pkg/api/errors`: they look at the Status
 //! `reason` first and fall back to the HTTP code when the reason is unknown, exactly like
 //! `errors.IsNotFound` and friends.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let clientset = krust_client::Clientset::new(&server.kubeconfig().config)?;
+//! use krust_client::GetOptions;
+//!
+//! let config_maps = clientset.core_v1().config_maps("default");
+//! match config_maps.get("missing", &GetOptions::default()).await {
+//!     Err(e) if e.is_not_found() => {
+//!         // The server's Status, as kubectl prints it.
+//!         assert_eq!(e.api_error().map(|s| s.code.as_u16()), Some(404));
+//!         assert!(e.to_string().contains(r#"configmaps "missing" not found"#), "{e}");
+//!     }
+//!     other => panic!("expected 404, got {other:?}"),
+//! }
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 

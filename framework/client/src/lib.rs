@@ -7,15 +7,22 @@
 //! - [`Error`]: API failures (with apimachinery's `is_not_found`, `is_conflict`, ...) kept apart
 //!   from transport and decoding failures.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
 //! use k8s_openapi::api::core::v1::Pod;
-//! use krust_client::{Config, RestClient};
-//! use kube_core::GroupVersion;
+//! use krust_client::{Clientset, Config};
 //!
-//! let config = Config::infer().await?.with_group_version(GroupVersion::gv("", "v1"));
-//! let client = RestClient::new(&config)?;
-//! let pod: Pod = client.get().namespace("default").resource("pods").name("test").send().await?.into()?;
+//! // In an operator: `let config = Config::infer().await?;` (kubeconfig or in-cluster).
+//! let clientset = Clientset::new(&config)?;
+//! let pods = clientset.core_v1().pods("default");
+//! let missing = pods.get("test", &Default::default()).await.unwrap_err();
+//! assert!(missing.is_not_found());
+//! # let _: Option<Config> = None;
+//! # let _: Option<Pod> = None;
+//! # server.shutdown().await;
 //! # Ok(()) }
 //! ```
 

@@ -1,6 +1,30 @@
 //! The metadata client (client-go's `metadata.Interface`): get, list and watch only the
 //! metadata of objects (`PartialObjectMetadata`), which is all a controller needs to key,
 //! index and route events, at a fraction of the bytes.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! # let clientset = krust_client::Clientset::new(&config)?;
+//! use k8s_openapi::api::core::v1::Secret;
+//! use krust_client::{CreateOptions, ListOptions, MetadataClient};
+//! use kube_core::GroupVersionResource;
+//!
+//! let secret: Secret = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "big", "labels": {"app": "web"}},
+//!     "stringData": {"blob": "x".repeat(100_000)}}))?;
+//! clientset.core_v1().secrets("default").create(&secret, &CreateOptions::default()).await?;
+//!
+//! // Names, labels, owners — without the 100 KB of data.
+//! let metadata = MetadataClient::new(&config)?;
+//! let secrets = metadata.resource(&GroupVersionResource::gvr("", "v1", "secrets"), Some("default"));
+//! let list = secrets.list(&ListOptions::default()).await?;
+//! assert_eq!(list.items[0].metadata.labels.as_ref().unwrap()["app"], "web");
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use http::HeaderValue;
 use kube_core::{GroupVersionResource, metadata::PartialObjectMeta};

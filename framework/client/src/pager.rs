@@ -7,6 +7,31 @@
 //! of the page's metadata (resolved as soon as the continue token has been read) and a future of
 //! its items. [`ResourceClient::pages`](crate::ResourceClient::pages) is the typed source; the
 //! informers' reflector has its own (raw bytes scanned on the task that received them).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let clientset = krust_client::Clientset::new(&server.kubeconfig().config)?;
+//! use futures_util::TryStreamExt;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use krust_client::{CreateOptions, ListOptions};
+//!
+//! let config_maps = clientset.core_v1().config_maps("default");
+//! for i in 0..5 {
+//!     let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": format!("cm-{i}")}}))?;
+//!     config_maps.create(&cm, &CreateOptions::default()).await?;
+//! }
+//! // Pages of 2: three requests, one consistent snapshot.
+//! let pages: Vec<_> = config_maps.pages(&ListOptions::default().limit(2)).try_collect().await?;
+//! assert_eq!(pages.iter().map(|p| p.items.len()).collect::<Vec<_>>(), [2, 2, 1]);
+//! assert!(pages[2].last && pages[2].resource_version.is_some());
+//! // Or every object as one stream.
+//! let all: Vec<ConfigMap> = config_maps.pager(&ListOptions::default().limit(2)).try_collect().await?;
+//! assert_eq!(all.len(), 5);
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use futures_util::{Stream, future::BoxFuture, stream};
 

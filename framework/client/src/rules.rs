@@ -2,6 +2,22 @@
 //! client-go's `rest` path rules): where a group's API lives, whether a type is cluster-scoped,
 //! and the label selector syntax. The clients, the informer factory, the controller builder,
 //! the predicates and krust-apiserver all use these.
+//!
+//! ```
+//! use k8s_openapi::api::core::v1::{Namespace, Pod};
+//! use krust_client::rules::{api_path, is_cluster_scoped, parse_label_selector};
+//! use kube_core::SelectorExt;
+//!
+//! assert_eq!(api_path(""), "/api");
+//! assert_eq!(api_path("apps"), "/apis");
+//! assert!(is_cluster_scoped::<Namespace>() && !is_cluster_scoped::<Pod>());
+//!
+//! let selector = parse_label_selector("app=web,tier in (front,edge),!canary").unwrap();
+//! let labels: std::collections::BTreeMap<String, String> =
+//!     [("app", "web"), ("tier", "edge")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+//! assert!(selector.matches(&labels));
+//! assert!(parse_label_selector("tier in (front").is_err());
+//! ```
 
 use std::collections::BTreeSet;
 

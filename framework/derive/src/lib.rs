@@ -6,7 +6,7 @@
 //! need a `crates(...)` block and `#[serde(crate)]`/`#[schemars(crate)]` attributes. This
 //! attribute adds them, pointing at krust's re-exports, unless the type already sets them:
 //!
-//! ```text
+//! ```
 //! use krust::prelude::*;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -15,10 +15,13 @@
 //! pub struct WidgetSpec {
 //!     pub size: i32,
 //! }
+//!
+//! let crd = Widget::crd();
+//! assert_eq!(crd.metadata.name.as_deref(), Some("widgets.example.com"));
+//! assert_eq!(Widget::new("w", WidgetSpec { size: 3 }).spec.size, 3);
 //! ```
 //!
-//! (A tested example is in the `krust` crate's documentation: this crate cannot depend on the
-//! crate that re-exports it.) The arguments are kube-derive's `#[kube(...)]` arguments, unchanged. The attribute also
+//! The arguments are kube-derive's `#[kube(...)]` arguments, unchanged. The attribute also
 //! works over an existing `#[derive(CustomResource)] #[kube(...)]` pair
 //! (`#[krust::custom_resource]` with no arguments, written above the derive).
 

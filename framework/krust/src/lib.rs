@@ -17,14 +17,24 @@
 //! logging and manager wiring of an operator binary, with clap). `default-features = false, features = ["ring"]`
 //! is the clients alone.
 //!
-//! ```no_run
+//! ```
 //! use krust::prelude::*;
 //! use krust::k8s_openapi::api::core::v1::Pod;
 //!
-//! # async fn run() -> Result<(), krust::Error> {
-//! let clientset = Clientset::new(&Config::infer().await?)?;
-//! let pod: Pod = clientset.core_v1().pods("default").get("test", &GetOptions::default()).await?;
-//! println!("{} is on {:?}", pod.name_any(), pod.spec.and_then(|s| s.node_name));
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! // `config`: `Config::infer().await?` (kubeconfig or in-cluster); here an embedded server's.
+//! let clientset = Clientset::new(&config)?;
+//! let pods = clientset.core_v1().pods("default");
+//! let pod: Pod = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "test"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}))?;
+//! pods.create(&pod, &CreateOptions::default()).await?;
+//! let pod = pods.get("test", &GetOptions::default()).await?;
+//! assert_eq!(pod.name_any(), "test");
+//! assert_eq!(pod.spec.unwrap().restart_policy.as_deref(), Some("Always"), "defaulted by the server");
+//! # server.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
@@ -88,6 +98,17 @@ pub use krust_runtime::{
 
 /// The names most programs need: `use krust::prelude::*;`. Mostly traits (so that methods
 /// resolve), plus the handful of types every controller names.
+///
+/// ```
+/// use krust::prelude::*;
+/// use krust::k8s_openapi::api::core::v1::ConfigMap;
+///
+/// let mut cm = ConfigMap::default();
+/// cm.metadata.name = Some("settings".into());
+/// assert_eq!(cm.name_any(), "settings"); // ResourceExt
+/// assert_eq!(ConfigMap::kind(&()), "ConfigMap"); // Resource
+/// let _: fn(Request, &Context) -> Action = |_, _| Action::done();
+/// ```
 pub mod prelude {
     pub use crate::async_trait;
     pub use crate::status::{Condition, find_condition, is_condition_true, set_condition};

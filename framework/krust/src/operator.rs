@@ -5,7 +5,7 @@
 //! namespace file, then `default`), the manager they configure, and logging (JSON in a pod,
 //! human-readable on a terminal).
 //!
-//! ```no_run
+//! ```
 //! use clap::Parser;
 //! use krust::operator::{OperatorArgs, init_logging};
 //!
@@ -15,13 +15,25 @@
 //!     operator: OperatorArgs,
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let args = Args::parse();
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let kubeconfig = tempfile::NamedTempFile::new()?;
+//! # std::fs::write(kubeconfig.path(), &server.kubeconfig().yaml)?;
+//! # let kubeconfig = kubeconfig.path().to_str().unwrap();
+//! // In `main`: `Args::parse()`; here, the arguments the Helm chart's Deployment passes.
+//! let args = Args::parse_from(["my-operator", "--kubeconfig", kubeconfig,
+//!     "--metrics-addr", "127.0.0.1:0", "--leader-elect", "--leader-election-namespace", "default"]);
 //! init_logging(args.operator.log_format);
 //! let config = args.operator.client_config().await?;
 //! let manager = args.operator.manager(config, "my-operator-leader", true).build()?;
-//! // register controllers, then:
-//! manager.run_until_signal().await?;
+//! // Register controllers, then `manager.run_until_signal().await?`; here, run and stop it.
+//! let running = tokio::spawn(manager.clone().run());
+//! # for _ in 0..500 { if manager.is_ready() { break } tokio::time::sleep(std::time::Duration::from_millis(10)).await; }
+//! assert!(manager.is_ready());
+//! manager.shutdown_token().cancel();
+//! running.await??;
+//! # server.shutdown().await;
 //! # Ok(()) }
 //! ```
 

@@ -2,6 +2,21 @@
 //! (derive `JsonSchema` on a status that holds `Vec<Condition>` and the CRD gets its schema), and
 //! [`set_condition`] / [`find_condition`] / [`is_condition_true`] behave as apimachinery's
 //! `meta.SetStatusCondition`, `FindStatusCondition` and `IsStatusConditionTrue`.
+//!
+//! ```
+//! use krust::status::{Condition, find_condition, is_condition_true, set_condition};
+//!
+//! let mut conditions = Vec::new();
+//! assert!(set_condition(&mut conditions, Condition::new("Ready", false, "Pending", "waiting").observed(Some(1))));
+//! let since = find_condition(&conditions, "Ready").unwrap().last_transition_time.clone();
+//! // Same status: the message changes, the transition time does not.
+//! assert!(set_condition(&mut conditions, Condition::new("Ready", false, "Pending", "still waiting")));
+//! assert_eq!(find_condition(&conditions, "Ready").unwrap().last_transition_time, since);
+//! // Nothing new: reported unchanged, so the status need not be written.
+//! assert!(!set_condition(&mut conditions, Condition::new("Ready", false, "Pending", "still waiting")));
+//! assert!(set_condition(&mut conditions, Condition::new("Ready", true, "Reconciled", "done")));
+//! assert!(is_condition_true(&conditions, "Ready") && conditions.len() == 1);
+//! ```
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

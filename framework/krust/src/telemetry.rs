@@ -6,7 +6,7 @@
 //! span it is made in, so a trace goes from a reconcile to the API server (kube-apiserver with
 //! the `APIServerTracing` feature continues it).
 //!
-//! ```no_run
+//! ```
 //! use krust::telemetry::{self, opentelemetry_sdk::trace::SdkTracerProvider};
 //! use tracing_subscriber::prelude::*;
 //!
@@ -16,7 +16,8 @@
 //!     .with(tracing_subscriber::fmt::layer())
 //!     .with(telemetry::layer(&provider))
 //!     .init();
-//! // ... run the manager; before exiting: provider.shutdown() (exports what is buffered).
+//! // ... run the manager; before exiting, export what is buffered:
+//! provider.shutdown().expect("the spans are exported");
 //! ```
 //!
 //! With the `operator` and `otlp` features, [`crate::operator::init_logging`] does this itself

@@ -11,6 +11,44 @@
 //!   per 5 minutes (client-go's values); events over it are dropped.
 //! - events.k8s.io/v1 is used; if the server does not serve it, core/v1 Events (with
 //!   `count`, `firstTimestamp`, `lastTimestamp`) from then on.
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use std::time::Duration;
+//!
+//! use k8s_openapi::api::{core::v1::ConfigMap, events::v1::Event as K8sEvent};
+//! use krust_client::{Clientset, CreateOptions, ListOptions};
+//! use krust_runtime::events::{Event, EventBroadcaster};
+//!
+//! let clientset = Clientset::new(&config)?;
+//! let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "web", "namespace": "default"}}))?;
+//! let cm = clientset.core_v1().config_maps("default").create(&cm, &CreateOptions::default()).await?;
+//!
+//! let broadcaster = EventBroadcaster::new(clientset.clone());
+//! let recorder = broadcaster.recorder("example.org/my-operator", "pod-1");
+//! for _ in 0..3 {
+//!     // The same event three times: one Event object with a series of 3.
+//!     recorder.publish_for(&cm, Event::warning("Invalid", "Reconcile").note("data.mode must be fast or slow"));
+//! }
+//! let events = clientset.typed::<K8sEvent>(Some("default"));
+//! let mut found = None;
+//! for _ in 0..200 {
+//!     let list = events.list(&ListOptions::default()).await?;
+//!     if let Some(e) = list.items.into_iter().find(|e| e.series.as_ref().is_some_and(|s| s.count == 3)) {
+//!         found = Some(e);
+//!         break;
+//!     }
+//!     tokio::time::sleep(Duration::from_millis(20)).await;
+//! }
+//! let event = found.expect("one Event with a series of 3");
+//! assert_eq!(event.reason.as_deref(), Some("Invalid"));
+//! assert_eq!(event.regarding.unwrap().name.as_deref(), Some("web"));
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::{
     collections::HashMap,

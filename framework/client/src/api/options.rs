@@ -3,6 +3,33 @@
 //! query parameters (and DeleteOptions body) the API server reads.
 //!
 //! Mirrors apimachinery's `metav1` options types.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let clientset = krust_client::Clientset::new(&server.kubeconfig().config)?;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use krust_client::{CreateOptions, DeleteOptions, ListOptions, PatchOptions, PropagationPolicy};
+//!
+//! let config_maps = clientset.core_v1().config_maps("default");
+//! for (name, tier) in [("web", "front"), ("db", "back")] {
+//!     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+//!         "metadata": {"name": name, "labels": {"tier": tier}}}))?;
+//!     config_maps.create(&cm, &CreateOptions::default()).await?;
+//! }
+//! // labelSelector and limit, as `kubectl get -l tier=front --chunk-size 100` sends them.
+//! let front = config_maps.list(&ListOptions::default().labels("tier=front").limit(100)).await?;
+//! assert_eq!(front.items.len(), 1);
+//! // Server-side apply as a field manager, taking over conflicting fields.
+//! let apply = PatchOptions::apply("my-operator").force();
+//! assert!(apply.force && apply.field_manager.as_deref() == Some("my-operator"));
+//! // Deletion with dependents first.
+//! let foreground = DeleteOptions { propagation_policy: Some(PropagationPolicy::Foreground), ..Default::default() };
+//! config_maps.delete("db", &foreground).await?;
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use serde::Serialize;
 

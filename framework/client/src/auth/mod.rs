@@ -7,6 +7,33 @@
 //! client-go's exec authenticator does.
 //!
 //! Mirrors client-go's `transport` round-trippers and `plugin/pkg/client/auth/exec`.
+//!
+//! An exec credential plugin, as `gke-gcloud-auth-plugin` or `aws eks get-token` are configured
+//! in a kubeconfig: the client runs it for a token and caches the credential until it expires.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = krust_apiserver::ApiServer::builder().token("s3cret").start().await?;
+//! let dir = tempfile::tempdir()?;
+//! let plugin = r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"s3cret"}}"#;
+//! let kubeconfig = format!(
+//!     "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+//!      clusters: [{{name: c, cluster: {{server: '{}'}}}}]\n\
+//!      contexts: [{{name: c, context: {{cluster: c, user: u}}}}]\n\
+//!      users: [{{name: u, user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, \
+//!      command: /bin/sh, args: ['-c', 'echo ''{plugin}'''], interactiveMode: Never}}}}}}]\n",
+//!     server.url()
+//! );
+//! std::fs::write(dir.path().join("config"), kubeconfig)?;
+//!
+//! let config = krust_client::Config::from_kubeconfig(dir.path().join("config"))?;
+//! let clientset = krust_client::Clientset::new(&config)?;
+//! let namespaces = clientset.core_v1().namespaces().list(&Default::default()).await?;
+//! assert!(namespaces.items.iter().any(|ns| ns.metadata.name.as_deref() == Some("default")));
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 mod exec;
 

@@ -7,6 +7,23 @@
 //!   sets a map key (a cluster, user or context name) wins, and the first non-empty
 //!   `current-context` wins.
 //! - Every named entry remembers the file it came from, so errors name the file and the field.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use krust_client::config::kubeconfig::Kubeconfig;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+//! std::fs::write(&a, "clusters: [{name: c, cluster: {server: 'https://a'}}]\ncurrent-context: one\n")?;
+//! std::fs::write(&b, "clusters: [{name: c, cluster: {server: 'https://b'}}, {name: d, cluster: {server: 'https://d'}}]\n")?;
+//! // KUBECONFIG=a:b — the first file that sets a name wins.
+//! let merged = Kubeconfig::read(&a)?.merge(Kubeconfig::read(&b)?);
+//! let servers: Vec<_> =
+//!     merged.clusters.iter().filter_map(|c| c.cluster.as_ref()?.server.clone()).collect();
+//! assert_eq!(servers, ["https://a", "https://d"]);
+//! assert_eq!(merged.current_context.as_deref(), Some("one"));
+//! # Ok(()) }
+//! ```
 
 use std::{
     collections::BTreeMap,

@@ -4,6 +4,34 @@
 //!
 //! [`Config::infer`] follows client-go's default loading rules: the `KUBECONFIG` list (merged,
 //! the first file that sets a key wins), else `~/.kube/config`, else the in-cluster config.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use krust_client::Config;
+//!
+//! // A kubeconfig with two contexts; the second one's namespace becomes the default namespace.
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("config");
+//! std::fs::write(&path, "\
+//! apiVersion: v1
+//! kind: Config
+//! current-context: dev
+//! clusters:
+//! - {name: dev, cluster: {server: 'https://dev.example.com:6443'}}
+//! - {name: prod, cluster: {server: 'https://prod.example.com'}}
+//! users: [{name: me, user: {token: abc}}]
+//! contexts:
+//! - {name: dev, context: {cluster: dev, user: me}}
+//! - {name: prod, context: {cluster: prod, user: me, namespace: shop}}
+//! ")?;
+//! let dev = Config::from_kubeconfig(&path)?;
+//! assert_eq!(dev.server.to_string(), "https://dev.example.com:6443/");
+//! let prod = Config::from_kubeconfig_context(&path, "prod")?;
+//! assert_eq!(prod.default_namespace, "shop");
+//! // The token is never printed.
+//! assert!(!format!("{prod:?}").contains("abc"));
+//! # Ok(()) }
+//! ```
 
 mod incluster;
 pub mod kubeconfig;

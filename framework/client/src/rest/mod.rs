@@ -8,6 +8,26 @@
 //! `Config::max_retries`; request bodies are held in memory, so they can always be replayed), a
 //! GET whose connection was refused or reset is retried with backoff, and a 401 renews an exec
 //! credential and retries once.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+//! use krust_client::RestClient;
+//! use kube_core::GroupVersion;
+//!
+//! let client = RestClient::new(&config.with_group_version(GroupVersion::gv("", "v1")))?;
+//! let default: Namespace = client.get().resource("namespaces").name("default").send().await?.into()?;
+//! assert_eq!(default.metadata.name.as_deref(), Some("default"));
+//!
+//! let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+//! let created: ConfigMap = client.post().namespace("default").resource("configmaps").body(&cm).send().await?.into()?;
+//! assert!(created.metadata.uid.is_some());
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 mod metrics;
 mod rate_limit;

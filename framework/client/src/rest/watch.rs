@@ -13,6 +13,30 @@
 //!   rather than buffering without bound.
 //!
 //! Mirrors client-go's `rest/watch` decoder and `watch.Interface`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let clientset = krust_client::Clientset::new(&server.kubeconfig().config)?;
+//! use futures_util::StreamExt;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use krust_client::{CreateOptions, ListOptions};
+//! use kube_core::WatchEvent;
+//!
+//! let config_maps = clientset.core_v1().config_maps("default");
+//! let start = config_maps.list(&ListOptions::default()).await?.metadata.resource_version;
+//! let mut events = config_maps.watch(&ListOptions { resource_version: start, ..Default::default() }).await?;
+//!
+//! let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "watched"}}))?;
+//! config_maps.create(&cm, &CreateOptions::default()).await?;
+//! match events.next().await {
+//!     Some(Ok(WatchEvent::Added(cm))) => assert_eq!(cm.metadata.name.as_deref(), Some("watched")),
+//!     other => panic!("expected the ConfigMap's Added event, got {other:?}"),
+//! }
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::{
     marker::PhantomData,

@@ -2,6 +2,32 @@
 //! type however many times it is asked for, so that controllers watching the same type share
 //! one watch and one cache; typed, dynamic (by GVR) and metadata-only informers; `start`,
 //! `wait_for_cache_sync` and `shutdown` for all of them.
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use krust_client::{Clientset, CreateOptions};
+//! use krust_runtime::cache::SharedInformerFactory;
+//!
+//! let clientset = Clientset::new(&config)?;
+//! let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "a", "namespace": "team-a"}}))?;
+//! # clientset.core_v1().namespaces().create(&serde_json::from_value(serde_json::json!({"metadata": {"name": "team-a"}}))?, &CreateOptions::default()).await?;
+//! clientset.core_v1().config_maps("team-a").create(&cm, &CreateOptions::default()).await?;
+//!
+//! // One informer per type, however often it is asked for; here watching one namespace.
+//! let factory = SharedInformerFactory::new(clientset.rest()).with_namespace("team-a");
+//! let informer = factory.informer::<ConfigMap>();
+//! assert!(std::sync::Arc::ptr_eq(&informer, &factory.informer::<ConfigMap>()));
+//! factory.start();
+//! assert!(factory.wait_for_cache_sync(std::time::Duration::from_secs(10)).await);
+//! assert!(informer.lister().namespace("team-a").get("a")?.is_some());
+//! factory.shutdown();
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::{
     any::{Any, TypeId},

@@ -16,6 +16,44 @@
 //!   no burst or relist can make them lose events or replay the cache.
 //!
 //! A handler added after the informer started first receives the current cache as adds.
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+//!
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use krust_client::{Clientset, CreateOptions};
+//! use krust_runtime::cache::{Cached, EventHandler, SharedInformerFactory};
+//!
+//! struct CountAdds(Arc<AtomicUsize>);
+//! impl EventHandler<ConfigMap> for CountAdds {
+//!     fn on_add(&self, _obj: &Arc<Cached<ConfigMap>>, _initial: bool) {
+//!         self.0.fetch_add(1, Ordering::SeqCst);
+//!     }
+//! }
+//!
+//! let clientset = Clientset::new(&config)?;
+//! let factory = SharedInformerFactory::new(clientset.rest());
+//! let informer = factory.informer::<ConfigMap>();
+//! let adds = Arc::new(AtomicUsize::new(0));
+//! let registration = informer.add_event_handler(CountAdds(adds.clone()));
+//! factory.start();
+//! registration.wait_synced().await;
+//!
+//! let cm: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "new"}}))?;
+//! clientset.core_v1().config_maps("default").create(&cm, &CreateOptions::default()).await?;
+//! for _ in 0..500 {
+//!     if adds.load(Ordering::SeqCst) > 0 { break }
+//!     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//! }
+//! assert!(adds.load(Ordering::SeqCst) >= 1, "the handler heard of the new ConfigMap");
+//! factory.shutdown();
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::{
     panic::AssertUnwindSafe,

@@ -7,13 +7,31 @@
 //! cost however many objects are read. A lister never answers "not found" for an object it
 //! cannot decode: it returns the decode error.
 //!
-//! ```no_run
-//! # use krust_runtime::cache::SharedIndexInformer;
-//! # use k8s_openapi::api::core::v1::Pod;
-//! # fn f(informer: &SharedIndexInformer<Pod>) -> Result<(), krust_client::Error> {
-//! if let Some(pod) = informer.lister().namespace("default").get("web-1")? {
-//!     println!("{:?}", pod.status);
-//! }
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let clientset = krust_client::Clientset::new(&server.kubeconfig().config)?;
+//! use k8s_openapi::api::core::v1::Pod;
+//! use krust_runtime::cache::SharedInformerFactory;
+//!
+//! let pod: Pod = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "web-1", "labels": {"app": "web"}},
+//!     "spec": {"containers": [{"name": "c", "image": "nginx"}]}}))?;
+//! clientset.core_v1().pods("default").create(&pod, &Default::default()).await?;
+//! let factory = SharedInformerFactory::new(clientset.rest());
+//! let informer = factory.informer::<Pod>();
+//! factory.start();
+//! factory.wait_synced().await;
+//!
+//! let lister = informer.lister();
+//! let first = lister.namespace("default").get("web-1")?.expect("cached");
+//! // A second read of the unchanged object shares the decoded value.
+//! let second = lister.get("default/web-1")?.expect("cached");
+//! assert!(std::sync::Arc::ptr_eq(&first, &second));
+//! assert!(lister.namespace("other").get("web-1")?.is_none());
+//! # factory.shutdown();
+//! # server.shutdown().await;
 //! # Ok(()) }
 //! ```
 

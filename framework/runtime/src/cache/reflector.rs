@@ -17,6 +17,33 @@
 //! waits for the informer to keep up, so a relist holds a few pages beside the cache, not a
 //! second cache. An object whose key and resourceVersion are already cached is not kept twice:
 //! the relist queues the cached object itself.
+//!
+//! A reflector is what an informer runs; its state shows in the informer's `synced` signal and,
+//! when the API server is away, in the factory's list of failing informers (what `/readyz`
+//! reports):
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use std::time::Duration;
+//!
+//! use k8s_openapi::api::core::v1::Secret;
+//! use krust_client::Clientset;
+//! use krust_runtime::cache::SharedInformerFactory;
+//!
+//! let factory = SharedInformerFactory::new(Clientset::new(&config)?.rest());
+//! let informer = factory.informer::<Secret>();
+//! // The server answers 503 to the first lists: the reflector backs off and lists again.
+//! server.fail_next_reads(2, 503, None);
+//! factory.start();
+//! assert!(informer.wait_for_cache_sync(Duration::from_secs(30)).await, "synced after the retries");
+//! assert!(factory.failing(Duration::from_secs(5)).is_empty());
+//! factory.shutdown();
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::{
     sync::Arc,

@@ -13,6 +13,31 @@
 //!   error), the namespace index ([`NAMESPACE_INDEX`]) is always present;
 //! - one `parking_lot::RwLock` guards objects and indexes together, so a reader never sees an
 //!   object without its index entries; a write holds it for one update only.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
+//! use k8s_openapi::api::core::v1::Pod;
+//! use krust_runtime::cache::{Cached, IndexFunc, Indexer};
+//!
+//! let store: Indexer<Cached<Pod>> = Indexer::new();
+//! // An index of Pods by the node they run on (added before any object, as in client-go).
+//! let by_node: IndexFunc<Cached<Pod>> = Arc::new(|pod: &Cached<Pod>| {
+//!     pod.decode().ok().and_then(|p| p.spec?.node_name).into_iter().collect()
+//! });
+//! store.add_indexers(vec![("by-node".to_string(), by_node)])?;
+//! for (name, node) in [("a", "n1"), ("b", "n2"), ("c", "n1")] {
+//!     let json = format!(r#"{{"metadata":{{"name":"{name}","namespace":"default"}},"spec":{{"nodeName":"{node}","containers":[]}}}}"#);
+//!     store.upsert(Arc::new(Cached::from_json(json.as_bytes())?));
+//! }
+//! let mut on_n1: Vec<String> = store.by_index("by-node", "n1")?.iter().map(|p| p.name().to_string()).collect();
+//! on_n1.sort();
+//! assert_eq!(on_n1, ["a", "c"]);
+//! assert!(store.get("default/b").is_some());
+//! assert!(store.by_index("by-zone", "x").is_err(), "an index that was never added");
+//! # Ok(()) }
+//! ```
 
 use std::{
     collections::{BTreeSet, HashMap},

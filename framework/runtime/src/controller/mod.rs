@@ -2,7 +2,7 @@
 //! mapped to object keys in a rate-limited queue, which workers hand to a user's
 //! [`Reconciler`].
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use async_trait::async_trait;
 //! use k8s_openapi::api::{apps::v1::Deployment, core::v1::ConfigMap};
@@ -22,10 +22,20 @@
 //!     }
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = Manager::builder(krust_client::Config::infer().await?).build()?;
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! // `config`: `krust_client::Config::infer().await?` in an operator.
+//! let manager = Manager::builder(config).without_metrics_server().build()?;
 //! Controller::for_::<ConfigMap>().owns::<Deployment>().concurrency(4).build(Echo).register(&manager)?;
-//! manager.run_until_signal().await?;
+//! // In a binary: `manager.run_until_signal().await?` (graceful shutdown on SIGTERM/SIGINT).
+//! let running = tokio::spawn(manager.clone().run());
+//! # for _ in 0..500 { if manager.is_ready() { break } tokio::time::sleep(Duration::from_millis(10)).await; }
+//! assert!(manager.is_ready());
+//! manager.shutdown_token().cancel();
+//! running.await??;
+//! # server.shutdown().await;
 //! # Ok(()) }
 //! ```
 

@@ -7,7 +7,18 @@
 //! // `skip=true`.
 //! let filter = predicate::or(predicate::GenerationChanged, predicate::LabelChanged)
 //!     .and(predicate::not(predicate::label_selector("skip=true").unwrap()));
-//! # let _ = filter;
+//!
+//! // Objects as the informer caches them (`Cached<K>` is an `ObjectView`).
+//! use k8s_openapi::api::apps::v1::Deployment;
+//! use krust_runtime::cache::Cached;
+//! let obj = |generation: i64, labels: &str| {
+//!     let json = format!(r#"{{"metadata":{{"name":"web","generation":{generation},"labels":{{{labels}}}}}}}"#);
+//!     Cached::<Deployment>::from_json(json.as_bytes()).unwrap()
+//! };
+//! assert!(filter.update(&obj(1, ""), &obj(2, "")), "a spec change");
+//! assert!(!filter.update(&obj(2, ""), &obj(2, "")), "a status-only write");
+//! assert!(filter.update(&obj(2, ""), &obj(2, r#""app":"web""#)), "a label change");
+//! assert!(!filter.update(&obj(1, ""), &obj(2, r#""skip":"true""#)), "skipped");
 //! ```
 
 use std::sync::Arc;

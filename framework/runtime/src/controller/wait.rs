@@ -62,7 +62,17 @@ where
     tokio::time::timeout(timeout, work).await.map_err(|_| WaitError::Timeout(timeout))?
 }
 
-/// Conditions for [`wait_for`].
+/// Conditions for [`wait_for`]: functions of the object (`None` when it does not exist) that
+/// say whether the wait is over.
+///
+/// ```
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use krust_runtime::controller::helpers::conditions;
+///
+/// let gone = conditions::is_deleted::<ConfigMap>();
+/// assert!(gone(None));
+/// assert!(!gone(Some(&ConfigMap::default())));
+/// ```
 pub mod conditions {
     use kube_core::Resource;
     use serde::Serialize;

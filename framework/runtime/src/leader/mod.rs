@@ -14,6 +14,38 @@
 //!   for the others. Each request is bounded by `renew_deadline / 2`.
 //! - `release_on_cancel`: on shutdown the leader empties the holder, so another candidate takes
 //!   over at its next retry instead of waiting for the lease to expire.
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use std::time::Duration;
+//!
+//! use krust_client::Clientset;
+//! use krust_runtime::leader::{LeaderCallbacks, LeaderElectionConfig, LeaderElector, LeaseLock};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let clientset = Clientset::new(&config)?;
+//! let lock = LeaseLock::new(&clientset, "default", "my-operator", "replica-a");
+//! let elector = LeaderElector::new(lock, LeaderElectionConfig::default())?;
+//! let state = elector.state();
+//! let stop = CancellationToken::new();
+//! let led = CancellationToken::new();
+//! let callbacks = LeaderCallbacks::new().on_started_leading({
+//!     let (stop, led) = (stop.clone(), led.clone());
+//!     move |_work| async move {
+//!         // The controllers would run here until `_work` is cancelled; this one steps down at once.
+//!         led.cancel();
+//!         stop.cancel();
+//!     }
+//! });
+//! tokio::time::timeout(Duration::from_secs(30), elector.run(callbacks, stop)).await?;
+//! assert!(led.is_cancelled(), "this replica led");
+//! assert!(!state.is_leader(), "and released the Lease on the way out");
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 mod elector;
 mod lock;

@@ -15,6 +15,39 @@
 //! in-flight reconciles are dropped at once (their requests go back to the queue) and runnables
 //! have half of `lease_duration − renew_deadline` to return before they are aborted; then the
 //! manager campaigns again or, by default, stops with [`ManagerError::LeadershipLost`].
+//!
+//! ```
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = krust_apiserver::ApiServer::builder().start().await?;
+//! # let config = server.kubeconfig().config;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use krust_runtime::controller::{Action, Context, Controller, Reconciler, Request};
+//! use krust_runtime::manager::Manager;
+//!
+//! struct Noop;
+//! #[async_trait::async_trait]
+//! impl Reconciler for Noop {
+//!     type Error = krust_client::Error;
+//!     async fn reconcile(&self, _req: Request, _ctx: &Context) -> Result<Action, Self::Error> {
+//!         Ok(Action::done())
+//!     }
+//! }
+//!
+//! let manager = Manager::builder(config).metrics_addr("127.0.0.1:0").build()?;
+//! Controller::for_::<ConfigMap>().build(Noop).register(&manager)?;
+//! let running = tokio::spawn(manager.clone().run());
+//! for _ in 0..500 {
+//!     if manager.is_ready() { break }
+//!     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//! }
+//! assert!(manager.is_ready(), "caches synced, controllers running");
+//! // Graceful shutdown (what SIGTERM does with `run_until_signal`).
+//! manager.shutdown_token().cancel();
+//! running.await??;
+//! # server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use std::{
     convert::Infallible,

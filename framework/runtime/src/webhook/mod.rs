@@ -10,7 +10,7 @@
 //! Paths are kubebuilder's: `/validate-<group with dots as dashes>-<version>-<kind>`,
 //! `/mutate-…` and `/convert`; `/healthz` answers 200 once serving.
 //!
-//! ```no_run
+//! ```
 //! # use krust_runtime::webhook::{WebhookServer, Validator, Warnings, Denial};
 //! # use k8s_openapi::api::core::v1::ConfigMap;
 //! struct NoEmpty;
@@ -23,9 +23,22 @@
 //!         }
 //!     }
 //! }
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = WebhookServer::builder().cert_dir("/tmp/k8s-webhook-server/serving-certs").validator::<ConfigMap, _>(NoEmpty).build()?;
-//! server.run(tokio_util::sync::CancellationToken::new()).await?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # krust_apiserver::write_webhook_certificate(dir.path())?;
+//! # let cert_dir = dir.path();
+//! // `cert_dir`: where the Secret is mounted, e.g. /tmp/k8s-webhook-server/serving-certs.
+//! let server = WebhookServer::builder()
+//!     .bind("127.0.0.1:0".parse()?)
+//!     .cert_dir(cert_dir)
+//!     .validator::<ConfigMap, _>(NoEmpty)
+//!     .build()?;
+//! assert_eq!(server.paths(), ["/validate--v1-configmap"]);
+//! let stop = tokio_util::sync::CancellationToken::new();
+//! let serving = tokio::spawn(server.run(stop.clone()));
+//! stop.cancel(); // the manager cancels it on shutdown
+//! serving.await??;
 //! # Ok(()) }
 //! ```
 

@@ -22,6 +22,31 @@
 //! 9. [`DeltaFifo::wait_for_room`] returns once at most the given number of keys are queued: a
 //!    reflector waits on it between pages, so a relist never holds more than a few pages of
 //!    new objects beside the cache.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use krust_runtime::cache::{Cached, DeltaFifo, DeltaType};
+//!
+//! let cm = |rv: &str| -> Result<Arc<Cached<ConfigMap>>, serde_json::Error> {
+//!     let json = format!(r#"{{"metadata":{{"name":"c","namespace":"default","resourceVersion":"{rv}"}}}}"#);
+//!     Ok(Arc::new(Cached::from_json(json.as_bytes())?))
+//! };
+//! let fifo = DeltaFifo::new(None);
+//! fifo.add(cm("1")?);
+//! fifo.update(cm("2")?);
+//! // One key, its changes in order: a consumer sees every delta of an object at once.
+//! let (key, deltas) = fifo.pop().await.expect("queued");
+//! assert_eq!(key, "default/c");
+//! let kinds: Vec<DeltaType> = deltas.iter().map(|d| d.kind).collect();
+//! assert_eq!(kinds, [DeltaType::Added, DeltaType::Updated]);
+//! fifo.close();
+//! assert!(fifo.pop().await.is_none());
+//! # Ok(()) }
+//! ```
 
 use std::{
     collections::VecDeque,

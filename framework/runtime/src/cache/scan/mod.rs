@@ -25,6 +25,16 @@
 //! is a buffer the decoder reuses.
 //!
 //! Mirrors client-go's watch decoder and `runtime.Decoder` as the reflector uses them, in one pass.
+//!
+//! ```
+//! use krust_runtime::cache::FieldPath;
+//!
+//! // What an informer may leave out of its cache, and what it may not.
+//! assert!(FieldPath::new(["data"]).is_ok());
+//! assert!(FieldPath::new(["metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration"]).is_ok());
+//! let refused = FieldPath::new(["metadata", "resourceVersion"]).unwrap_err();
+//! assert!(refused.to_string().contains("the cache keys and versions objects by it"), "{refused}");
+//! ```
 
 use std::sync::Arc;
 
