@@ -766,6 +766,14 @@ async fn each_reconcile_logs_under_its_own_reconcile_id() {
     probe.wait_for("a", 1).await;
     cms.patch("a", PatchType::Merge, &json!({"data": {"v": "2"}}), &PatchOptions::default()).await.unwrap();
     probe.wait_for("a", 2).await;
+    // The probe counts a reconcile when it starts; its log line follows.
+    let logged = || String::from_utf8_lossy(&logs.0.lock()).matches("working on a").count();
+    for _ in 0..500 {
+        if logged() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     manager.shutdown_token().cancel();
     let text = String::from_utf8_lossy(&logs.0.lock()).to_string();
     let ids: Vec<&str> = text
