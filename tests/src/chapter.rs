@@ -153,7 +153,10 @@ pub fn run(path: &str, dir: &Path, env: &[(&str, String)]) -> ChapterRun {
             let file = std::fs::File::create(&log).expect("the block's log");
             command.stdout(file.try_clone().expect("the log")).stderr(file).stdin(Stdio::null());
             std::os::unix::process::CommandExt::process_group(&mut command, 0);
-            let mut child = command.spawn().expect("bash runs");
+            // Held by the run from the start, so that a block that never gets ready is still
+            // stopped when the failing test drops the run.
+            run.background.push(command.spawn().expect("bash runs"));
+            let child = run.background.last_mut().expect("just pushed");
             let start = Instant::now();
             let printed = loop {
                 let printed = std::fs::read_to_string(&log).unwrap_or_default();
@@ -169,7 +172,6 @@ pub fn run(path: &str, dir: &Path, env: &[(&str, String)]) -> ChapterRun {
                 );
                 std::thread::sleep(Duration::from_millis(200));
             };
-            run.background.push(child);
             check(&label, &block, &printed);
             run.ran.push(Ran { code: block.code, stdout: printed, stderr: String::new() });
             continue;
